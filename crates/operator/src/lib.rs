@@ -1,3 +1,11 @@
-//! The Spark operator: what it decides (pure) and the controllers that act on the cluster.
+//! The Spark operator: what it decides (pure: `lifecycle`, `submission`) and the controllers that
+//! act on the cluster (`controller`).
 
 pub mod cli;
+pub mod config;
+pub mod error;
+pub mod install;
+pub mod lifecycle;
+pub mod scheduling;
+pub mod submission;
+pub mod telemetry;

@@ -377,6 +377,11 @@ pub struct SparkApplicationStatus {
     /// How many times submission was attempted in the current run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub submission_attempts: Option<i32>,
+    /// The `metadata.generation` the current run was submitted from; a newer generation means the
+    /// spec changed and the application is submitted again. Not in Kubeflow's API: an object
+    /// without it counts as submitted from its current generation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
 }
 
 /// Where the driver and its UI are.

@@ -1,4 +1,4 @@
-//! Subcommands of `spark-operator` that need no cluster.
+//! The subcommands of `spark-operator`.
 
 pub mod crd;
 pub mod validate;

@@ -1,0 +1,20 @@
+//! An in-memory Kubernetes API server with simulated nodes.
+//!
+//! - [`store`]: objects, resourceVersions, watches and durability.
+//! - [`api`]: Kubernetes semantics over the store ([`api::Cluster`]), shared by the HTTP server
+//!   and in-process components.
+//! - [`server`]: the HTTP(S) API that kube-rs, kubectl and fabric8 talk to.
+//! - [`LocalCluster`]: starts all of it, for tests and the `localcluster` binary.
+pub mod api;
+pub mod error;
+pub mod meta;
+pub mod nodes;
+pub mod patch;
+pub mod registry;
+pub mod schema;
+pub mod selector;
+pub mod server;
+pub mod store;
+
+mod local;
+pub use local::{LocalCluster, Options, StartError};

@@ -1,0 +1,243 @@
+//! [`LocalCluster`]: the store, the API semantics, the background controllers and the HTTP(S)
+//! listeners, started together in-process.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use base64::Engine;
+use futures::FutureExt;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::api::{Cluster, Runtime};
+use crate::server::{self, AppState, tls};
+use crate::store::{Store, StoreOptions};
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Must be a loopback address: the server has no authentication.
+    pub address: IpAddr,
+    /// Port of the main listener; 0 picks a free one.
+    pub port: u16,
+    /// Whether the main listener speaks HTTPS (with a CA written into the kubeconfig).
+    pub tls: bool,
+    /// A second, plain-HTTP listener beside an HTTPS main one (0 picks a free port).
+    pub http_port: Option<u16>,
+    /// Keep objects (and the CA) here across restarts; memory only when `None`.
+    pub data_dir: Option<PathBuf>,
+    /// How many recent events watches can resume from.
+    pub watch_history: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            address: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 0,
+            tls: true,
+            http_port: Some(0),
+            data_dir: None,
+            watch_history: StoreOptions::default().history,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("refusing to listen on {0}: only loopback addresses are allowed")]
+    NotLoopback(IpAddr),
+    #[error("opening the store: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("starting the API: {0}")]
+    Api(#[from] crate::error::ApiError),
+    #[error("{0}")]
+    Tls(#[from] tls::TlsError),
+    #[error("listening: {0}")]
+    Listen(#[from] std::io::Error),
+}
+
+/// A running cluster. Dropping it (or [`LocalCluster::shutdown`]) stops everything.
+pub struct LocalCluster {
+    cluster: Cluster,
+    url: String,
+    http_url: Option<String>,
+    https_url: Option<String>,
+    ca_pem: Option<String>,
+    ca_der: Option<Vec<u8>>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl LocalCluster {
+    pub async fn start(options: Options) -> Result<LocalCluster, StartError> {
+        if !options.address.is_loopback() {
+            return Err(StartError::NotLoopback(options.address));
+        }
+        let store = Store::open(StoreOptions {
+            data_dir: options.data_dir.clone(),
+            history: options.watch_history,
+        })?;
+        let cluster = Cluster::new(store).await?;
+        let (shutdown, stopped) = watch::channel(false);
+        let mut tasks = Vec::new();
+        let controllers = cluster.clone();
+        let mut controller_stop = stopped.clone();
+        tasks.push(tokio::spawn(async move {
+            controllers
+                .run_controllers(async move {
+                    let _ = controller_stop.wait_for(|s| *s).await;
+                })
+                .await;
+        }));
+
+        let main = TcpListener::bind(SocketAddr::new(options.address, options.port)).await?;
+        let main_address = main.local_addr()?;
+        let extra = match (options.tls, options.http_port) {
+            (true, Some(port)) => {
+                Some(TcpListener::bind(SocketAddr::new(options.address, port)).await?)
+            }
+            _ => None,
+        };
+        let state = AppState {
+            cluster: cluster.clone(),
+            server_address: main_address.to_string(),
+        };
+        let router = server::router(state);
+        let (mut http_url, mut https_url, mut ca_pem, mut ca_der) = (None, None, None, None);
+        if options.tls {
+            let certificates = tls::generate(options.data_dir.as_deref(), &[options.address])?;
+            https_url = Some(format!("https://{main_address}"));
+            ca_pem = Some(certificates.ca_pem.clone());
+            ca_der = Some(certificates.ca_der.clone());
+            tasks.push(tokio::spawn(server::serve(
+                main,
+                Some(certificates.server_config),
+                router.clone(),
+                stopped.clone(),
+            )));
+        } else {
+            http_url = Some(format!("http://{main_address}"));
+            tasks.push(tokio::spawn(server::serve(
+                main,
+                None,
+                router.clone(),
+                stopped.clone(),
+            )));
+        }
+        if let Some(listener) = extra {
+            http_url = Some(format!("http://{}", listener.local_addr()?));
+            tasks.push(tokio::spawn(server::serve(
+                listener,
+                None,
+                router,
+                stopped.clone(),
+            )));
+        }
+        let url = https_url
+            .clone()
+            .or_else(|| http_url.clone())
+            .unwrap_or_default();
+        tracing::info!(%url, "local cluster serving");
+        Ok(LocalCluster {
+            cluster,
+            url,
+            http_url,
+            https_url,
+            ca_pem,
+            ca_der,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// The main listener's URL (HTTPS unless TLS is off).
+    pub fn url(&self) -> String {
+        self.url.clone()
+    }
+
+    /// The plain-HTTP URL, if one is served.
+    pub fn http_url(&self) -> Option<String> {
+        self.http_url.clone()
+    }
+
+    pub fn https_url(&self) -> Option<String> {
+        self.https_url.clone()
+    }
+
+    /// The CA certificate (PEM) that signed the serving certificate, when TLS is on.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
+    }
+
+    /// Direct, in-process access to the API (see [`Cluster`]).
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
+    /// A kubeconfig (YAML) for the main URL, with the CA and `default` namespace.
+    pub fn kubeconfig(&self) -> String {
+        let mut cluster = serde_json::json!({"server": self.url});
+        if let Some(pem) = &self.ca_pem {
+            cluster["certificate-authority-data"] =
+                base64::engine::general_purpose::STANDARD.encode(pem).into();
+        }
+        let config = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "localcluster", "cluster": cluster}],
+            "users": [{"name": "localcluster", "user": {"token": "localcluster"}}],
+            "contexts": [{"name": "localcluster", "context": {"cluster": "localcluster", "user": "localcluster", "namespace": "default"}}],
+            "current-context": "localcluster",
+            "preferences": {},
+        });
+        serde_yaml::to_string(&config).unwrap_or_default()
+    }
+
+    pub fn write_kubeconfig(&self, path: &Path) -> std::io::Result<()> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(path, self.kubeconfig())
+    }
+
+    /// A kube-rs client for the main URL (call inside a tokio runtime).
+    pub fn client(&self) -> Result<kube::Client, kube::Error> {
+        let url = self
+            .url
+            .parse()
+            .map_err(|e| kube::Error::Service(Box::new(e)))?;
+        let mut config = kube::Config::new(url);
+        config.default_namespace = "default".into();
+        if let Some(der) = &self.ca_der {
+            config.root_cert = Some(vec![der.clone()]);
+        }
+        kube::Client::try_from(config)
+    }
+
+    /// Runs `runtime` (a simulated kubelet, say) with the cluster until it stops.
+    pub fn add_runtime(&mut self, runtime: Arc<dyn Runtime>) {
+        let mut stopped = self.shutdown.subscribe();
+        let shutdown = async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }
+        .boxed();
+        self.tasks
+            .push(tokio::spawn(runtime.run(self.cluster.clone(), shutdown)));
+    }
+
+    /// Stops the listeners, watches and controllers, and waits for them.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks.drain(..) {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+    }
+}

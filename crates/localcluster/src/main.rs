@@ -1,0 +1,118 @@
+//! `localcluster`: serves an in-memory Kubernetes API until stopped.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use localcluster::{LocalCluster, Options, nodes};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    about = "An in-memory Kubernetes API server with simulated nodes"
+)]
+struct Args {
+    /// Write a kubeconfig for the cluster here once it is ready.
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// Address to listen on (loopback only: the server has no authentication).
+    #[arg(long, default_value = "127.0.0.1")]
+    address: IpAddr,
+    /// Port of the main listener (0 picks a free one).
+    #[arg(long, default_value_t = 6443)]
+    port: u16,
+    /// Serve HTTPS on the main port (the default).
+    #[arg(long, overrides_with = "no_tls")]
+    tls: bool,
+    /// Serve plain HTTP on the main port.
+    #[arg(long = "no-tls")]
+    no_tls: bool,
+    /// Also serve plain HTTP on this port when the main port speaks HTTPS.
+    #[arg(long)]
+    http_port: Option<u16>,
+    /// Keep objects here across restarts (memory only otherwise).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Number of simulated nodes (0 for none).
+    #[arg(long, default_value_t = nodes::NodesConfig::default().count)]
+    nodes: usize,
+    /// CPU cores of each simulated node.
+    #[arg(long, default_value_t = nodes::NodesConfig::default().cpu)]
+    node_cpu: u64,
+    /// Memory of each simulated node, in GiB.
+    #[arg(long, default_value_t = nodes::NodesConfig::default().memory_gib)]
+    node_memory_gib: u64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let options = Options {
+        address: args.address,
+        port: args.port,
+        tls: !args.no_tls,
+        http_port: args.http_port,
+        data_dir: args.data_dir,
+        ..Options::default()
+    };
+    let cluster = LocalCluster::start(options)
+        .await
+        .context("starting the local cluster")?;
+    if args.nodes > 0 {
+        let client = cluster.client()?;
+        let config = nodes::NodesConfig {
+            count: args.nodes,
+            cpu: args.node_cpu,
+            memory_gib: args.node_memory_gib,
+        };
+        tokio::spawn(async move {
+            if let Err(error) = nodes::run(client, config).await {
+                tracing::error!(%error, "simulated nodes stopped");
+            }
+        });
+    }
+    if let Some(path) = &args.kubeconfig {
+        cluster
+            .write_kubeconfig(path)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    println!("localcluster serving on {}", cluster.url());
+    if let Some(http) = cluster.http_url().filter(|h| *h != cluster.url()) {
+        println!("plain HTTP on {http}");
+    }
+    if let Some(path) = &args.kubeconfig {
+        println!("export KUBECONFIG={}", path.display());
+    }
+    shutdown_signal().await;
+    cluster.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}

@@ -1,0 +1,302 @@
+//! Simulated nodes: a scheduler that binds pending pods to nodes with room for them, and a kubelet
+//! that runs each bound pod through Running to Succeeded or Failed. Both are ordinary API clients
+//! (kube-rs over HTTP), as their real counterparts are, so they exercise the same API paths and
+//! watch semantics the operator depends on.
+
+pub mod kubelet;
+pub mod resources;
+pub mod scheduler;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::runtime::watcher::{self, Event};
+use kube::{Api, Client, ResourceExt};
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+use tracing::{debug, warn};
+
+use resources::{Resources, pod_requests};
+use scheduler::{NodeView, choose_node};
+
+/// The simulated nodes of a cluster.
+#[derive(Debug, Clone)]
+pub struct NodesConfig {
+    pub count: usize,
+    /// CPU of each node, in cores.
+    pub cpu: u64,
+    /// Memory of each node, in GiB.
+    pub memory_gib: u64,
+}
+
+impl Default for NodesConfig {
+    fn default() -> Self {
+        Self {
+            count: 3,
+            cpu: 64,
+            memory_gib: 256,
+        }
+    }
+}
+
+struct State {
+    nodes: Vec<NodeView>,
+    /// Pods bound by the scheduler and not yet ended: node and requests.
+    bound: HashMap<String, (String, Resources)>,
+    /// Pods whose run the kubelet has started.
+    started: HashSet<String>,
+    /// Pods waiting for room, retried when a pod ends.
+    unschedulable: HashMap<String, Pod>,
+    next_ip: u32,
+}
+
+fn key(pod: &Pod) -> String {
+    format!("{}/{}", pod.namespace().unwrap_or_default(), pod.name_any())
+}
+
+fn now() -> String {
+    jiff::Timestamp::now().to_string()
+}
+
+/// Registers the nodes and runs the scheduler and kubelets until the client's server goes away.
+pub async fn run(client: Client, config: NodesConfig) -> anyhow::Result<()> {
+    let nodes = register_nodes(&client, &config).await?;
+    let state = Arc::new(Mutex::new(State {
+        nodes,
+        bound: HashMap::new(),
+        started: HashSet::new(),
+        unschedulable: HashMap::new(),
+        next_ip: u32::from(Ipv4Addr::new(127, 1, 0, 1)),
+    }));
+    let pods: Api<Pod> = Api::all(client.clone());
+    let mut events = watcher::watcher(pods, watcher::Config::default()).boxed();
+    while let Some(event) = events.next().await {
+        match event {
+            Ok(Event::Apply(pod) | Event::InitApply(pod)) => {
+                handle(&client, &state, pod).await;
+            }
+            Ok(Event::Delete(pod)) => release(&client, &state, &key(&pod)).await,
+            Ok(Event::Init | Event::InitDone) => {}
+            Err(error) => debug!(%error, "pod watch interrupted; resuming"),
+        }
+    }
+    Ok(())
+}
+
+async fn register_nodes(client: &Client, config: &NodesConfig) -> anyhow::Result<Vec<NodeView>> {
+    let api: Api<Node> = Api::all(client.clone());
+    let mut views = Vec::new();
+    for i in 0..config.count {
+        let name = format!("localcluster-node-{i}");
+        let labels = BTreeMap::from([
+            ("kubernetes.io/hostname".to_string(), name.clone()),
+            ("kubernetes.io/os".to_string(), "linux".to_string()),
+            ("kubernetes.io/arch".to_string(), "amd64".to_string()),
+        ]);
+        let capacity = json!({"cpu": config.cpu.to_string(), "memory": format!("{}Gi", config.memory_gib), "pods": "1100"});
+        let node: Node = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "labels": labels},
+            "spec": {},
+        }))?;
+        match api.create(&PostParams::default(), &node).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 409 => {}
+            Err(error) => return Err(error.into()),
+        }
+        let status = json!({"status": {
+            "capacity": capacity, "allocatable": capacity,
+            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": name}],
+            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+                            "message": "simulated node", "lastHeartbeatTime": now(), "lastTransitionTime": now()}],
+            "nodeInfo": {"kubeletVersion": "v1.33.0-localcluster", "operatingSystem": "linux", "architecture": "amd64",
+                         "containerRuntimeVersion": "localcluster://simulated", "kernelVersion": "", "osImage": "localcluster",
+                         "kubeProxyVersion": "", "machineID": "", "systemUUID": "", "bootID": ""},
+        }});
+        api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
+            .await?;
+        views.push(NodeView {
+            name,
+            labels,
+            taints: vec![],
+            allocatable: Resources {
+                millicores: config.cpu * 1000,
+                bytes: config.memory_gib << 30,
+            },
+            allocated: Resources::default(),
+        });
+    }
+    Ok(views)
+}
+
+async fn handle(client: &Client, state: &Arc<Mutex<State>>, pod: Pod) {
+    let pod_key = key(&pod);
+    let phase = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.phase.clone())
+        .unwrap_or_default();
+    if pod.metadata.deletion_timestamp.is_some() {
+        // The kubelet stops the containers, then confirms the deletion.
+        let api: Api<Pod> = Api::namespaced(client.clone(), &pod.namespace().unwrap_or_default());
+        let _ = api
+            .delete(&pod.name_any(), &DeleteParams::default().grace_period(0))
+            .await;
+        release(client, state, &pod_key).await;
+        return;
+    }
+    if phase == "Succeeded" || phase == "Failed" {
+        release(client, state, &pod_key).await;
+        return;
+    }
+    let node_name = pod.spec.as_ref().and_then(|s| s.node_name.clone());
+    match node_name {
+        None => schedule(client, state, pod).await,
+        Some(node) => start(client, state, pod, node).await,
+    }
+}
+
+async fn schedule(client: &Client, state: &Arc<Mutex<State>>, pod: Pod) {
+    let value = match serde_json::to_value(&pod) {
+        Ok(v) => v,
+        Err(_) => return,
+    };
+    let pod_key = key(&pod);
+    let chosen = {
+        let mut state = state.lock().await;
+        if state.bound.contains_key(&pod_key) {
+            return;
+        }
+        match choose_node(&value, &state.nodes) {
+            Ok(node) => {
+                let requests = pod_requests(&value);
+                if let Some(view) = state.nodes.iter_mut().find(|n| n.name == node) {
+                    view.allocated = view.allocated.add(&requests);
+                }
+                state
+                    .bound
+                    .insert(pod_key.clone(), (node.clone(), requests));
+                state.unschedulable.remove(&pod_key);
+                Ok(node)
+            }
+            Err(reason) => {
+                state.unschedulable.insert(pod_key.clone(), pod.clone());
+                Err(reason)
+            }
+        }
+    };
+    let api: Api<Pod> = Api::namespaced(client.clone(), &pod.namespace().unwrap_or_default());
+    match chosen {
+        Ok(node) => {
+            let binding = json!({"apiVersion": "v1", "kind": "Binding",
+                "metadata": {"name": pod.name_any(), "namespace": pod.namespace()},
+                "target": {"apiVersion": "v1", "kind": "Node", "name": node}});
+            let body = match serde_json::to_vec(&binding) {
+                Ok(body) => body,
+                Err(_) => return,
+            };
+            let request = http::Request::post(format!(
+                "/api/v1/namespaces/{}/pods/{}/binding",
+                pod.namespace().unwrap_or_default(),
+                pod.name_any()
+            ))
+            .header("content-type", "application/json")
+            .body(body);
+            if let Ok(request) = request
+                && let Err(error) = client.request::<Value>(request).await
+            {
+                warn!(pod = %pod_key, %error, "binding failed");
+                state.lock().await.bound.remove(&pod_key);
+            }
+        }
+        Err(reason) => {
+            let status = json!({"status": kubelet::unschedulable_status(&reason, &now())});
+            let _ = api
+                .patch_status(
+                    &pod.name_any(),
+                    &PatchParams::default(),
+                    &Patch::Merge(&status),
+                )
+                .await;
+        }
+    }
+}
+
+async fn start(client: &Client, state: &Arc<Mutex<State>>, pod: Pod, node: String) {
+    let pod_key = key(&pod);
+    let pod_ip = {
+        let mut state = state.lock().await;
+        if !state.started.insert(pod_key.clone()) {
+            return;
+        }
+        if !state.bound.contains_key(&pod_key) {
+            // Bound by someone else (a test writing spec.nodeName): count it on its node.
+            let requests = serde_json::to_value(&pod)
+                .map(|v| pod_requests(&v))
+                .unwrap_or_default();
+            if let Some(view) = state.nodes.iter_mut().find(|n| n.name == node) {
+                view.allocated = view.allocated.add(&requests);
+            }
+            state
+                .bound
+                .insert(pod_key.clone(), (node.clone(), requests));
+        }
+        state.next_ip += 1;
+        Ipv4Addr::from(state.next_ip).to_string()
+    };
+    let value = match serde_json::to_value(&pod) {
+        Ok(v) => v,
+        Err(_) => return,
+    };
+    let api: Api<Pod> = Api::namespaced(client.clone(), &pod.namespace().unwrap_or_default());
+    let running = kubelet::running_status(&value, "127.0.0.1", &pod_ip, &now());
+    let name = pod.name_any();
+    if let Err(error) = api
+        .patch_status(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"status": running})),
+        )
+        .await
+    {
+        debug!(pod = %pod_key, %error, "could not start pod");
+        return;
+    }
+    let plan = kubelet::run_plan(&value);
+    if let Some(duration) = plan.duration {
+        tokio::spawn(async move {
+            tokio::time::sleep(duration).await;
+            let finished = kubelet::finished_status(&running, plan.exit_code, &now());
+            let _ = api
+                .patch_status(
+                    &name,
+                    &PatchParams::default(),
+                    &Patch::Merge(&json!({"status": finished})),
+                )
+                .await;
+        });
+    }
+}
+
+/// Frees the node room of a pod that ended or was deleted, and retries pods waiting for room.
+async fn release(client: &Client, state: &Arc<Mutex<State>>, pod_key: &str) {
+    let waiting: Vec<Pod> = {
+        let mut state = state.lock().await;
+        state.started.remove(pod_key);
+        state.unschedulable.remove(pod_key);
+        let Some((node, requests)) = state.bound.remove(pod_key) else {
+            return;
+        };
+        if let Some(view) = state.nodes.iter_mut().find(|n| n.name == node) {
+            view.allocated = view.allocated.saturating_sub(&requests);
+        }
+        state.unschedulable.values().cloned().collect()
+    };
+    for pod in waiting {
+        Box::pin(schedule(client, state, pod)).await;
+    }
+}

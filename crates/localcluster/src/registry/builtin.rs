@@ -1,0 +1,220 @@
+//! The built-in kinds this server serves: data only, one row per resource.
+
+/// One built-in resource: where it is served and how discovery describes it.
+pub(super) struct Builtin {
+    pub group: &'static str,
+    pub version: &'static str,
+    pub kind: &'static str,
+    pub plural: &'static str,
+    pub namespaced: bool,
+    pub short_names: &'static [&'static str],
+    pub categories: &'static [&'static str],
+    pub subresources: &'static [&'static str],
+    /// The store key of another resource whose objects these are.
+    pub stored_as: Option<&'static str>,
+}
+
+const fn kind(
+    group: &'static str,
+    version: &'static str,
+    kind: &'static str,
+    plural: &'static str,
+    namespaced: bool,
+) -> Builtin {
+    Builtin {
+        group,
+        version,
+        kind,
+        plural,
+        namespaced,
+        short_names: &[],
+        categories: &[],
+        subresources: &[],
+        stored_as: None,
+    }
+}
+
+const fn with(
+    base: Builtin,
+    short_names: &'static [&'static str],
+    categories: &'static [&'static str],
+    subresources: &'static [&'static str],
+) -> Builtin {
+    Builtin {
+        short_names,
+        categories,
+        subresources,
+        ..base
+    }
+}
+
+const NAMESPACED: bool = true;
+const CLUSTER: bool = false;
+
+pub(super) const BUILTINS: &[Builtin] = &[
+    with(
+        kind("", "v1", "Namespace", "namespaces", CLUSTER),
+        &["ns"],
+        &[],
+        &["status", "finalize"],
+    ),
+    with(
+        kind("", "v1", "Pod", "pods", NAMESPACED),
+        &["po"],
+        &["all"],
+        &["status", "log", "binding", "eviction"],
+    ),
+    with(
+        kind("", "v1", "Node", "nodes", CLUSTER),
+        &["no"],
+        &[],
+        &["status"],
+    ),
+    with(
+        kind("", "v1", "Service", "services", NAMESPACED),
+        &["svc"],
+        &["all"],
+        &["status"],
+    ),
+    with(
+        kind("", "v1", "Endpoints", "endpoints", NAMESPACED),
+        &["ep"],
+        &[],
+        &[],
+    ),
+    with(
+        kind("", "v1", "ConfigMap", "configmaps", NAMESPACED),
+        &["cm"],
+        &[],
+        &[],
+    ),
+    kind("", "v1", "Secret", "secrets", NAMESPACED),
+    with(
+        kind("", "v1", "ServiceAccount", "serviceaccounts", NAMESPACED),
+        &["sa"],
+        &[],
+        &[],
+    ),
+    with(
+        kind("", "v1", "Event", "events", NAMESPACED),
+        &["ev"],
+        &[],
+        &[],
+    ),
+    with(
+        kind(
+            "",
+            "v1",
+            "PersistentVolumeClaim",
+            "persistentvolumeclaims",
+            NAMESPACED,
+        ),
+        &["pvc"],
+        &[],
+        &["status"],
+    ),
+    with(
+        kind("", "v1", "PersistentVolume", "persistentvolumes", CLUSTER),
+        &["pv"],
+        &[],
+        &["status"],
+    ),
+    Builtin {
+        stored_as: Some("events"),
+        ..with(
+            kind("events.k8s.io", "v1", "Event", "events", NAMESPACED),
+            &["ev"],
+            &[],
+            &[],
+        )
+    },
+    kind("coordination.k8s.io", "v1", "Lease", "leases", NAMESPACED),
+    with(
+        kind(
+            "networking.k8s.io",
+            "v1",
+            "Ingress",
+            "ingresses",
+            NAMESPACED,
+        ),
+        &["ing"],
+        &[],
+        &["status"],
+    ),
+    with(
+        kind(
+            "policy",
+            "v1",
+            "PodDisruptionBudget",
+            "poddisruptionbudgets",
+            NAMESPACED,
+        ),
+        &["pdb"],
+        &[],
+        &["status"],
+    ),
+    kind(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "Role",
+        "roles",
+        NAMESPACED,
+    ),
+    kind(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "RoleBinding",
+        "rolebindings",
+        NAMESPACED,
+    ),
+    kind(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRole",
+        "clusterroles",
+        CLUSTER,
+    ),
+    kind(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRoleBinding",
+        "clusterrolebindings",
+        CLUSTER,
+    ),
+    with(
+        kind(
+            "apiextensions.k8s.io",
+            "v1",
+            "CustomResourceDefinition",
+            "customresourcedefinitions",
+            CLUSTER,
+        ),
+        &["crd", "crds"],
+        &["api-extensions"],
+        &["status"],
+    ),
+    with(
+        kind(
+            "admissionregistration.k8s.io",
+            "v1",
+            "MutatingWebhookConfiguration",
+            "mutatingwebhookconfigurations",
+            CLUSTER,
+        ),
+        &[],
+        &["api-extensions"],
+        &[],
+    ),
+    with(
+        kind(
+            "admissionregistration.k8s.io",
+            "v1",
+            "ValidatingWebhookConfiguration",
+            "validatingwebhookconfigurations",
+            CLUSTER,
+        ),
+        &[],
+        &["api-extensions"],
+        &[],
+    ),
+];

@@ -1,0 +1,323 @@
+//! The real kubectl (v1.32) against the local cluster over HTTPS, with a kubeconfig, HOME and
+//! discovery cache in a temporary directory: CRDs and their objects, printer columns, jsonpath,
+//! describe, explain, wait, delete --wait, server-side apply, logs.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use kube::Api;
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use localcluster::LocalCluster;
+use serde_json::json;
+
+const KUBECTL: &str = "/usr/bin/kubectl";
+
+struct Kubectl {
+    dir: tempfile::TempDir,
+}
+
+impl Kubectl {
+    fn new(cluster: &LocalCluster) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        cluster
+            .write_kubeconfig(&dir.path().join("kubeconfig"))
+            .unwrap();
+        Kubectl { dir }
+    }
+
+    fn file(&self, name: &str, content: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        path
+    }
+
+    async fn run(&self, args: &[&str]) -> Output {
+        let cache = self.dir.path().join("cache");
+        tokio::process::Command::new(KUBECTL)
+            .args(args)
+            .arg(format!("--cache-dir={}", cache.display()))
+            .env_clear()
+            .env("KUBECONFIG", self.dir.path().join("kubeconfig"))
+            .env("HOME", self.dir.path())
+            .env("PATH", "/usr/bin:/bin")
+            .output()
+            .await
+            .expect("kubectl runs")
+    }
+
+    /// Runs kubectl and returns its standard output, failing the test if it fails.
+    async fn ok(&self, args: &[&str]) -> String {
+        let output = self.run(args).await;
+        let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success(),
+            "kubectl {args:?} failed:\n{stdout}\n{stderr}"
+        );
+        stdout
+    }
+}
+
+const SPARK_APP: &str = r#"
+apiVersion: sparkoperator.k8s.io/v1beta2
+kind: SparkApplication
+metadata:
+  name: pi
+  namespace: default
+spec:
+  type: Scala
+  mode: cluster
+  sparkVersion: 3.5.5
+  image: spark:3.5.5
+  mainClass: org.apache.spark.examples.SparkPi
+  mainApplicationFile: local:///opt/spark/examples/jars/spark-examples.jar
+  driver:
+    cores: 1
+    memory: 512m
+  executor:
+    instances: 1
+    cores: 1
+    memory: 512m
+"#;
+
+fn spark_api(cluster: &LocalCluster) -> Api<DynamicObject> {
+    let gvk = GroupVersionKind::gvk("sparkoperator.k8s.io", "v1beta2", "SparkApplication");
+    Api::namespaced_with(
+        cluster.client().unwrap(),
+        "default",
+        &ApiResource::from_gvk(&gvk),
+    )
+}
+
+#[tokio::test]
+async fn kubectl_serves_custom_resources() {
+    let cluster = common::start().await;
+    let kubectl = Kubectl::new(&cluster);
+    let crd = common::kubeflow_crd_dir().join("sparkoperator.k8s.io_sparkapplications.yaml");
+    let created = kubectl.ok(&["apply", "-f", crd.to_str().unwrap()]).await;
+    assert!(
+        created.contains("sparkapplications.sparkoperator.k8s.io created"),
+        "{created}"
+    );
+    let crd_status = kubectl
+        .ok(&[
+            "get",
+            "crd",
+            "sparkapplications.sparkoperator.k8s.io",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Established\")].status}",
+        ])
+        .await;
+    assert_eq!(crd_status, "True");
+
+    let app = kubectl.file("app.yaml", SPARK_APP);
+    kubectl.ok(&["apply", "-f", app.to_str().unwrap()]).await;
+    let table = kubectl.ok(&["get", "sparkapplications"]).await;
+    let header: Vec<&str> = table
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "NAME", "SUSPEND", "STATUS", "ATTEMPTS", "START", "FINISH", "AGE"
+        ]
+    );
+    assert!(
+        table.lines().nth(1).unwrap_or_default().starts_with("pi "),
+        "{table}"
+    );
+    let main_class = kubectl
+        .ok(&["get", "sparkapp", "pi", "-o", "jsonpath={.spec.mainClass}"])
+        .await;
+    assert_eq!(main_class, "org.apache.spark.examples.SparkPi");
+    let described = kubectl.ok(&["describe", "sparkapplication", "pi"]).await;
+    assert!(
+        described.contains("Main Class:") && described.contains("SparkPi"),
+        "{described}"
+    );
+    let explained = kubectl
+        .ok(&["explain", "sparkapplication.spec.driver.cores"])
+        .await;
+    assert!(explained.contains("FIELD: cores <integer>"), "{explained}");
+
+    // Schema validation: a wrong type is rejected with the field named.
+    let invalid = kubectl.file(
+        "invalid.yaml",
+        &SPARK_APP.replace("name: pi", "name: bad").replace(
+            "cores: 1\n    memory: 512m\n  executor",
+            "cores: many\n    memory: 512m\n  executor",
+        ),
+    );
+    let rejected = kubectl
+        .run(&["apply", "-f", invalid.to_str().unwrap()])
+        .await;
+    assert!(!rejected.status.success());
+    let message = String::from_utf8_lossy(&rejected.stderr);
+    assert!(message.contains("spec.driver.cores"), "{message}");
+
+    // kubectl waits on a status field written by someone else.
+    let waiter = {
+        let args = [
+            "wait",
+            "sparkapplication/pi",
+            "--for=jsonpath={.status.applicationState.state}=COMPLETED",
+            "--timeout=20s",
+        ];
+        let run = kubectl.run(&args);
+        let apps = spark_api(&cluster);
+        let status =
+            json!({"status": {"applicationState": {"state": "COMPLETED"}, "driverInfo": {}}});
+        let writer = async move {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            apps.patch_status("pi", &PatchParams::default(), &Patch::Merge(&status))
+                .await
+                .unwrap();
+        };
+        tokio::join!(run, writer).0
+    };
+    assert!(
+        waiter.status.success(),
+        "{}",
+        String::from_utf8_lossy(&waiter.stderr)
+    );
+    let state = kubectl
+        .ok(&[
+            "get",
+            "sparkapp",
+            "pi",
+            "-o",
+            "jsonpath={.status.applicationState.state}",
+        ])
+        .await;
+    assert_eq!(state, "COMPLETED");
+
+    let applied = kubectl
+        .ok(&["apply", "--server-side", "-f", app.to_str().unwrap()])
+        .await;
+    assert!(applied.contains("serverside-applied"), "{applied}");
+    let deleted = kubectl
+        .ok(&["delete", "sparkapplication", "pi", "--wait"])
+        .await;
+    assert!(deleted.contains("deleted"), "{deleted}");
+    let gone = kubectl.run(&["get", "sparkapplication", "pi"]).await;
+    assert!(
+        String::from_utf8_lossy(&gone.stderr)
+            .contains("sparkapplications.sparkoperator.k8s.io \"pi\" not found")
+    );
+    cluster.shutdown().await;
+}
+
+#[tokio::test]
+async fn kubectl_core_workflow() {
+    let cluster = common::start().await;
+    let kubectl = Kubectl::new(&cluster);
+    let version = kubectl.ok(&["version"]).await;
+    assert!(version.contains("Server Version: v1.32"), "{version}");
+    let namespaces = kubectl.ok(&["get", "namespaces", "-o", "name"]).await;
+    for expected in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        assert!(
+            namespaces.contains(&format!("namespace/{expected}")),
+            "{namespaces}"
+        );
+    }
+
+    // Typed clients (kubectl create <kind>) send protobuf.
+    kubectl.ok(&["create", "namespace", "work"]).await;
+    let pod = kubectl.file("pod.yaml", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  namespace: work\n  labels: {app: web}\nspec:\n  containers:\n  - name: main\n    image: nginx:1.27\n");
+    kubectl.ok(&["apply", "-f", pod.to_str().unwrap()]).await;
+    let pods = kubectl.ok(&["get", "pods", "-n", "work"]).await;
+    let header: Vec<&str> = pods
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(header, ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]);
+    assert!(
+        pods.contains("web") && pods.contains("0/1") && pods.contains("Pending"),
+        "{pods}"
+    );
+    let selected = kubectl
+        .ok(&[
+            "get",
+            "pods",
+            "-A",
+            "-l",
+            "app=web",
+            "-o",
+            "jsonpath={.items[*].metadata.name}",
+        ])
+        .await;
+    assert_eq!(selected, "web");
+    let logs = kubectl.ok(&["logs", "web", "-n", "work"]).await;
+    assert!(logs.contains("simulated"), "{logs}");
+    let label = kubectl
+        .ok(&["label", "pod", "web", "-n", "work", "tier=front"])
+        .await;
+    assert!(label.contains("labeled"), "{label}");
+    let described = kubectl.ok(&["describe", "pod", "web", "-n", "work"]).await;
+    assert!(
+        described.contains("tier=front") && described.contains("nginx:1.27"),
+        "{described}"
+    );
+
+    kubectl
+        .ok(&[
+            "create",
+            "configmap",
+            "settings",
+            "-n",
+            "work",
+            "--from-literal=a=1",
+        ])
+        .await;
+    kubectl
+        .ok(&[
+            "create",
+            "secret",
+            "generic",
+            "token",
+            "-n",
+            "work",
+            "--from-literal=t=s3cr3t",
+        ])
+        .await;
+    let token = kubectl
+        .ok(&[
+            "get",
+            "secret",
+            "token",
+            "-n",
+            "work",
+            "-o",
+            "jsonpath={.data.t}",
+        ])
+        .await;
+    assert_eq!(token, "czNjcjN0");
+    let value = kubectl
+        .ok(&[
+            "get",
+            "configmap",
+            "settings",
+            "-n",
+            "work",
+            "-o",
+            "jsonpath={.data.a}",
+        ])
+        .await;
+    assert_eq!(value, "1");
+    let deleted = kubectl
+        .ok(&["delete", "namespace", "work", "--wait", "--timeout=20s"])
+        .await;
+    assert!(deleted.contains("namespace \"work\" deleted"), "{deleted}");
+    let missing = kubectl
+        .run(&["get", "configmap", "settings", "-n", "work"])
+        .await;
+    assert!(!missing.status.success());
+    cluster.shutdown().await;
+}

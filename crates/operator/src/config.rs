@@ -1,0 +1,43 @@
+//! How one operator process is configured; flags are named as in Kubeflow's operator.
+
+use std::time::Duration;
+
+/// Settings of the SparkApplication controller.
+#[derive(Debug, Clone)]
+pub struct ControllerConfig {
+    /// Namespaces whose applications this operator runs; empty means all.
+    pub namespaces: Vec<String>,
+    /// Reconciles that may run at once.
+    pub controller_threads: u16,
+    /// Only applications whose labels match this selector are handled.
+    pub label_selector: Option<String>,
+    /// The API server URL that drivers use to create executors (`spark.kubernetes.driver.master`);
+    /// the binary sets it to the URL of the cluster the operator talks to unless told otherwise.
+    pub master_url: Option<String>,
+    /// Host (and path) of the Spark UI Ingress, with `{{$appName}}` and `{{$appNamespace}}`.
+    pub ingress_url_format: Option<String>,
+    /// Ingress class of the UI Ingress.
+    pub ingress_class_name: Option<String>,
+    /// Whether to create the Spark UI Service.
+    pub enable_ui_service: bool,
+    /// How often a running application is looked at even when nothing changes.
+    pub resync_period: Duration,
+    /// The name events are reported under.
+    pub reporter: String,
+}
+
+impl Default for ControllerConfig {
+    fn default() -> Self {
+        Self {
+            namespaces: Vec::new(),
+            controller_threads: 10,
+            label_selector: None,
+            master_url: None,
+            ingress_url_format: None,
+            ingress_class_name: None,
+            enable_ui_service: true,
+            resync_period: Duration::from_secs(30),
+            reporter: "spark-operator".into(),
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! The SparkApplication state machine of Kubeflow's Spark operator, as a pure function.
+//!
+//! The reconciler observes the cluster (`observe` turns the application's pods into an
+//! [`Observation`]), calls [`decide`], carries out the [`Action`]s in order, and writes the status
+//! of the [`Decision`]. When one of the actions is a [`Action::Submit`] (always the last one), it
+//! creates the attempt's objects and passes the outcome to [`after_submission`], whose decision
+//! replaces the first.
+//!
+//! Every decision is a function of its inputs only: the same application and observation give the
+//! same decision, so a reconcile that is repeated (its status write lost, say) repeats the same
+//! submission with the same deterministic submission id instead of starting a second one, and a
+//! driver of that pending attempt that already exists is adopted instead of submitted again.
+//!
+//! # Differences from Kubeflow
+//!
+//! - A spec change is `metadata.generation > status.observedGeneration` (Kubeflow compares the
+//!   old and new spec in its watch filter). A change while the application is suspended,
+//!   suspending or resuming only updates `observedGeneration`: the next submission uses the new
+//!   spec. A completed or failed application whose spec changes while `suspend` is true stays as
+//!   it is. A generation bump cannot tell a `timeToLiveSeconds` edit from other edits, so unlike
+//!   Kubeflow such an edit reruns a finished application.
+//! - SUSPENDING waits until the attempt's objects are gone before SUSPENDED (Kubeflow moves on
+//!   after issuing the deletes and checks in SUSPENDED); PENDING_RERUN, SUBMISSION_FAILED and
+//!   RESUMING likewise submit only once nothing of an earlier attempt is left.
+//! - `sparkApplicationId` is set as soon as the submission succeeds (the native submission knows
+//!   it); Kubeflow reads it from the pods' `spark-app-selector` label, which later overrides it.
+//! - `SparkApplicationAdded`, `SparkApplicationCompleted` and `SparkApplicationFailed` are emitted
+//!   on the transitions to submission, COMPLETED and FAILED; Kubeflow defines but no longer emits
+//!   the first two on those paths. Each event is emitted once per transition, not per reconcile.
+//! - Executors that vanish after the driver succeeded are COMPLETED (Kubeflow: only once the
+//!   application is COMPLETED, FAILED while it is SUCCEEDING).
+//! - A failed driver's error message also carries the container's termination message, or the
+//!   pod's reason and message when the container status is missing.
+
+mod driver;
+mod events;
+mod executors;
+mod observe;
+mod retry;
+mod states;
+mod submit;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use spark_operator_api::{SparkApplication, SparkApplicationStatus};
+
+pub use events::reasons;
+pub use observe::{
+    DriverObservation, DriverPod, ExecutorObservation, PodPhase, Termination, driver_from_pod,
+    executor_from_pod, observe,
+};
+pub use retry::submission_id;
+
+/// Kubeflow's default `--driver-pod-creation-grace-period`.
+pub const DEFAULT_DRIVER_POD_CREATION_GRACE_PERIOD: Duration = Duration::from_secs(10);
+/// Kubeflow's default `--max-tracked-executor-per-app`.
+pub const DEFAULT_MAX_TRACKED_EXECUTORS: u32 = 1000;
+
+/// Operator-wide settings that shape decisions, named after Kubeflow's flags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// How long after a submission a missing driver pod is still awaited.
+    pub driver_pod_creation_grace_period: Duration,
+    /// Time to live of finished applications that set no `timeToLiveSeconds`; `None` or a value
+    /// of zero or less keeps them.
+    pub default_time_to_live_seconds: Option<i64>,
+    /// Executors with a higher Spark executor id are left out of `executorState`.
+    pub max_tracked_executors: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            driver_pod_creation_grace_period: DEFAULT_DRIVER_POD_CREATION_GRACE_PERIOD,
+            default_time_to_live_seconds: None,
+            max_tracked_executors: DEFAULT_MAX_TRACKED_EXECUTORS,
+        }
+    }
+}
+
+/// What the reconciler saw of one application, right now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    pub now: jiff::Timestamp,
+    /// The application's driver pod, preferring the one of the current attempt.
+    pub driver: DriverObservation,
+    /// The application's executor pods, of every attempt.
+    pub executors: Vec<ExecutorObservation>,
+    /// The submission ids of the attempts that still have objects (driver pod, Service,
+    /// ConfigMap, Ingress); an object without the label counts under the empty id. Objects of
+    /// the attempt about to be submitted are that submission resumed; any other attempt's objects
+    /// are deleted before the next submission.
+    pub attempts_with_resources: BTreeSet<String>,
+    pub settings: Settings,
+}
+
+/// Something the reconciler must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Create the objects of the attempt `submission_id` (idempotently: objects carrying the same
+    /// id are the attempt's own), then call [`after_submission`].
+    Submit { submission_id: String },
+    /// Delete every object of the application's attempts: driver pod, Services, ConfigMaps and
+    /// Ingresses.
+    DeleteAttemptResources,
+    /// Delete the SparkApplication: its time to live is over.
+    DeleteApplication,
+    /// Record a Kubernetes Event on the application, with one of Kubeflow's [`reasons`].
+    Event {
+        warning: bool,
+        reason: &'static str,
+        message: String,
+    },
+}
+
+/// The outcome of one reconcile: the status to write, what to do first, and when to look again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub status: SparkApplicationStatus,
+    pub actions: Vec<Action>,
+    /// When the application needs another look even if nothing changes; `None` leaves it to the
+    /// reconciler's periodic resync (and to the watches of the application and its pods).
+    pub requeue_after: Option<Duration>,
+}
+
+/// How a [`Action::Submit`] went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubmissionOutcome {
+    /// Every object of the attempt exists.
+    Submitted {
+        driver_pod_name: String,
+        /// Spark's application id of the attempt (`spark-app-selector`).
+        app_id: String,
+    },
+    /// The attempt could not be created; `message` says why.
+    Failed { message: String },
+}
+
+/// The next step of `app` given what was observed.
+pub fn decide(app: &SparkApplication, observed: &Observation) -> Decision {
+    states::decide(app, observed)
+}
+
+/// The decision after a submission: `status` is the status [`decide`] returned along with the
+/// [`Action::Submit`] (it already counts the attempt).
+pub fn after_submission(
+    app: &SparkApplication,
+    status: &SparkApplicationStatus,
+    outcome: SubmissionOutcome,
+    now: jiff::Timestamp,
+) -> Decision {
+    submit::after_submission(app, status, outcome, now)
+}

@@ -1,0 +1,244 @@
+//! What the lifecycle needs to know of the pods of an application, read from Kubernetes pods.
+
+use std::borrow::Borrow;
+
+use k8s_openapi::api::core::v1::{ContainerStateTerminated, Pod};
+use kube::ResourceExt;
+use spark_operator_api::SparkApplication;
+use spark_operator_api::naming::driver_pod_name;
+
+use super::retry::submission_id;
+use super::{Observation, Settings};
+use crate::submission::{LABEL_APP_NAME, LABEL_SUBMISSION_ID};
+
+/// Spark's labels on the pods it runs.
+const LABEL_SPARK_ROLE: &str = "spark-role";
+const LABEL_SPARK_APP_SELECTOR: &str = "spark-app-selector";
+const LABEL_SPARK_EXECUTOR_ID: &str = "spark-exec-id";
+const ROLE_DRIVER: &str = "driver";
+const ROLE_EXECUTOR: &str = "executor";
+/// The driver's container, and the executor's under Spark 3+ and before.
+const DRIVER_CONTAINER: &str = "spark-kubernetes-driver";
+const EXECUTOR_CONTAINERS: [&str; 2] = ["spark-kubernetes-executor", "executor"];
+
+/// A pod's `status.phase`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PodPhase {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    /// `Unknown`, missing or unrecognised.
+    Unknown,
+}
+
+impl PodPhase {
+    pub fn parse(phase: Option<&str>) -> Self {
+        match phase {
+            Some("Pending") => Self::Pending,
+            Some("Running") => Self::Running,
+            Some("Succeeded") => Self::Succeeded,
+            Some("Failed") => Self::Failed,
+            _ => Self::Unknown,
+        }
+    }
+}
+
+/// How a container ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Termination {
+    pub exit_code: i32,
+    pub reason: Option<String>,
+    pub message: Option<String>,
+}
+
+impl From<&ContainerStateTerminated> for Termination {
+    fn from(state: &ContainerStateTerminated) -> Self {
+        Self {
+            exit_code: state.exit_code,
+            reason: non_empty(state.reason.as_deref()),
+            message: non_empty(state.message.as_deref()),
+        }
+    }
+}
+
+/// A driver pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriverPod {
+    pub name: String,
+    /// The `sparkoperator.k8s.io/submission-id` label: the attempt that created the pod.
+    pub submission_id: Option<String>,
+    /// The `spark-app-selector` label.
+    pub spark_app_id: Option<String>,
+    pub phase: PodPhase,
+    /// How the driver container ended, if it did.
+    pub terminated: Option<Termination>,
+    /// The pod's own `reason: message` (an eviction, say), if any.
+    pub pod_message: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DriverObservation {
+    NotFound,
+    Pod(DriverPod),
+}
+
+/// An executor pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutorObservation {
+    pub name: String,
+    pub submission_id: Option<String>,
+    pub spark_app_id: Option<String>,
+    /// The `spark-exec-id` label, when it is a number.
+    pub executor_id: Option<i64>,
+    pub phase: PodPhase,
+    /// How the executor container ended, if it did.
+    pub terminated: Option<Termination>,
+    /// The pod's `status.message`, if any.
+    pub pod_message: Option<String>,
+}
+
+/// The observation of `app` from the pods of its namespace (other pods are ignored). The driver is
+/// the one of the attempt about to be submitted, else of the current attempt, else the one named
+/// as the application's driver, else any. Only driver pods are counted in `attempts_with_resources`: the reconciler adds the
+/// Services, ConfigMaps and Ingresses it sees, and may change `settings`.
+pub fn observe<P: Borrow<Pod>>(
+    app: &SparkApplication,
+    pods: &[P],
+    now: jiff::Timestamp,
+) -> Observation {
+    let name = app.name_any();
+    let namespace = app.namespace();
+    let own: Vec<&Pod> = pods
+        .iter()
+        .map(Borrow::borrow)
+        .filter(|pod| pod.namespace() == namespace)
+        .filter(|pod| pod.labels().get(LABEL_APP_NAME) == Some(&name))
+        .collect();
+
+    let mut drivers: Vec<DriverPod> = own
+        .iter()
+        .filter(|pod| has_role(pod, ROLE_DRIVER))
+        .map(|pod| driver_from_pod(pod))
+        .collect();
+    let attempts_with_resources = drivers
+        .iter()
+        .map(|driver| driver.submission_id.clone().unwrap_or_default())
+        .collect();
+    let preference = DriverPreference::new(app);
+    drivers.sort_by_key(|driver| (preference.rank(driver), driver.name.clone()));
+    let driver = match drivers.into_iter().next() {
+        Some(pod) => DriverObservation::Pod(pod),
+        None => DriverObservation::NotFound,
+    };
+
+    let mut executors: Vec<ExecutorObservation> = own
+        .iter()
+        .filter(|pod| has_role(pod, ROLE_EXECUTOR))
+        .map(|pod| executor_from_pod(pod))
+        .collect();
+    executors.sort_by(|a, b| a.name.cmp(&b.name));
+
+    Observation {
+        now,
+        driver,
+        executors,
+        attempts_with_resources,
+        settings: Settings::default(),
+    }
+}
+
+/// Which driver pod is the application's: lower is better.
+struct DriverPreference {
+    /// The attempt about to be submitted: a repeated submission adopts its driver.
+    next_attempt: String,
+    current_attempt: Option<String>,
+    names: [Option<String>; 2],
+}
+
+impl DriverPreference {
+    fn new(app: &SparkApplication) -> Self {
+        let status = app.status.clone().unwrap_or_default();
+        Self {
+            next_attempt: submission_id(app, &status),
+            current_attempt: status.submission_id,
+            names: [status.driver_info.pod_name, Some(driver_pod_name(app))],
+        }
+    }
+
+    fn rank(&self, driver: &DriverPod) -> u8 {
+        let attempt = driver.submission_id.as_ref();
+        if attempt == Some(&self.next_attempt) {
+            0
+        } else if attempt.is_some() && attempt == self.current_attempt.as_ref() {
+            1
+        } else if self.names.contains(&Some(driver.name.clone())) {
+            2
+        } else {
+            3
+        }
+    }
+}
+
+fn has_role(pod: &Pod, role: &str) -> bool {
+    pod.labels().get(LABEL_SPARK_ROLE).map(String::as_str) == Some(role)
+}
+
+/// The driver as the lifecycle sees it.
+pub fn driver_from_pod(pod: &Pod) -> DriverPod {
+    let status = pod.status.as_ref();
+    DriverPod {
+        name: pod.name_any(),
+        submission_id: label(pod, LABEL_SUBMISSION_ID),
+        spark_app_id: label(pod, LABEL_SPARK_APP_SELECTOR),
+        phase: PodPhase::parse(status.and_then(|s| s.phase.as_deref())),
+        terminated: container_termination(pod, &[DRIVER_CONTAINER]),
+        pod_message: pod_reason_and_message(pod),
+    }
+}
+
+/// An executor as the lifecycle sees it.
+pub fn executor_from_pod(pod: &Pod) -> ExecutorObservation {
+    let status = pod.status.as_ref();
+    ExecutorObservation {
+        name: pod.name_any(),
+        submission_id: label(pod, LABEL_SUBMISSION_ID),
+        spark_app_id: label(pod, LABEL_SPARK_APP_SELECTOR),
+        executor_id: label(pod, LABEL_SPARK_EXECUTOR_ID).and_then(|id| id.parse().ok()),
+        phase: PodPhase::parse(status.and_then(|s| s.phase.as_deref())),
+        terminated: container_termination(pod, &EXECUTOR_CONTAINERS),
+        pod_message: status.and_then(|s| non_empty(s.message.as_deref())),
+    }
+}
+
+fn label(pod: &Pod, key: &str) -> Option<String> {
+    pod.labels().get(key).and_then(|v| non_empty(Some(v)))
+}
+
+/// The terminated state of the first of `containers` that has terminated.
+fn container_termination(pod: &Pod, containers: &[&str]) -> Option<Termination> {
+    let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;
+    containers.iter().find_map(|name| {
+        let status = statuses.iter().find(|status| status.name == *name)?;
+        status
+            .state
+            .as_ref()?
+            .terminated
+            .as_ref()
+            .map(Termination::from)
+    })
+}
+
+fn pod_reason_and_message(pod: &Pod) -> Option<String> {
+    let status = pod.status.as_ref()?;
+    let reason = non_empty(status.reason.as_deref());
+    let message = non_empty(status.message.as_deref());
+    match (reason, message) {
+        (Some(reason), Some(message)) => Some(format!("{reason}: {message}")),
+        (one, other) => one.or(other),
+    }
+}
+
+fn non_empty(value: Option<&str>) -> Option<String> {
+    value.filter(|v| !v.is_empty()).map(str::to_string)
+}

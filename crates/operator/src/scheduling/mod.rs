@@ -1,0 +1,218 @@
+//! When a ScheduledSparkApplication starts its next run, as a pure function of (the scheduled
+//! application, its runs, now). The controller lists the runs, calls `decide`, and carries out the
+//! decision.
+//!
+//! Missed runs are handled as Kubeflow's operator handles them: however many scheduled times passed
+//! while the operator was down, one run starts when it comes back (for the latest missed time), and
+//! the next run is the first scheduled time after now. Runs are named after their scheduled time,
+//! so an operator restarted between creating a run and recording it finds that run instead of
+//! starting a second one.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::ResourceExt;
+use spark_operator_api::defaults::scheduled_defaults;
+use spark_operator_api::naming::scheduled_run_name;
+use spark_operator_api::schedule::{Schedule, time_zone};
+use spark_operator_api::validation::{describe, validate_scheduled};
+use spark_operator_api::{
+    ApplicationStateType, ConcurrencyPolicy, ScheduleState, ScheduledSparkApplication,
+    ScheduledSparkApplicationStatus,
+};
+
+/// One SparkApplication created by the schedule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run {
+    pub name: String,
+    pub created: Timestamp,
+    pub state: ApplicationStateType,
+}
+
+impl Run {
+    fn is_finished(&self) -> bool {
+        self.state.is_final()
+    }
+}
+
+/// What the controller does next.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ScheduleDecision {
+    pub status: ScheduledSparkApplicationStatus,
+    /// Create this run (named for its scheduled time).
+    pub start_run: Option<String>,
+    /// Delete these runs: beyond the history limits, or replaced (`Replace` policy).
+    pub delete_runs: Vec<String>,
+    /// Look again then (the next scheduled time), if ever.
+    pub requeue_after: Option<Duration>,
+}
+
+/// The decision for `scheduled` at `now`, given all of its runs.
+pub fn decide(
+    scheduled: &ScheduledSparkApplication,
+    runs: &[Run],
+    now: Timestamp,
+) -> ScheduleDecision {
+    let mut status = scheduled.status.clone().unwrap_or_default();
+    let problems = validate_scheduled(scheduled);
+    if !problems.is_empty() {
+        status.schedule_state = ScheduleState::FailedValidation;
+        status.reason = Some(describe(&problems));
+        return ScheduleDecision {
+            status,
+            ..Default::default()
+        };
+    }
+    let spec = scheduled_defaults(&scheduled.spec);
+    let (schedule, zone) = match (
+        Schedule::parse(&spec.schedule),
+        time_zone(spec.time_zone.as_deref()),
+    ) {
+        (Ok(schedule), Ok(zone)) => (schedule, zone),
+        // Validation accepts both; kept as a failure rather than a panic should the two ever drift.
+        (Err(e), _) | (_, Err(e)) => {
+            status.schedule_state = ScheduleState::FailedValidation;
+            status.reason = Some(e.to_string());
+            return ScheduleDecision {
+                status,
+                ..Default::default()
+            };
+        }
+    };
+    status.schedule_state = ScheduleState::Scheduled;
+    status.reason = None;
+
+    let mut decision = ScheduleDecision {
+        delete_runs: beyond_history_limits(
+            runs,
+            spec.successful_run_history_limit.unwrap_or(1),
+            spec.failed_run_history_limit.unwrap_or(1),
+        ),
+        ..Default::default()
+    };
+    let kept: Vec<Run> = runs
+        .iter()
+        .filter(|r| !decision.delete_runs.contains(&r.name))
+        .cloned()
+        .collect();
+    record_history(&mut status, &kept);
+
+    if spec.suspend == Some(true) {
+        status.next_run = None;
+        decision.status = status;
+        return decision;
+    }
+
+    let created = scheduled
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .map(|t| t.0)
+        .unwrap_or(now);
+    let counted_from = status.last_run.as_ref().map(|t| t.0).unwrap_or(created);
+    let Some(due) = latest_due(&schedule, &zone, counted_from, now) else {
+        let next = schedule.next_after(counted_from.max(now), &zone);
+        status.next_run = next.map(Time);
+        decision.requeue_after = next.map(|n| until(now, n));
+        decision.status = status;
+        return decision;
+    };
+
+    let active: Vec<&Run> = runs.iter().filter(|r| !r.is_finished()).collect();
+    let start = match spec.concurrency_policy.unwrap_or_default() {
+        ConcurrencyPolicy::Allow => true,
+        ConcurrencyPolicy::Forbid => active.is_empty(),
+        ConcurrencyPolicy::Replace => {
+            decision
+                .delete_runs
+                .extend(active.iter().map(|r| r.name.clone()));
+            true
+        }
+    };
+    let next = schedule.next_after(now, &zone);
+    if start {
+        let name = scheduled_run_name(&scheduled.name_any(), due.as_second());
+        status.last_run = Some(Time(due));
+        status.last_run_name = Some(name.clone());
+        decision.start_run = Some(name);
+        status.next_run = next.map(Time);
+        decision.requeue_after = next.map(|n| until(now, n));
+    } else {
+        // Forbid with a run still going: this time is skipped once the run ends, as in Kubeflow
+        // the due time stays pending and is looked at again shortly.
+        status.next_run = Some(Time(due));
+        decision.requeue_after = Some(
+            Duration::from_secs(1).min(
+                next.map(|n| until(now, n))
+                    .unwrap_or(Duration::from_secs(1)),
+            ),
+        );
+    }
+    decision.delete_runs.sort();
+    decision.delete_runs.dedup();
+    decision.status = status;
+    decision
+}
+
+/// The latest scheduled time in (after, now], if one has come.
+fn latest_due(
+    schedule: &Schedule,
+    zone: &TimeZone,
+    after: Timestamp,
+    now: Timestamp,
+) -> Option<Timestamp> {
+    let mut due = None;
+    let mut cursor = after;
+    // Bounded: a schedule every second, missed for a day, is 86,400 steps at most per reconcile.
+    for _ in 0..100_000 {
+        match schedule.next_after(cursor, zone) {
+            Some(t) if t <= now => {
+                due = Some(t);
+                cursor = t;
+            }
+            _ => break,
+        }
+    }
+    due
+}
+
+fn until(now: Timestamp, then: Timestamp) -> Duration {
+    let span = then.duration_since(now);
+    Duration::try_from(span).unwrap_or_default() + Duration::from_millis(10)
+}
+
+/// Past runs by outcome, newest first, as Kubeflow lists them.
+fn record_history(status: &mut ScheduledSparkApplicationStatus, runs: &[Run]) {
+    let mut sorted: Vec<&Run> = runs.iter().collect();
+    sorted.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| b.name.cmp(&a.name)));
+    status.past_successful_run_names = sorted
+        .iter()
+        .filter(|r| r.state == ApplicationStateType::Completed)
+        .map(|r| r.name.clone())
+        .collect();
+    status.past_failed_run_names = sorted
+        .iter()
+        .filter(|r| r.state == ApplicationStateType::Failed)
+        .map(|r| r.name.clone())
+        .collect();
+}
+
+/// Finished runs beyond the history limits, oldest first.
+fn beyond_history_limits(runs: &[Run], successful_limit: i32, failed_limit: i32) -> Vec<String> {
+    let mut doomed = Vec::new();
+    for (state, limit) in [
+        (ApplicationStateType::Completed, successful_limit),
+        (ApplicationStateType::Failed, failed_limit),
+    ] {
+        let mut finished: Vec<&Run> = runs.iter().filter(|r| r.state == state).collect();
+        finished.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| b.name.cmp(&a.name)));
+        let keep = usize::try_from(limit.max(0)).unwrap_or(0);
+        doomed.extend(finished.iter().skip(keep).map(|r| r.name.clone()));
+    }
+    doomed
+}
+
+#[cfg(test)]
+mod tests;
