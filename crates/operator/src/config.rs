@@ -24,6 +24,8 @@ pub struct ControllerConfig {
     pub resync_period: Duration,
     /// The name events are reported under.
     pub reporter: String,
+    /// Grace periods, default time to live and executor tracking limit.
+    pub lifecycle: crate::lifecycle::Settings,
 }
 
 impl Default for ControllerConfig {
@@ -38,6 +40,7 @@ impl Default for ControllerConfig {
             enable_ui_service: true,
             resync_period: Duration::from_secs(30),
             reporter: "spark-operator".into(),
+            lifecycle: crate::lifecycle::Settings::default(),
         }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod controller;
 pub mod error;
 pub mod install;
 pub mod lifecycle;

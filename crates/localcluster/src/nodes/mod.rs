@@ -6,6 +6,7 @@
 pub mod kubelet;
 pub mod resources;
 pub mod scheduler;
+pub mod spark;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::Ipv4Addr;
@@ -267,9 +268,16 @@ async fn start(client: &Client, state: &Arc<Mutex<State>>, pod: Pod, node: Strin
         return;
     }
     let plan = kubelet::run_plan(&value);
+    let driver = spark::is_driver(&value);
+    if driver {
+        start_executors(&api, &value).await;
+    }
     if let Some(duration) = plan.duration {
         tokio::spawn(async move {
             tokio::time::sleep(duration).await;
+            if driver {
+                end_executors(&api, &value, plan.exit_code).await;
+            }
             let finished = kubelet::finished_status(&running, plan.exit_code, &now());
             let _ = api
                 .patch_status(
@@ -279,6 +287,67 @@ async fn start(client: &Client, state: &Arc<Mutex<State>>, pod: Pod, node: Strin
                 )
                 .await;
         });
+    }
+}
+
+/// Creates the executors of a driver that just started, as the Spark driver would.
+async fn start_executors(api: &Api<Pod>, driver: &Value) {
+    let Some(conf_map) = spark::driver_conf_map(driver) else {
+        return;
+    };
+    let namespace = driver["metadata"]["namespace"].as_str().unwrap_or_default();
+    let config_maps: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(api.clone().into_client(), namespace);
+    let properties = match config_maps.get(&conf_map).await {
+        Ok(cm) => cm
+            .data
+            .and_then(|mut data| data.remove("spark.properties"))
+            .unwrap_or_default(),
+        Err(error) => {
+            debug!(%error, conf_map, "driver configuration not found; no executors");
+            return;
+        }
+    };
+    for executor in spark::executor_pods(driver, &spark::parse_properties(&properties)) {
+        let Ok(pod) = serde_json::from_value::<Pod>(executor) else {
+            continue;
+        };
+        if let Err(error) = api.create(&PostParams::default(), &pod).await {
+            debug!(%error, pod = %pod.name_any(), "could not create executor");
+        }
+    }
+}
+
+/// Ends the executors of a driver that is ending, as Spark stops them before the driver exits.
+async fn end_executors(api: &Api<Pod>, driver: &Value, exit_code: i32) {
+    let Some(app_id) = driver["metadata"]["labels"]["spark-app-selector"].as_str() else {
+        return;
+    };
+    let selector = format!("spark-app-selector={app_id},spark-role=executor");
+    let Ok(executors) = api
+        .list(&kube::api::ListParams::default().labels(&selector))
+        .await
+    else {
+        return;
+    };
+    for executor in executors {
+        let Ok(value) = serde_json::to_value(&executor) else {
+            continue;
+        };
+        let running = if value["status"]["phase"] == "Running" {
+            value["status"].clone()
+        } else {
+            kubelet::running_status(&value, "127.0.0.1", "", &now())
+        };
+        let code = spark::executor_exit_code(&value, exit_code);
+        let finished = kubelet::finished_status(&running, code, &now());
+        let _ = api
+            .patch_status(
+                &executor.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(&json!({"status": finished})),
+            )
+            .await;
     }
 }
 

@@ -19,6 +19,14 @@ enum Command {
         #[arg(long)]
         output_dir: Option<PathBuf>,
     },
+    /// Run the controllers.
+    Controller {
+        #[command(subcommand)]
+        command: ControllerCommand,
+    },
+    /// Start a local cluster and the operator in this process, run one application file, and
+    /// exit 0 when it COMPLETED.
+    RunLocal(cli::local::RunLocalArgs),
     /// Check SparkApplication and ScheduledSparkApplication YAML files without a cluster.
     Validate {
         /// YAML files, each with one or more documents.
@@ -27,10 +35,21 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum ControllerCommand {
+    /// Run the SparkApplication and ScheduledSparkApplication controllers against the cluster
+    /// that the standard kubeconfig resolution finds (KUBECONFIG, ~/.kube/config, in-cluster).
+    Start(cli::controller::StartArgs),
+}
+
 fn main() -> std::process::ExitCode {
     let result = match Cli::parse().command {
         Command::Crd { output_dir } => cli::crd::run(output_dir.as_deref()),
         Command::Validate { files } => cli::validate::run(&files),
+        Command::Controller {
+            command: ControllerCommand::Start(args),
+        } => block_on(cli::controller::start(args)),
+        Command::RunLocal(args) => block_on(cli::local::run(args)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -39,4 +58,11 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+fn block_on(future: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(future)
 }

@@ -1,0 +1,206 @@
+//! What a Spark driver does on Kubernetes that the operator relies on, simulated: once running,
+//! it reads its `spark.properties` and creates its executor pods, named, labelled and owned as
+//! Spark's `ExecutorPodsAllocator` makes them; when it ends, its executors end too.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+/// The volume through which Spark mounts the driver's `spark.properties`.
+pub const DRIVER_CONF_VOLUME: &str = "spark-conf-volume-driver";
+/// Exit code of the simulated executors of a driver carrying it (default 0).
+pub const EXECUTOR_EXIT_CODE_ANNOTATION: &str = "localcluster/executor-exit-code";
+
+/// Spark's `spark.executor.instances` default on Kubernetes without dynamic allocation.
+const DEFAULT_EXECUTOR_INSTANCES: u32 = 2;
+/// No simulated driver asks for more; keeps a typo from creating thousands of pods.
+const MAX_SIMULATED_EXECUTORS: u32 = 64;
+
+/// Whether the pod is a Spark driver (by Spark's own role label).
+pub fn is_driver(pod: &Value) -> bool {
+    pod["metadata"]["labels"]["spark-role"].as_str() == Some("driver")
+}
+
+/// The name of the ConfigMap holding the driver's `spark.properties`.
+pub fn driver_conf_map(pod: &Value) -> Option<String> {
+    pod["spec"]["volumes"]
+        .as_array()?
+        .iter()
+        .find(|v| v["name"].as_str() == Some(DRIVER_CONF_VOLUME))?["configMap"]["name"]
+        .as_str()
+        .map(str::to_string)
+}
+
+/// Parses Java properties text.
+pub fn parse_properties(text: &str) -> BTreeMap<String, String> {
+    java_properties::read(text.as_bytes())
+        .map(|map| map.into_iter().collect())
+        .unwrap_or_default()
+}
+
+/// The executor pods the driver creates, in executor-id order.
+pub fn executor_pods(driver: &Value, conf: &BTreeMap<String, String>) -> Vec<Value> {
+    let dynamic = conf
+        .get("spark.dynamicAllocation.enabled")
+        .map(String::as_str)
+        == Some("true");
+    let instances = if dynamic {
+        conf.get("spark.dynamicAllocation.initialExecutors")
+            .or_else(|| conf.get("spark.dynamicAllocation.minExecutors"))
+    } else {
+        conf.get("spark.executor.instances")
+    }
+    .and_then(|n| n.trim().parse::<u32>().ok())
+    .unwrap_or(if dynamic {
+        0
+    } else {
+        DEFAULT_EXECUTOR_INSTANCES
+    })
+    .min(MAX_SIMULATED_EXECUTORS);
+    let app_id = conf.get("spark.app.id").cloned().unwrap_or_default();
+    let prefix = conf
+        .get("spark.kubernetes.executor.podNamePrefix")
+        .cloned()
+        .unwrap_or_else(|| {
+            format!(
+                "{}-{}",
+                driver["metadata"]["name"].as_str().unwrap_or("spark"),
+                "x"
+            )
+        });
+    let image = conf
+        .get("spark.kubernetes.executor.container.image")
+        .or_else(|| conf.get("spark.kubernetes.container.image"))
+        .cloned()
+        .unwrap_or_default();
+    let exit_code = driver["metadata"]["annotations"][EXECUTOR_EXIT_CODE_ANNOTATION].clone();
+    (1..=instances)
+        .map(|id| {
+            let mut labels = prefixed(conf, "spark.kubernetes.executor.label.");
+            labels.insert("spark-app-selector".into(), app_id.clone());
+            labels.insert("spark-exec-id".into(), id.to_string());
+            labels.insert("spark-role".into(), "executor".into());
+            labels.insert("spark-exec-resourceprofile-id".into(), "0".into());
+            if let Some(name) = driver["metadata"]["labels"]["spark-app-name"].as_str() {
+                labels.insert("spark-app-name".into(), name.into());
+            }
+            let mut annotations = prefixed(conf, "spark.kubernetes.executor.annotation.");
+            annotations.insert(
+                super::kubelet::RUN_SECONDS_ANNOTATION.into(),
+                "forever".into(),
+            );
+            if let Some(code) = exit_code.as_str() {
+                annotations.insert(super::kubelet::EXIT_CODE_ANNOTATION.into(), code.into());
+            }
+            json!({
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": format!("{prefix}-exec-{id}"),
+                    "namespace": driver["metadata"]["namespace"],
+                    "labels": labels,
+                    "annotations": annotations,
+                    "ownerReferences": [{
+                        "apiVersion": "v1", "kind": "Pod", "controller": true,
+                        "name": driver["metadata"]["name"], "uid": driver["metadata"]["uid"],
+                    }],
+                },
+                "spec": {
+                    "restartPolicy": "Never",
+                    "hostname": format!("{prefix}-exec-{id}"),
+                    "containers": [{
+                        "name": "spark-kubernetes-executor",
+                        "image": image,
+                        "args": ["executor"],
+                        "env": [
+                            {"name": "SPARK_EXECUTOR_ID", "value": id.to_string()},
+                            {"name": "SPARK_APPLICATION_ID", "value": app_id},
+                        ],
+                    }],
+                },
+            })
+        })
+        .collect()
+}
+
+/// The exit code an executor ends with when its driver ends: its own annotation, else the
+/// driver's exit code.
+pub fn executor_exit_code(executor: &Value, driver_exit_code: i32) -> i32 {
+    executor["metadata"]["annotations"][super::kubelet::EXIT_CODE_ANNOTATION]
+        .as_str()
+        .and_then(|c| c.trim().parse().ok())
+        .unwrap_or(driver_exit_code)
+}
+
+fn prefixed(conf: &BTreeMap<String, String>, prefix: &str) -> BTreeMap<String, String> {
+    conf.iter()
+        .filter_map(|(key, value)| Some((key.strip_prefix(prefix)?.to_string(), value.clone())))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn driver() -> Value {
+        json!({"metadata": {"name": "pi-driver", "namespace": "default", "uid": "u1",
+                            "labels": {"spark-role": "driver", "spark-app-name": "pi"},
+                            "annotations": {}},
+               "spec": {"volumes": [{"name": DRIVER_CONF_VOLUME, "configMap": {"name": "spark-drv-1-conf-map"}}]}})
+    }
+
+    #[test]
+    fn executors_follow_the_properties() {
+        let conf = parse_properties(
+            "spark.executor.instances=3\nspark.app.id=spark-abc\nspark.kubernetes.executor.podNamePrefix=pi-1234\n\
+             spark.kubernetes.executor.label.team=data\nspark.kubernetes.container.image=apache/spark:4.0.0\n",
+        );
+        assert!(is_driver(&driver()));
+        assert_eq!(
+            driver_conf_map(&driver()).as_deref(),
+            Some("spark-drv-1-conf-map")
+        );
+        let pods = executor_pods(&driver(), &conf);
+        assert_eq!(pods.len(), 3);
+        assert_eq!(pods[2]["metadata"]["name"], "pi-1234-exec-3");
+        let labels = &pods[0]["metadata"]["labels"];
+        assert_eq!(labels["spark-role"], "executor");
+        assert_eq!(labels["spark-exec-id"], "1");
+        assert_eq!(labels["spark-app-selector"], "spark-abc");
+        assert_eq!(labels["team"], "data");
+        assert_eq!(pods[0]["metadata"]["ownerReferences"][0]["uid"], "u1");
+        assert_eq!(
+            pods[0]["spec"]["containers"][0]["image"],
+            "apache/spark:4.0.0"
+        );
+    }
+
+    #[test]
+    fn default_and_dynamic_instances() {
+        assert_eq!(executor_pods(&driver(), &BTreeMap::new()).len(), 2);
+        let dynamic = parse_properties(
+            "spark.dynamicAllocation.enabled=true\nspark.dynamicAllocation.minExecutors=1\n",
+        );
+        assert_eq!(executor_pods(&driver(), &dynamic).len(), 1);
+        let huge = parse_properties("spark.executor.instances=100000\n");
+        assert_eq!(
+            executor_pods(&driver(), &huge).len(),
+            MAX_SIMULATED_EXECUTORS as usize
+        );
+    }
+
+    #[test]
+    fn executor_exit_code_defaults_to_the_drivers() {
+        let mut conf = BTreeMap::new();
+        conf.insert("spark.executor.instances".to_string(), "1".to_string());
+        let plain = &executor_pods(&driver(), &conf)[0];
+        assert_eq!(executor_exit_code(plain, 0), 0);
+        assert_eq!(executor_exit_code(plain, 1), 1);
+        let mut failing = driver();
+        failing["metadata"]["annotations"][EXECUTOR_EXIT_CODE_ANNOTATION] = json!("137");
+        assert_eq!(
+            executor_exit_code(&executor_pods(&failing, &conf)[0], 0),
+            137
+        );
+    }
+}

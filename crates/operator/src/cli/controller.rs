@@ -1,0 +1,101 @@
+//! `spark-operator controller start`: runs the controller against the cluster that the standard
+//! kubeconfig resolution finds (`KUBECONFIG`, `~/.kube/config`, in-cluster).
+
+use clap::Args;
+
+use crate::config::ControllerConfig;
+use crate::telemetry::{self, LogFormat};
+
+/// Flags of `controller start`, named as in Kubeflow's operator.
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// Namespaces whose SparkApplications to run, comma-separated; all when empty.
+    #[arg(long, value_delimiter = ',')]
+    pub namespaces: Vec<String>,
+    /// How many applications are reconciled at once.
+    #[arg(long, default_value_t = 10)]
+    pub controller_threads: u16,
+    /// Only run applications whose labels match this selector (e.g. `team=data`).
+    #[arg(long, alias = "label-selector")]
+    pub label_selector_filter: Option<String>,
+    /// The API server URL drivers use to create executors; default: the operator's own.
+    #[arg(long)]
+    pub master_url: Option<String>,
+    /// Create the Spark UI Service of each application.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub enable_ui_service: bool,
+    /// Host of the Spark UI Ingress, e.g. `{{$appName}}.spark.example.com`.
+    #[arg(long)]
+    pub ingress_url_format: Option<String>,
+    /// Ingress class of the Spark UI Ingress.
+    #[arg(long)]
+    pub ingress_class_name: Option<String>,
+    /// Apply the CRDs before starting.
+    #[arg(long)]
+    pub install_crds: bool,
+    /// error, warn, info, debug or trace.
+    #[arg(long, default_value = "info")]
+    pub log_level: String,
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+impl StartArgs {
+    pub fn controller_config(&self, cluster_url: String) -> ControllerConfig {
+        ControllerConfig {
+            namespaces: self
+                .namespaces
+                .iter()
+                .filter(|n| !n.is_empty())
+                .cloned()
+                .collect(),
+            controller_threads: self.controller_threads.max(1),
+            label_selector: self.label_selector_filter.clone(),
+            master_url: Some(self.master_url.clone().unwrap_or(cluster_url)),
+            ingress_url_format: self.ingress_url_format.clone(),
+            ingress_class_name: self.ingress_class_name.clone(),
+            enable_ui_service: self.enable_ui_service,
+            ..ControllerConfig::default()
+        }
+    }
+}
+
+/// Runs until SIGTERM or Ctrl-C.
+pub async fn start(args: StartArgs) -> anyhow::Result<()> {
+    telemetry::init(&args.log_level, args.log_format);
+    let kube_config = kube::Config::infer().await?;
+    let cluster_url = kube_config
+        .cluster_url
+        .to_string()
+        .trim_end_matches('/')
+        .to_string();
+    let client = kube::Client::try_from(kube_config)?;
+    if args.install_crds {
+        crate::install::install_crds(&client).await?;
+    }
+    let config = args.controller_config(cluster_url);
+    crate::controller::run_all(client, config, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

@@ -1,0 +1,215 @@
+//! The controllers: SparkApplication (`application`) and ScheduledSparkApplication (`scheduled`).
+//! Decisions are made by the pure `lifecycle`, `submission` and `scheduling` modules; this module
+//! only observes and acts.
+
+mod application;
+pub mod events;
+pub mod resources;
+pub mod scheduled;
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
+use kube::runtime::controller::Controller;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use spark_operator_api::SparkApplication;
+use tracing::{debug, info, warn};
+
+use crate::config::ControllerConfig;
+use crate::error::{Error, Result};
+use events::EventPublisher;
+use resources::APP_NAME_LABEL;
+
+/// What every reconcile shares.
+pub struct Context {
+    pub client: Client,
+    pub config: ControllerConfig,
+    pub events: EventPublisher,
+    /// The pods of applications, kept current by a watch, so reconciles read no pods from the API.
+    pub pods: Store<Pod>,
+    /// The ConfigMaps and Services of applications, metadata only: which attempts still have them.
+    pub config_maps: Store<ConfigMap>,
+    pub services: Store<Service>,
+    /// `spark.master` of the drivers.
+    pub master_url: String,
+}
+
+/// Runs the SparkApplication and ScheduledSparkApplication controllers until `shutdown` resolves.
+pub async fn run_all(
+    client: Client,
+    config: ControllerConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
+    let namespaces = watched_namespaces(&config);
+    let scheduled = futures::future::join_all(
+        namespaces
+            .iter()
+            .map(|namespace| scheduled::run(client.clone(), namespace.clone(), shutdown.clone())),
+    );
+    let (applications, _) = futures::join!(run(client, config, shutdown), scheduled);
+    applications
+}
+
+fn watched_namespaces(config: &ControllerConfig) -> Vec<Option<String>> {
+    if config.namespaces.is_empty() {
+        vec![None]
+    } else {
+        config.namespaces.iter().cloned().map(Some).collect()
+    }
+}
+
+/// Runs the SparkApplication controller until `shutdown` resolves; reconciles in flight are
+/// finished first.
+pub async fn run(
+    client: Client,
+    config: ControllerConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + Clone + 'static,
+) -> Result<()> {
+    let master_url = config.master_url.clone().ok_or_else(|| {
+        Error::Config("the API server URL for drivers (--master-url) is not known".into())
+    })?;
+    let mut controllers = Vec::new();
+    for namespace in watched_namespaces(&config) {
+        controllers.push(run_in(
+            namespace,
+            client.clone(),
+            &config,
+            &master_url,
+            shutdown.clone(),
+        ));
+    }
+    futures::future::join_all(controllers).await;
+    Ok(())
+}
+
+fn api<K>(client: &Client, namespace: &Option<String>) -> Api<K>
+where
+    K: Resource<DynamicType = ()>,
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// A watch of the objects labelled with an application name, reflected into `writer`, yielding
+/// each changed object. `strip` drops what the controller never reads, to keep memory small.
+fn labelled_objects<K>(
+    api: Api<K>,
+    writer: reflector::store::Writer<K>,
+    strip: fn(&mut K),
+) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    watcher(api, watcher::Config::default().labels(APP_NAME_LABEL))
+        .default_backoff()
+        .modify(strip)
+        .reflect(writer)
+        .touched_objects()
+}
+
+/// The application an object belongs to, by its label.
+fn owning_application<K: Resource>(object: K) -> Option<ObjectRef<SparkApplication>> {
+    let app = object.labels().get(APP_NAME_LABEL)?;
+    Some(ObjectRef::new(app).within(&object.meta().namespace.clone()?))
+}
+
+async fn run_in(
+    namespace: Option<String>,
+    client: Client,
+    config: &ControllerConfig,
+    master_url: &str,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let (pods, pod_writer) = reflector::store();
+    let (config_maps, config_map_writer) = reflector::store();
+    let (services, service_writer) = reflector::store();
+    let context = Arc::new(Context {
+        client: client.clone(),
+        config: config.clone(),
+        events: EventPublisher::new(client.clone(), &config.reporter),
+        pods,
+        config_maps,
+        services,
+        master_url: master_url.to_string(),
+    });
+    let mut app_watch = watcher::Config::default();
+    if let Some(selector) = &config.label_selector {
+        app_watch = app_watch.labels(selector);
+    }
+    let pod_events = labelled_objects(api::<Pod>(&client, &namespace), pod_writer, |pod| {
+        // The reconciler reads the pod's labels, phase and container states; the spec is the bulk.
+        pod.spec = None;
+        pod.metadata.managed_fields = None;
+    });
+    let config_map_events = labelled_objects(
+        api::<ConfigMap>(&client, &namespace),
+        config_map_writer,
+        |cm| {
+            cm.data = None;
+            cm.binary_data = None;
+            cm.metadata.managed_fields = None;
+        },
+    );
+    let service_events =
+        labelled_objects(api::<Service>(&client, &namespace), service_writer, |svc| {
+            svc.spec = None;
+            svc.metadata.managed_fields = None;
+        });
+    // Reconciles must not read the caches before they hold every object: an application whose
+    // driver is not yet in the cache would look as if its driver were gone.
+    let caches = context.clone();
+    info!(
+        namespace = namespace.as_deref().unwrap_or("<all>"),
+        "starting SparkApplication controller"
+    );
+    let controller = Controller::new(api::<SparkApplication>(&client, &namespace), app_watch)
+        .watches_stream(pod_events, owning_application)
+        .watches_stream(config_map_events, owning_application)
+        .watches_stream(service_events, owning_application)
+        .with_config(
+            kube::runtime::controller::Config::default().concurrency(config.controller_threads),
+        )
+        .graceful_shutdown_on(shutdown)
+        .run(
+            move |app, ctx| {
+                let caches = caches.clone();
+                async move {
+                    let _ = caches.pods.wait_until_ready().await;
+                    let _ = caches.config_maps.wait_until_ready().await;
+                    let _ = caches.services.wait_until_ready().await;
+                    application::reconcile(app, ctx).await
+                }
+            },
+            application::error_policy,
+            context,
+        );
+    controller
+        .for_each(|result| async move {
+            match result {
+                // Another writer got there first; the reconcile is simply run again.
+                Err(kube::runtime::controller::Error::ReconcilerFailed(
+                    Error::Kube(kube::Error::Api(status)),
+                    _,
+                )) if status.code == 409 => {
+                    debug!(message = %status.message, "status conflict; reconciling again")
+                }
+                Err(error) => warn!(%error, "reconcile failed"),
+                Ok(_) => {}
+            }
+        })
+        .await;
+}

@@ -1,0 +1,76 @@
+//! Creating and deleting the objects of one submission attempt, idempotently.
+
+use k8s_openapi::NamespaceResourceScope;
+use kube::api::{DeleteParams, ListParams, PostParams};
+use kube::{Api, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::fmt::Debug;
+
+use crate::error::{Error, Result};
+
+/// The label that ties every object of a submission attempt to it.
+pub const SUBMISSION_ID_LABEL: &str = "sparkoperator.k8s.io/submission-id";
+/// The label that ties every object of an application to it.
+pub const APP_NAME_LABEL: &str = "sparkoperator.k8s.io/app-name";
+
+/// Creates `object`; if an object of that name already exists it is taken as ours when it carries
+/// the same submission id (a reconcile that died half-way is resumed), and is an error otherwise,
+/// so that a second driver is never created beside a first.
+pub async fn create_or_adopt<K>(api: &Api<K>, object: &K, submission_id: &str) -> Result<K>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + Serialize
+        + Debug,
+{
+    match api.create(&PostParams::default(), object).await {
+        Ok(created) => Ok(created),
+        Err(kube::Error::Api(status)) if status.code == 409 => {
+            let existing = api.get(&object.name_any()).await?;
+            let same_attempt = existing
+                .labels()
+                .get(SUBMISSION_ID_LABEL)
+                .is_some_and(|id| id == submission_id);
+            if same_attempt {
+                Ok(existing)
+            } else {
+                Err(Error::Submission(format!(
+                    "{} {} exists from another submission; it is deleted before the application is submitted again",
+                    K::kind(&()),
+                    object.name_any()
+                )))
+            }
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Deletes every object of kind `K` labelled with the application's name. Returns how many were
+/// still there.
+pub async fn delete_labelled<K>(api: &Api<K>, app_name: &str) -> Result<usize>
+where
+    K: Resource<Scope = NamespaceResourceScope> + Clone + DeserializeOwned + Debug,
+{
+    let selector = format!("{APP_NAME_LABEL}={app_name}");
+    let existing = api
+        .list_metadata(&ListParams::default().labels(&selector))
+        .await?;
+    let mut remaining = 0;
+    for object in existing.items {
+        if object.metadata.deletion_timestamp.is_some() {
+            remaining += 1;
+            continue;
+        }
+        match api
+            .delete(&object.name_any(), &DeleteParams::background())
+            .await
+        {
+            Ok(_) => remaining += 1,
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(remaining)
+}
