@@ -1,0 +1,208 @@
+//! The end-to-end fixture: a local cluster over HTTPS with simulated nodes, the CRDs, and the
+//! operator's controllers running in this process as they would in their own.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Event, Pod};
+use kube::api::{ListParams, PostParams};
+use kube::{Api, Client, ResourceExt};
+use localcluster::{LocalCluster, Options};
+use spark_operator::config::ControllerConfig;
+use spark_operator_api::{ApplicationStateType, SparkApplication};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub struct Env {
+    pub cluster: LocalCluster,
+    pub client: Client,
+    operator: Option<(watch::Sender<bool>, JoinHandle<()>)>,
+}
+
+impl Env {
+    /// A cluster with nodes and CRDs, and the operator running.
+    pub async fn start() -> Env {
+        let mut env = Self::without_operator().await;
+        env.start_operator();
+        env
+    }
+
+    /// A cluster with nodes and CRDs, and no operator yet.
+    pub async fn without_operator() -> Env {
+        let cluster = LocalCluster::start(Options::default())
+            .await
+            .expect("cluster starts");
+        let client = cluster.client().expect("client");
+        tokio::spawn(localcluster::nodes::run(
+            client.clone(),
+            localcluster::nodes::NodesConfig::default(),
+        ));
+        spark_operator::install::install_crds(&client)
+            .await
+            .expect("CRDs installed");
+        Env {
+            cluster,
+            client,
+            operator: None,
+        }
+    }
+
+    pub fn config(&self) -> ControllerConfig {
+        ControllerConfig {
+            master_url: Some(self.cluster.url()),
+            resync_period: Duration::from_secs(5),
+            ..ControllerConfig::default()
+        }
+    }
+
+    pub fn start_operator(&mut self) {
+        let config = self.config();
+        self.start_operator_with(config);
+    }
+
+    pub fn start_operator_with(&mut self, config: ControllerConfig) {
+        assert!(self.operator.is_none(), "one operator at a time");
+        let (stop, mut stopped) = watch::channel(false);
+        let shutdown = async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        };
+        let client = self.client.clone();
+        let task = tokio::spawn(async move {
+            spark_operator::controller::run_all(client, config, shutdown)
+                .await
+                .expect("operator runs");
+        });
+        self.operator = Some((stop, task));
+    }
+
+    /// Stops the operator as SIGTERM would: reconciles in flight finish first.
+    pub async fn stop_operator(&mut self) {
+        if let Some((stop, task)) = self.operator.take() {
+            let _ = stop.send(true);
+            tokio::time::timeout(Duration::from_secs(20), task)
+                .await
+                .expect("operator stops within 20s")
+                .expect("operator task ends cleanly");
+        }
+    }
+
+    pub fn apps(&self) -> Api<SparkApplication> {
+        Api::namespaced(self.client.clone(), "default")
+    }
+
+    pub fn pods(&self) -> Api<Pod> {
+        Api::namespaced(self.client.clone(), "default")
+    }
+
+    pub async fn create(&self, yaml: &str) -> SparkApplication {
+        let app: SparkApplication = serde_yaml::from_str(yaml).expect("test YAML parses");
+        self.apps()
+            .create(&PostParams::default(), &app)
+            .await
+            .expect("application created")
+    }
+
+    pub async fn app(&self, name: &str) -> Option<SparkApplication> {
+        self.apps().get_opt(name).await.expect("get application")
+    }
+
+    /// Waits until the application reaches `state`; fails early if it reaches another final state.
+    pub async fn wait_for(&self, name: &str, state: ApplicationStateType, seconds: u64) -> SparkApplication {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
+        loop {
+            let app = self.app(name).await;
+            let current = app.as_ref().and_then(|a| a.status.as_ref()).map(|s| s.application_state.state);
+            if let Some(app) = app.as_ref().filter(|_| current == Some(state)) {
+                return app.clone();
+            }
+            let finished = matches!(current, Some(ApplicationStateType::Completed | ApplicationStateType::Failed));
+            let status = app.and_then(|a| a.status);
+            assert!(!finished, "{name} ended {current:?} while waiting for {state:?}: {status:?}");
+            if tokio::time::Instant::now() >= deadline {
+                let driver = self.pods().get_opt(&format!("{name}-driver")).await.ok().flatten();
+                let phase = driver.and_then(|d| d.status).and_then(|s| s.phase);
+                panic!("{name} not {state:?} within {seconds}s (driver pod phase {phase:?}): {status:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The reasons of the Events recorded about the application, oldest first.
+    pub async fn event_reasons(&self, name: &str) -> Vec<String> {
+        let events: Api<Event> = Api::namespaced(self.client.clone(), "default");
+        let mut list: Vec<Event> = events
+            .list(&ListParams::default())
+            .await
+            .expect("list events")
+            .items
+            .into_iter()
+            .filter(|e| e.involved_object.name.as_deref() == Some(name))
+            .filter(|e| e.involved_object.kind.as_deref() == Some("SparkApplication"))
+            .collect();
+        list.sort_by_key(|e| e.metadata.creation_timestamp.clone().map(|t| t.0));
+        list.into_iter().filter_map(|e| e.reason).collect()
+    }
+
+    /// Names of the pods of the application with the given Spark role.
+    pub async fn pod_names(&self, app: &str, role: &str) -> Vec<String> {
+        let selector = format!("sparkoperator.k8s.io/app-name={app},spark-role={role}");
+        self.pods()
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .expect("list pods")
+            .items
+            .iter()
+            .map(|p| p.name_any())
+            .collect()
+    }
+}
+
+/// A SparkApplication like examples/spark-pi.yaml, with simulated-run annotations on the driver.
+pub fn spark_pi(name: &str, driver_annotations: &str, extra_spec: &str) -> String {
+    format!(
+        r#"
+apiVersion: sparkoperator.k8s.io/v1beta2
+kind: SparkApplication
+metadata:
+  name: {name}
+  namespace: default
+spec:
+  type: Scala
+  mode: cluster
+  image: apache/spark:4.0.0
+  mainClass: org.apache.spark.examples.SparkPi
+  mainApplicationFile: local:///opt/spark/examples/jars/spark-examples.jar
+  sparkVersion: 4.0.0
+  driver:
+    cores: 1
+    memory: 512m
+    serviceAccount: spark
+    annotations: {{{driver_annotations}}}
+  executor:
+    instances: 2
+    cores: 1
+    memory: 512m
+{extra_spec}
+"#
+    )
+}
+
+/// Polls `check` until it returns `Some`, for up to `seconds`.
+pub async fn eventually<T, F, Fut>(seconds: u64, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not met within {seconds}s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
