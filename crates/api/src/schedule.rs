@@ -65,6 +65,20 @@ impl Schedule {
             }
         }
     }
+
+    /// The latest scheduled time at or before `at`, in `zone`: for an `@every` schedule, which has
+    /// no fixed times, none.
+    pub fn latest_at_or_before(&self, at: Timestamp, zone: &TimeZone) -> Option<Timestamp> {
+        match self {
+            Self::Every(_) => None,
+            Self::Cron(cron) => {
+                let start: Zoned = at.to_zoned(zone.clone());
+                cron.find_previous_occurrence(&start, true)
+                    .ok()
+                    .map(|z| z.timestamp())
+            }
+        }
+    }
 }
 
 /// Resolves `spec.timeZone`: unset or `Local` is the operator's own zone.

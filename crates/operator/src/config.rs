@@ -26,6 +26,10 @@ pub struct ControllerConfig {
     pub reporter: String,
     /// Grace periods, default time to live and executor tracking limit.
     pub lifecycle: crate::lifecycle::Settings,
+    /// Where reconciles and status changes are counted (served by `controller start`).
+    pub metrics: crate::metrics::Metrics,
+    /// Where the controllers report their caches filled, for `/readyz`.
+    pub readiness: crate::runtime::readiness::Readiness,
 }
 
 impl Default for ControllerConfig {
@@ -41,6 +45,8 @@ impl Default for ControllerConfig {
             resync_period: Duration::from_secs(30),
             reporter: "spark-operator".into(),
             lifecycle: crate::lifecycle::Settings::default(),
+            metrics: crate::metrics::Metrics::default(),
+            readiness: crate::runtime::readiness::Readiness::default(),
         }
     }
 }

@@ -22,6 +22,20 @@ async fn spark_pi_runs_to_completed_with_its_executors() {
     assert_eq!(status.execution_attempts, Some(1));
     assert_eq!(status.submission_attempts, Some(1));
     assert_eq!(status.driver_info.pod_name.as_deref(), Some("pi-driver"));
+    assert_eq!(
+        status.driver_info.web_ui_service_name.as_deref(),
+        Some("pi-ui-svc")
+    );
+    assert_eq!(status.driver_info.web_ui_port, Some(4040));
+    assert!(
+        status
+            .driver_info
+            .web_ui_address
+            .as_deref()
+            .is_some_and(|a| a.ends_with(":4040")),
+        "{:?}",
+        status.driver_info
+    );
     assert!(
         status
             .spark_application_id
@@ -296,4 +310,53 @@ async fn an_operator_restart_submits_no_application_twice() {
         BTreeSet::from([1]),
         "each application has exactly one submission event"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_applications_at_once_all_complete() {
+    let env = Env::start().await;
+    let names: Vec<String> = (0..200).map(|i| format!("many-{i:03}")).collect();
+    futures::future::join_all(names.iter().map(|name| {
+        let env = &env;
+        async move {
+            env.create(&spark_pi(name, r#""localcluster/run-seconds": "0.5""#, ""))
+                .await
+        }
+    }))
+    .await;
+    let apps = eventually(180, || async {
+        let apps = env.apps().list(&ListParams::default()).await.ok()?.items;
+        let completed = apps
+            .iter()
+            .filter(|a| {
+                a.status
+                    .as_ref()
+                    .is_some_and(|s| s.application_state.state == State::Completed)
+            })
+            .count();
+        (completed == names.len()).then_some(apps)
+    })
+    .await;
+    for app in apps {
+        let status = app.status.unwrap();
+        assert_eq!(
+            (status.submission_attempts, status.execution_attempts),
+            (Some(1), Some(1)),
+            "{}",
+            app.metadata.name.unwrap()
+        );
+        assert_eq!(status.executor_state.len(), 2);
+    }
+}
+
+#[tokio::test]
+async fn a_driver_pod_that_disappears_fails_the_application() {
+    let env = Env::start().await;
+    env.create(&spark_pi("vanishing", r#""localcluster/run-seconds": "forever""#, "")).await;
+    env.wait_for("vanishing", State::Running, 30).await;
+    env.pods().delete("vanishing-driver", &DeleteParams::default().grace_period(0)).await.unwrap();
+    let status = env.wait_for("vanishing", State::Failed, 40).await.status.unwrap();
+    let message = status.application_state.error_message.unwrap_or_default();
+    assert!(message.contains("not found"), "{message}");
+    assert_eq!(status.execution_attempts, Some(1));
 }

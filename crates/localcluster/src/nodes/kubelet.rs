@@ -10,6 +10,20 @@ pub const RUN_SECONDS_ANNOTATION: &str = "localcluster/run-seconds";
 /// How a simulated pod ends: `localcluster/exit-code` (default 0).
 pub const EXIT_CODE_ANNOTATION: &str = "localcluster/exit-code";
 
+/// Exit codes of the successive runs of pods of one name, comma-separated (`1,0`: the first run
+/// fails, the next ones succeed); the last repeats. Wins over `localcluster/exit-code`.
+pub const EXIT_CODES_ANNOTATION: &str = "localcluster/exit-codes";
+
+/// The exit code of run `run` (0 for the first) of a pod, from `localcluster/exit-codes`.
+pub fn exit_code_of_run(pod: &Value, run: usize) -> Option<i32> {
+    let codes: Vec<i32> = pod["metadata"]["annotations"][EXIT_CODES_ANNOTATION]
+        .as_str()?
+        .split(',')
+        .filter_map(|code| code.trim().parse().ok())
+        .collect();
+    codes.get(run).or(codes.last()).copied()
+}
+
 /// How one pod's simulated run goes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunPlan {
@@ -195,6 +209,14 @@ mod tests {
             run_plan(&pod(json!({RUN_SECONDS_ANNOTATION: "soon"}))).duration,
             Some(Duration::from_secs(1))
         );
+    }
+
+    #[test]
+    fn successive_runs_take_successive_exit_codes() {
+        let flaky = pod(json!({EXIT_CODES_ANNOTATION: "1, 2,0"}));
+        let codes: Vec<_> = (0..5).map(|run| exit_code_of_run(&flaky, run)).collect();
+        assert_eq!(codes, [Some(1), Some(2), Some(0), Some(0), Some(0)]);
+        assert_eq!(exit_code_of_run(&pod(json!({})), 0), None);
     }
 
     #[test]

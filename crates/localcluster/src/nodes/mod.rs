@@ -52,6 +52,8 @@ struct State {
     started: HashSet<String>,
     /// Pods waiting for room, retried when a pod ends.
     unschedulable: HashMap<String, Pod>,
+    /// How many times a pod of each namespace/name has been started.
+    runs: HashMap<String, usize>,
     next_ip: u32,
 }
 
@@ -71,6 +73,7 @@ pub async fn run(client: Client, config: NodesConfig) -> anyhow::Result<()> {
         bound: HashMap::new(),
         started: HashSet::new(),
         unschedulable: HashMap::new(),
+        runs: HashMap::new(),
         next_ip: u32::from(Ipv4Addr::new(127, 1, 0, 1)),
     }));
     let pods: Api<Pod> = Api::all(client.clone());
@@ -229,11 +232,14 @@ async fn schedule(client: &Client, state: &Arc<Mutex<State>>, pod: Pod) {
 
 async fn start(client: &Client, state: &Arc<Mutex<State>>, pod: Pod, node: String) {
     let pod_key = key(&pod);
-    let pod_ip = {
+    let (pod_ip, run) = {
         let mut state = state.lock().await;
         if !state.started.insert(pod_key.clone()) {
             return;
         }
+        let runs = state.runs.entry(pod_key.clone()).or_default();
+        let run = *runs;
+        *runs += 1;
         if !state.bound.contains_key(&pod_key) {
             // Bound by someone else (a test writing spec.nodeName): count it on its node.
             let requests = serde_json::to_value(&pod)
@@ -247,7 +253,7 @@ async fn start(client: &Client, state: &Arc<Mutex<State>>, pod: Pod, node: Strin
                 .insert(pod_key.clone(), (node.clone(), requests));
         }
         state.next_ip += 1;
-        Ipv4Addr::from(state.next_ip).to_string()
+        (Ipv4Addr::from(state.next_ip).to_string(), run)
     };
     let value = match serde_json::to_value(&pod) {
         Ok(v) => v,
@@ -267,7 +273,10 @@ async fn start(client: &Client, state: &Arc<Mutex<State>>, pod: Pod, node: Strin
         debug!(pod = %pod_key, %error, "could not start pod");
         return;
     }
-    let plan = kubelet::run_plan(&value);
+    let mut plan = kubelet::run_plan(&value);
+    if let Some(code) = kubelet::exit_code_of_run(&value, run) {
+        plan.exit_code = code;
+    }
     let driver = spark::is_driver(&value);
     if driver {
         start_executors(&api, &value).await;

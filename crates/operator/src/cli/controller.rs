@@ -1,9 +1,14 @@
 //! `spark-operator controller start`: runs the controller against the cluster that the standard
 //! kubeconfig resolution finds (`KUBECONFIG`, `~/.kube/config`, in-cluster).
 
+use anyhow::bail;
 use clap::Args;
 
+use super::runtime_flags::RuntimeFlags;
 use crate::config::ControllerConfig;
+use crate::leader::{LeaderElectionConfig, LeadershipEnd, default_identity};
+use crate::metrics::Metrics;
+use crate::runtime::{Operator, RuntimeConfig};
 use crate::telemetry::{self, LogFormat};
 
 /// Flags of `controller start`, named as in Kubeflow's operator.
@@ -38,6 +43,8 @@ pub struct StartArgs {
     pub log_level: String,
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    #[command(flatten)]
+    pub runtime: RuntimeFlags,
 }
 
 impl StartArgs {
@@ -60,8 +67,14 @@ impl StartArgs {
     }
 }
 
-/// Runs until SIGTERM or Ctrl-C.
+/// Runs until SIGTERM or Ctrl-C (reconciles in flight finish and the leader lease is released
+/// first), or until the leader lease is lost, which is an error so that the pod restarts as a
+/// standby.
 pub async fn start(args: StartArgs) -> anyhow::Result<()> {
+    let settings = args
+        .runtime
+        .check()
+        .map_err(|message| anyhow::anyhow!("{message}"))?;
     telemetry::init(&args.log_level, args.log_format);
     let kube_config = kube::Config::infer().await?;
     let cluster_url = kube_config
@@ -73,9 +86,34 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
     if args.install_crds {
         crate::install::install_crds(&client).await?;
     }
-    let config = args.controller_config(cluster_url);
-    crate::controller::run_all(client, config, shutdown_signal()).await?;
-    Ok(())
+    let mut config = args.controller_config(cluster_url);
+    config.metrics = Metrics::new(settings.metrics);
+    let leader_election = settings
+        .leader_election
+        .map(|timings| LeaderElectionConfig {
+            lock_name: args.runtime.leader_election_lock_name.clone(),
+            lock_namespace: args
+                .runtime
+                .leader_election_lock_namespace
+                .clone()
+                .unwrap_or_else(|| client.default_namespace().to_string()),
+            identity: default_identity(),
+            timings,
+        });
+    let operator = Operator::bind(RuntimeConfig {
+        controller: config,
+        leader_election,
+        metrics_address: settings.metrics_address,
+        metrics_endpoint: args.runtime.metrics_endpoint.clone(),
+        health_address: settings.health_address,
+    })
+    .await?;
+    match operator.run(client, shutdown_signal()).await? {
+        LeadershipEnd::Shutdown => Ok(()),
+        LeadershipEnd::Lost(reason) => bail!(
+            "lost the leader lease ({reason}); the controllers were stopped, and the process exits so that it starts again as a standby"
+        ),
+    }
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

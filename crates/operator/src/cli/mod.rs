@@ -3,4 +3,5 @@
 pub mod controller;
 pub mod crd;
 pub mod local;
+pub mod runtime_flags;
 pub mod validate;

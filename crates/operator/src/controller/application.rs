@@ -3,17 +3,22 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use k8s_openapi::api::networking::v1::Ingress;
-use kube::api::{DeleteParams, PostParams};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::core::DeserializeGuard;
+use kube::core::error_boundary::InvalidObject;
 use kube::runtime::controller::Action as Requeue;
-use kube::{Api, ResourceExt};
+use kube::{Api, Resource, ResourceExt};
 use spark_operator_api::validation::{describe, validate_application};
-use spark_operator_api::{ApplicationStateType, SparkApplication, SparkApplicationStatus};
-use tracing::{debug, info};
+use spark_operator_api::{
+    ApplicationStateType, DriverInfo, SparkApplication, SparkApplicationStatus,
+};
+use tracing::{debug, info, warn};
 
 use super::Context;
-use super::resources::{APP_NAME_LABEL, SUBMISSION_ID_LABEL, create_or_adopt, delete_labelled};
+use super::resources::{SUBMISSION_ID_LABEL, create_or_adopt, delete_labelled};
 use crate::error::{Error, Result};
 use crate::lifecycle::{self, Action, Decision, Observation, SubmissionOutcome};
 use crate::submission::{self, SubmissionContext};
@@ -55,7 +60,11 @@ pub async fn reconcile(app: Arc<SparkApplication>, ctx: Arc<Context>) -> Result<
     })
 }
 
-pub fn error_policy(app: Arc<SparkApplication>, error: &Error, _ctx: Arc<Context>) -> Requeue {
+pub fn error_policy(
+    app: Arc<DeserializeGuard<SparkApplication>>,
+    error: &Error,
+    _ctx: Arc<Context>,
+) -> Requeue {
     debug!(app = %app.name_any(), %error, category = error.metric_label(), "will retry");
     match error {
         Error::Kube(kube::Error::Api(status)) if status.code == 409 => {
@@ -65,20 +74,68 @@ pub fn error_policy(app: Arc<SparkApplication>, error: &Error, _ctx: Arc<Context
     }
 }
 
+/// An application whose spec the types cannot read ends FAILED with the reason, written by a merge
+/// patch that needs no typed copy; nothing is submitted.
+pub async fn report_unreadable(invalid: &InvalidObject, ctx: &Context) -> Result<Requeue> {
+    let name = invalid.metadata.name.clone().unwrap_or_default();
+    let namespace = invalid.metadata.namespace.clone().unwrap_or_default();
+    let apps = Api::<SparkApplication>::namespaced(ctx.client.clone(), &namespace);
+    let problem = locate_unreadable(&apps, &name)
+        .await
+        .unwrap_or_else(|| invalid.error.clone());
+    let message = format!(
+        "the SparkApplication cannot be read: {problem}; correct that field and apply it again"
+    );
+    warn!(app = %name, %namespace, "{message}");
+    let reference = ObjectReference {
+        api_version: Some(SparkApplication::api_version(&()).into_owned()),
+        kind: Some(SparkApplication::kind(&()).into_owned()),
+        name: Some(name.clone()),
+        namespace: Some(namespace.clone()),
+        uid: invalid.metadata.uid.clone(),
+        resource_version: invalid.metadata.resource_version.clone(),
+        field_path: None,
+    };
+    ctx.events
+        .publish_on(&reference, true, "SparkApplicationFailed", message.clone())
+        .await;
+    let patch = serde_json::json!({"status": {
+        "applicationState": {"state": "FAILED", "errorMessage": message},
+        "observedGeneration": invalid.metadata.generation,
+    }});
+    apps.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    Ok(Requeue::await_change())
+}
+
+/// The path of the field that the types cannot read, with serde's reason.
+async fn locate_unreadable(apps: &Api<SparkApplication>, name: &str) -> Option<String> {
+    let resource = kube::api::ApiResource::erase::<SparkApplication>(&());
+    let namespace = apps.namespace()?;
+    let raw: Api<kube::api::DynamicObject> =
+        Api::namespaced_with(apps.clone().into_client(), namespace, &resource);
+    let raw = serde_json::to_value(raw.get(name).await.ok()?).ok()?;
+    let error = serde_path_to_error::deserialize::<_, SparkApplication>(raw.clone()).err()?;
+    let path = error.path().to_string();
+    // serde loses the path inside the driver's and executors' flattened pod fields: look again
+    // there with the pod fields' own type.
+    let pointer = format!("/{}", path.replace('.', "/"));
+    if path.ends_with(".driver") || path.ends_with(".executor") {
+        let inner = raw.pointer(&pointer).cloned()?;
+        if let Err(inner) =
+            serde_path_to_error::deserialize::<_, spark_operator_api::SparkPodSpec>(inner)
+        {
+            return Some(format!("{path}.{}: {}", inner.path(), inner.inner()));
+        }
+    }
+    Some(format!("{path}: {}", error.inner()))
+}
+
 /// What the cluster holds of the application right now, from the caches.
 fn observe(app: &SparkApplication, ctx: &Context, now: jiff::Timestamp) -> Observation {
     let name = app.name_any();
-    let namespace = app.namespace();
-    let belongs = |meta: &kube::api::ObjectMeta| {
-        meta.namespace == namespace
-            && meta.labels.as_ref().and_then(|l| l.get(APP_NAME_LABEL)) == Some(&name)
-    };
-    let pods: Vec<Arc<Pod>> = ctx
-        .pods
-        .state()
-        .into_iter()
-        .filter(|pod| belongs(&pod.metadata))
-        .collect();
+    let namespace = app.namespace().unwrap_or_default();
+    let pods = ctx.pods.of(&namespace, &name);
     let mut observed = lifecycle::observe(app, &pods, now);
     let attempt_of = |meta: &kube::api::ObjectMeta| {
         meta.labels
@@ -87,19 +144,15 @@ fn observe(app: &SparkApplication, ctx: &Context, now: jiff::Timestamp) -> Obser
             .cloned()
             .unwrap_or_default()
     };
-    for config_map in ctx.config_maps.state() {
-        if belongs(&config_map.metadata) {
-            observed
-                .attempts_with_resources
-                .insert(attempt_of(&config_map.metadata));
-        }
+    for config_map in ctx.config_maps.of(&namespace, &name) {
+        observed
+            .attempts_with_resources
+            .insert(attempt_of(&config_map.metadata));
     }
-    for service in ctx.services.state() {
-        if belongs(&service.metadata) {
-            observed
-                .attempts_with_resources
-                .insert(attempt_of(&service.metadata));
-        }
+    for service in ctx.services.of(&namespace, &name) {
+        observed
+            .attempts_with_resources
+            .insert(attempt_of(&service.metadata));
     }
     observed.settings = ctx.config.lifecycle.clone();
     observed
@@ -116,7 +169,8 @@ async fn act(
     let namespace = app.namespace().unwrap_or_default();
     match action {
         Action::Submit { submission_id } => {
-            let outcome = match submit(app, ctx, &submission_id, now).await {
+            let mut web_ui = DriverInfo::default();
+            let outcome = match submit(app, ctx, &submission_id, now, &mut web_ui).await {
                 Ok(outcome) => outcome,
                 Err(Error::Kube(kube::Error::Api(status))) if status.code != 409 => {
                     SubmissionOutcome::Failed {
@@ -126,7 +180,16 @@ async fn act(
                 Err(Error::Submission(message)) => SubmissionOutcome::Failed { message },
                 Err(other) => return Err(other),
             };
-            Ok(Some(lifecycle::after_submission(app, status, outcome, now)))
+            let mut decision = lifecycle::after_submission(app, status, outcome, now);
+            if decision.status.application_state.state == ApplicationStateType::Submitted {
+                let info = &mut decision.status.driver_info;
+                info.web_ui_service_name = web_ui.web_ui_service_name;
+                info.web_ui_port = web_ui.web_ui_port;
+                info.web_ui_address = web_ui.web_ui_address;
+                info.web_ui_ingress_name = web_ui.web_ui_ingress_name;
+                info.web_ui_ingress_address = web_ui.web_ui_ingress_address;
+            }
+            Ok(Some(decision))
         }
         Action::DeleteAttemptResources => {
             let client = ctx.client.clone();
@@ -169,12 +232,13 @@ async fn act(
 }
 
 /// Creates the objects of one attempt; the driver pod last, so that it starts with everything it
-/// mounts already there.
+/// mounts already there. `web_ui` receives where the Spark UI is served.
 async fn submit(
     app: &SparkApplication,
     ctx: &Context,
     submission_id: &str,
     now: jiff::Timestamp,
+    web_ui: &mut DriverInfo,
 ) -> Result<SubmissionOutcome> {
     let context = SubmissionContext::new(
         app,
@@ -192,11 +256,46 @@ async fn submit(
         create_or_adopt(&config_maps, config_map, submission_id).await?;
     }
     for service in plan.services() {
-        create_or_adopt(&services, service, submission_id).await?;
+        let created = create_or_adopt(&services, service, submission_id).await?;
+        if plan
+            .ui_service
+            .as_ref()
+            .is_some_and(|ui| ui.name_any() == created.name_any())
+        {
+            let spec = created.spec.unwrap_or_default();
+            let port = spec.ports.unwrap_or_default().first().map(|p| p.port);
+            web_ui.web_ui_service_name = Some(created.metadata.name.unwrap_or_default());
+            web_ui.web_ui_port = port;
+            web_ui.web_ui_address = spec
+                .cluster_ip
+                .zip(port)
+                .map(|(ip, port)| format!("{ip}:{port}"));
+        }
     }
     let ingresses = Api::<Ingress>::namespaced(client.clone(), &namespace);
     for ingress in plan.ingresses() {
-        create_or_adopt(&ingresses, ingress, submission_id).await?;
+        let created = create_or_adopt(&ingresses, ingress, submission_id).await?;
+        if plan
+            .ui_ingress
+            .as_ref()
+            .is_some_and(|ui| ui.name_any() == created.name_any())
+        {
+            let rule = created
+                .spec
+                .and_then(|s| s.rules)
+                .and_then(|r| r.into_iter().next());
+            let host = rule
+                .as_ref()
+                .and_then(|r| r.host.clone())
+                .unwrap_or_default();
+            let path = rule
+                .and_then(|r| r.http)
+                .and_then(|h| h.paths.into_iter().next())
+                .and_then(|p| p.path)
+                .unwrap_or_default();
+            web_ui.web_ui_ingress_name = created.metadata.name;
+            web_ui.web_ui_ingress_address = Some(format!("http://{host}{path}"));
+        }
     }
     let driver = create_or_adopt(
         &Api::<Pod>::namespaced(client, &namespace),
@@ -251,5 +350,8 @@ async fn write_status(
     updated.status = Some(next);
     apps.replace_status(&app.name_any(), &PostParams::default(), &updated)
         .await?;
+    ctx.config
+        .metrics
+        .status_written(app, current, updated.status.as_ref().unwrap_or(current));
     Ok(())
 }

@@ -30,6 +30,18 @@ impl EventPublisher {
         reason: &str,
         message: String,
     ) {
+        self.publish_on(&app.object_ref(&()), warning, reason, message)
+            .await;
+    }
+
+    /// Publishes an event about the object `reference` points at.
+    pub async fn publish_on(
+        &self,
+        reference: &ObjectReference,
+        warning: bool,
+        reason: &str,
+        message: String,
+    ) {
         let event = Event {
             type_: if warning {
                 EventType::Warning
@@ -41,8 +53,7 @@ impl EventPublisher {
             action: reason.to_string(),
             secondary: None,
         };
-        let reference: ObjectReference = app.object_ref(&());
-        if let Err(error) = self.recorder.publish(&event, &reference).await {
+        if let Err(error) = self.recorder.publish(&event, reference).await {
             warn!(%error, reason, "could not record event");
         }
     }

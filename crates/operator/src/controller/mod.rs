@@ -4,15 +4,18 @@
 
 mod application;
 pub mod events;
+pub mod index;
 pub mod resources;
 pub mod scheduled;
 
 use std::sync::Arc;
 
 use futures::StreamExt;
+use futures::TryStreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
+use kube::core::DeserializeGuard;
 use kube::runtime::controller::Controller;
-use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
@@ -22,6 +25,7 @@ use tracing::{debug, info, warn};
 use crate::config::ControllerConfig;
 use crate::error::{Error, Result};
 use events::EventPublisher;
+use index::AppIndex;
 use resources::APP_NAME_LABEL;
 
 /// What every reconcile shares.
@@ -30,10 +34,10 @@ pub struct Context {
     pub config: ControllerConfig,
     pub events: EventPublisher,
     /// The pods of applications, kept current by a watch, so reconciles read no pods from the API.
-    pub pods: Store<Pod>,
+    pub pods: AppIndex<Pod>,
     /// The ConfigMaps and Services of applications, metadata only: which attempts still have them.
-    pub config_maps: Store<ConfigMap>,
-    pub services: Store<Service>,
+    pub config_maps: AppIndex<ConfigMap>,
+    pub services: AppIndex<Service>,
     /// `spark.master` of the drivers.
     pub master_url: String,
 }
@@ -98,11 +102,11 @@ where
     }
 }
 
-/// A watch of the objects labelled with an application name, reflected into `writer`, yielding
-/// each changed object. `strip` drops what the controller never reads, to keep memory small.
+/// A watch of the objects labelled with an application name, kept in `index`, yielding each
+/// changed object. `strip` drops what the controller never reads, to keep memory small.
 fn labelled_objects<K>(
     api: Api<K>,
-    writer: reflector::store::Writer<K>,
+    index: AppIndex<K>,
     strip: fn(&mut K),
 ) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send
 where
@@ -117,12 +121,17 @@ where
     watcher(api, watcher::Config::default().labels(APP_NAME_LABEL))
         .default_backoff()
         .modify(strip)
-        .reflect(writer)
+        .map_ok(move |event| {
+            index.apply(&event);
+            event
+        })
         .touched_objects()
 }
 
 /// The application an object belongs to, by its label.
-fn owning_application<K: Resource>(object: K) -> Option<ObjectRef<SparkApplication>> {
+fn owning_application<K: Resource>(
+    object: K,
+) -> Option<ObjectRef<DeserializeGuard<SparkApplication>>> {
     let app = object.labels().get(APP_NAME_LABEL)?;
     Some(ObjectRef::new(app).within(&object.meta().namespace.clone()?))
 }
@@ -134,69 +143,91 @@ async fn run_in(
     master_url: &str,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let (pods, pod_writer) = reflector::store();
-    let (config_maps, config_map_writer) = reflector::store();
-    let (services, service_writer) = reflector::store();
     let context = Arc::new(Context {
         client: client.clone(),
         config: config.clone(),
         events: EventPublisher::new(client.clone(), &config.reporter),
-        pods,
-        config_maps,
-        services,
+        pods: AppIndex::default(),
+        config_maps: AppIndex::default(),
+        services: AppIndex::default(),
         master_url: master_url.to_string(),
     });
     let mut app_watch = watcher::Config::default();
     if let Some(selector) = &config.label_selector {
         app_watch = app_watch.labels(selector);
     }
-    let pod_events = labelled_objects(api::<Pod>(&client, &namespace), pod_writer, |pod| {
-        // The reconciler reads the pod's labels, phase and container states; the spec is the bulk.
-        pod.spec = None;
-        pod.metadata.managed_fields = None;
-    });
+    let pod_events = labelled_objects(
+        api::<Pod>(&client, &namespace),
+        context.pods.clone(),
+        |pod| {
+            // The reconciler reads the pod's labels, phase and container states; the spec is the bulk.
+            pod.spec = None;
+            pod.metadata.managed_fields = None;
+        },
+    );
     let config_map_events = labelled_objects(
         api::<ConfigMap>(&client, &namespace),
-        config_map_writer,
+        context.config_maps.clone(),
         |cm| {
             cm.data = None;
             cm.binary_data = None;
             cm.metadata.managed_fields = None;
         },
     );
-    let service_events =
-        labelled_objects(api::<Service>(&client, &namespace), service_writer, |svc| {
+    let service_events = labelled_objects(
+        api::<Service>(&client, &namespace),
+        context.services.clone(),
+        |svc| {
             svc.spec = None;
             svc.metadata.managed_fields = None;
-        });
+        },
+    );
     // Reconciles must not read the caches before they hold every object: an application whose
     // driver is not yet in the cache would look as if its driver were gone.
     let caches = context.clone();
+    let filled = caches.clone();
+    config.readiness.track(async move {
+        filled.pods.wait_until_ready().await;
+        filled.config_maps.wait_until_ready().await;
+        filled.services.wait_until_ready().await;
+    });
     info!(
         namespace = namespace.as_deref().unwrap_or("<all>"),
         "starting SparkApplication controller"
     );
-    let controller = Controller::new(api::<SparkApplication>(&client, &namespace), app_watch)
-        .watches_stream(pod_events, owning_application)
-        .watches_stream(config_map_events, owning_application)
-        .watches_stream(service_events, owning_application)
-        .with_config(
-            kube::runtime::controller::Config::default().concurrency(config.controller_threads),
-        )
-        .graceful_shutdown_on(shutdown)
-        .run(
-            move |app, ctx| {
-                let caches = caches.clone();
-                async move {
-                    let _ = caches.pods.wait_until_ready().await;
-                    let _ = caches.config_maps.wait_until_ready().await;
-                    let _ = caches.services.wait_until_ready().await;
-                    application::reconcile(app, ctx).await
+    // Guarded: an object the types cannot read (written under an older or looser CRD) must not
+    // break the watch of every other application; it is reported on its own.
+    let controller = Controller::new(
+        api::<DeserializeGuard<SparkApplication>>(&client, &namespace),
+        app_watch,
+    )
+    .watches_stream(pod_events, owning_application)
+    .watches_stream(config_map_events, owning_application)
+    .watches_stream(service_events, owning_application)
+    .with_config(
+        kube::runtime::controller::Config::default().concurrency(config.controller_threads),
+    )
+    .graceful_shutdown_on(shutdown)
+    .run(
+        move |app, ctx| {
+            let caches = caches.clone();
+            async move {
+                caches.pods.wait_until_ready().await;
+                caches.config_maps.wait_until_ready().await;
+                caches.services.wait_until_ready().await;
+                match &app.0 {
+                    Ok(readable) => {
+                        let metrics = ctx.config.metrics.clone();
+                        let reconcile = application::reconcile(Arc::new(readable.clone()), ctx);
+                        metrics.reconciled(readable, reconcile).await
+                    }
+                    Err(unreadable) => application::report_unreadable(unreadable, &ctx).await,
                 }
-            },
-            application::error_policy,
-            context,
-        );
+            }
+        },
+        application::error_policy,
+        context,
+    );
     controller
         .for_each(|result| async move {
             match result {

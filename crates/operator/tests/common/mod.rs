@@ -2,6 +2,9 @@
 //! operator's controllers running in this process as they would in their own.
 #![allow(dead_code)]
 
+pub mod proxy;
+pub mod rbac;
+
 use std::future::Future;
 use std::time::Duration;
 
@@ -108,21 +111,42 @@ impl Env {
     }
 
     /// Waits until the application reaches `state`; fails early if it reaches another final state.
-    pub async fn wait_for(&self, name: &str, state: ApplicationStateType, seconds: u64) -> SparkApplication {
+    pub async fn wait_for(
+        &self,
+        name: &str,
+        state: ApplicationStateType,
+        seconds: u64,
+    ) -> SparkApplication {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
         loop {
             let app = self.app(name).await;
-            let current = app.as_ref().and_then(|a| a.status.as_ref()).map(|s| s.application_state.state);
+            let current = app
+                .as_ref()
+                .and_then(|a| a.status.as_ref())
+                .map(|s| s.application_state.state);
             if let Some(app) = app.as_ref().filter(|_| current == Some(state)) {
                 return app.clone();
             }
-            let finished = matches!(current, Some(ApplicationStateType::Completed | ApplicationStateType::Failed));
+            let finished = matches!(
+                current,
+                Some(ApplicationStateType::Completed | ApplicationStateType::Failed)
+            );
             let status = app.and_then(|a| a.status);
-            assert!(!finished, "{name} ended {current:?} while waiting for {state:?}: {status:?}");
+            assert!(
+                !finished,
+                "{name} ended {current:?} while waiting for {state:?}: {status:?}"
+            );
             if tokio::time::Instant::now() >= deadline {
-                let driver = self.pods().get_opt(&format!("{name}-driver")).await.ok().flatten();
+                let driver = self
+                    .pods()
+                    .get_opt(&format!("{name}-driver"))
+                    .await
+                    .ok()
+                    .flatten();
                 let phase = driver.and_then(|d| d.status).and_then(|s| s.phase);
-                panic!("{name} not {state:?} within {seconds}s (driver pod phase {phase:?}): {status:?}");
+                panic!(
+                    "{name} not {state:?} within {seconds}s (driver pod phase {phase:?}): {status:?}"
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -205,4 +229,51 @@ where
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A client of the local cluster that goes through `url` (a proxy in front of it), with the
+/// cluster's CA; `url` may be plain HTTP for the cluster's HTTP listener.
+pub async fn client_via(cluster: &LocalCluster, url: &str) -> Client {
+    let mut kubeconfig =
+        kube::config::Kubeconfig::from_yaml(&cluster.kubeconfig()).expect("kubeconfig parses");
+    for named in &mut kubeconfig.clusters {
+        if let Some(cluster) = named.cluster.as_mut() {
+            cluster.server = Some(url.to_string());
+        }
+    }
+    let config = kube::Config::from_custom_kubeconfig(
+        kubeconfig,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .expect("kubeconfig loads");
+    Client::try_from(config).expect("client")
+}
+
+/// `GET path` over plain HTTP/1.0: the status code and the body.
+pub async fn http_get(address: std::net::SocketAddr, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connects to the endpoint");
+    let request = format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("request sent");
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .await
+        .expect("response read");
+    let code = response
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (code, body)
 }

@@ -1,0 +1,309 @@
+//! `spark-bench`: the benchmark of issue 10 for native submission. For each N it starts a fresh
+//! local cluster and a fresh operator as child processes, creates N SparkApplications whose drivers
+//! run for zero seconds, and measures create-to-driver-pod latency, submissions per second, time
+//! until all COMPLETED, and the operator's CPU seconds and peak RSS. See bench/README.md.
+
+mod plot;
+mod procs;
+mod report;
+mod workload;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use kube::api::PostParams;
+
+use procs::{Binaries, Usage};
+use report::SizeResult;
+use workload::Observed;
+
+#[derive(Debug, Parser)]
+#[command(about = "Benchmark of the operator's native submission on the local cluster")]
+struct Args {
+    /// Numbers of applications, one fresh cluster and operator each.
+    #[arg(long, value_delimiter = ',', default_values_t = [100, 1000, 10000])]
+    sizes: Vec<usize>,
+    /// Where results.md and plot.png are written.
+    #[arg(long, default_value = "bench/results")]
+    out: PathBuf,
+    /// Concurrent clients creating the objects (each one request at a time).
+    #[arg(long, default_value_t = 4)]
+    clients: usize,
+    /// Executors of each application (0: the driver alone).
+    #[arg(long, default_value_t = 0)]
+    executors: u32,
+    /// Give up on a size when its applications have not all ended after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    timeout_seconds: u64,
+}
+
+const SPARK_SUBMIT_NOTE: &str = "spark-submit mode: not measured. The operator has no spark-submit \
+     submission mode yet (only native submission), so the native / spark-submit ratios of issue 10 \
+     cannot be given; they will be added when that mode exists.";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let bins = Binaries::find()?;
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let commit = commit();
+    let header = format!(
+        "machine: {cores} cores; commit {commit}; clients {}; executors per application {}; \
+         binaries {} and {}",
+        args.clients,
+        args.executors,
+        bins.localcluster.display(),
+        bins.operator.display()
+    );
+    println!("{header}");
+    let work = std::env::temp_dir().join(format!("spark-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&work)?;
+    println!("process logs in {}", work.display());
+
+    let mut results = Vec::new();
+    for &n in &args.sizes {
+        println!("\n== N = {n}");
+        match run_size(&bins, &args, n, &work).await {
+            Ok(result) => {
+                println!("{}", report::markdown_table(std::slice::from_ref(&result)));
+                results.push(result);
+            }
+            Err(error) => {
+                eprintln!("N = {n} failed: {error:#}");
+                return Err(error);
+            }
+        }
+    }
+
+    let table = report::markdown_table(&results);
+    let targets = report::targets(&results);
+    println!("\n{header}\n\n{table}\n{targets}\n{SPARK_SUBMIT_NOTE}");
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let markdown = format!(
+        "# spark-bench results\n\n{header}\n\nNative submission:\n\n{table}\nTargets (issue 10):\n\n\
+         {targets}\n{SPARK_SUBMIT_NOTE}\n"
+    );
+    let md_path = args.out.join("results.md");
+    std::fs::write(&md_path, markdown).with_context(|| format!("writing {}", md_path.display()))?;
+    let png_path = args.out.join("plot.png");
+    let with_text = plot::draw(&results, &png_path)?;
+    println!(
+        "wrote {} and {}{}",
+        md_path.display(),
+        png_path.display(),
+        if with_text {
+            ""
+        } else {
+            " (no font found: drawn without text)"
+        }
+    );
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(())
+}
+
+/// `git rev-parse --short HEAD`, marked when tracked files differ from it.
+fn commit() -> String {
+    let git = |args: &[&str]| std::process::Command::new("git").args(args).output().ok();
+    let Some(head) = git(&["rev-parse", "--short", "HEAD"]).filter(|o| o.status.success()) else {
+        return "unknown (not a git checkout)".into();
+    };
+    let head = String::from_utf8_lossy(&head.stdout).trim().to_string();
+    let dirty = git(&["diff-index", "--quiet", "HEAD", "--"]).is_some_and(|o| !o.status.success());
+    if dirty {
+        format!("{head} plus uncommitted changes")
+    } else {
+        head
+    }
+}
+
+async fn clients(kubeconfig: &Path, count: usize) -> anyhow::Result<Vec<kube::Client>> {
+    let mut clients = Vec::new();
+    for _ in 0..count.max(1) {
+        clients.push(workload::client(kubeconfig).await?);
+    }
+    Ok(clients)
+}
+
+/// One size: the cluster's ceiling on a fresh cluster, then the applications on another fresh
+/// cluster with a fresh operator.
+async fn run_size(
+    bins: &Binaries,
+    args: &Args,
+    n: usize,
+    work: &Path,
+) -> anyhow::Result<SizeResult> {
+    let kubeconfig = work.join("kubeconfig");
+    let cluster = procs::start_cluster(bins, work, &kubeconfig).await?;
+    let writers = clients(&kubeconfig, args.clients).await?;
+    let ceiling = workload::write_ceiling(&writers, n).await?;
+    println!(
+        "cluster ceiling, no operator: {ceiling:.0} ConfigMaps/s ({n} creates, {} clients)",
+        args.clients
+    );
+    drop(writers);
+    cluster.stop().await;
+
+    let mut cluster = procs::start_cluster(bins, work, &kubeconfig).await?;
+    let mut operator = procs::start_operator(bins, work, &kubeconfig)?;
+    let observer = workload::client(&kubeconfig).await?;
+    let served = workload::wait_served(&observer, 60).await;
+    operator.check_alive(&work.join("spark-operator.log"))?;
+    served?;
+    let observed = Arc::new(std::sync::Mutex::new(Observed::default()));
+    let watches = [
+        workload::watch_drivers(observer.clone(), observed.clone()),
+        workload::watch_ends(observer.clone(), observed.clone()),
+    ];
+    let writers = clients(&kubeconfig, args.clients).await?;
+    warm_up(&writers[0], &observed, args.executors).await?;
+
+    let operator_before = operator.usage()?;
+    let cluster_before = cluster.usage()?;
+    let writes_before = workload::resource_version(&observer).await?;
+    let executors = args.executors;
+    let start = Instant::now();
+    let created = workload::create_all(&writers, n, workload::apps, move |i| {
+        workload::application(&workload::name(i), executors)
+    })
+    .await?;
+    let created_secs = created
+        .iter()
+        .max()
+        .map_or(0.0, |t| t.duration_since(start).as_secs_f64());
+    println!("created {n} applications in {created_secs:.2}s");
+
+    let deadline = start + Duration::from_secs(args.timeout_seconds);
+    let mut last_report = Instant::now();
+    loop {
+        let (drivers, ended) = {
+            let seen = observed.lock().expect("not poisoned");
+            (seen.drivers.len(), seen.ended.len())
+        };
+        // The warm-up application counts in both.
+        if ended > n || Instant::now() >= deadline {
+            break;
+        }
+        if last_report.elapsed() >= Duration::from_secs(10) {
+            last_report = Instant::now();
+            println!(
+                "  {:.0}s: {} driver pods, {} ended",
+                start.elapsed().as_secs_f64(),
+                drivers.saturating_sub(1),
+                ended.saturating_sub(1)
+            );
+        }
+        operator.check_alive(&work.join("spark-operator.log"))?;
+        cluster.check_alive(&work.join("localcluster.log"))?;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let operator_after = operator.usage()?;
+    let cluster_after = cluster.usage()?;
+    let writes_after = workload::resource_version(&observer).await?;
+    for watch in watches {
+        watch.abort();
+    }
+    operator.stop().await;
+    cluster.stop().await;
+
+    let seen = std::mem::take(&mut *observed.lock().expect("not poisoned"));
+    let result = summarize(
+        n,
+        start,
+        &created,
+        &seen,
+        Figures {
+            created_secs,
+            operator: (operator_before, operator_after),
+            cluster: (cluster_before, cluster_after),
+            writes: writes_after.saturating_sub(writes_before),
+            ceiling,
+        },
+    );
+    if result.end_secs.is_none() {
+        println!(
+            "not every application ended within {}s: {} COMPLETED, {} FAILED of {n}",
+            args.timeout_seconds, result.completed, result.failed
+        );
+    }
+    Ok(result)
+}
+
+/// One application run to its end before measuring, so the operator's watches and caches are
+/// up: its start-up is not counted.
+async fn warm_up(
+    client: &kube::Client,
+    observed: &workload::Shared,
+    executors: u32,
+) -> anyhow::Result<()> {
+    let name = "warm-up";
+    workload::apps(client.clone())
+        .create(
+            &PostParams::default(),
+            &workload::application(name, executors),
+        )
+        .await
+        .context("creating the warm-up application")?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Some(&(_, completed)) = observed.lock().expect("not poisoned").ended.get(name) {
+            if !completed {
+                bail!("the warm-up application FAILED; see the operator's log");
+            }
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    bail!("the warm-up application did not complete within 60s")
+}
+
+struct Figures {
+    created_secs: f64,
+    operator: (Usage, Usage),
+    cluster: (Usage, Usage),
+    writes: u64,
+    ceiling: f64,
+}
+
+fn summarize(
+    n: usize,
+    start: Instant,
+    created: &[Instant],
+    seen: &Observed,
+    figures: Figures,
+) -> SizeResult {
+    let names: Vec<String> = (0..n).map(workload::name).collect();
+    let mut latencies_ms: Vec<f64> = names
+        .iter()
+        .zip(created)
+        .filter_map(|(name, created)| {
+            let driver = seen.drivers.get(name)?;
+            // A driver seen before the create's answer arrived counts as zero.
+            Some(driver.saturating_duration_since(*created).as_secs_f64() * 1000.0)
+        })
+        .collect();
+    latencies_ms.sort_by(f64::total_cmp);
+    let since_start = |t: &Instant| t.duration_since(start).as_secs_f64();
+    let drivers: Vec<&Instant> = names.iter().filter_map(|n| seen.drivers.get(n)).collect();
+    let ends: Vec<&(Instant, bool)> = names.iter().filter_map(|n| seen.ended.get(n)).collect();
+    let completed = ends.iter().filter(|(_, ok)| *ok).count();
+    SizeResult {
+        n,
+        drivers: drivers.len(),
+        completed,
+        failed: ends.len() - completed,
+        latencies_ms,
+        create_secs: figures.created_secs,
+        submit_secs: drivers.iter().map(|t| since_start(t)).fold(0.0, f64::max),
+        end_secs: (ends.len() == n)
+            .then(|| ends.iter().map(|(t, _)| since_start(t)).fold(0.0, f64::max)),
+        operator_cpu_secs: figures.operator.1.cpu_secs - figures.operator.0.cpu_secs,
+        operator_peak_rss_mib: figures.operator.1.peak_rss_kib as f64 / 1024.0,
+        cluster_cpu_secs: figures.cluster.1.cpu_secs - figures.cluster.0.cpu_secs,
+        cluster_writes: figures.writes,
+        ceiling_per_sec: figures.ceiling,
+    }
+}

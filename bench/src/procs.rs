@@ -1,0 +1,216 @@
+//! The local cluster and the operator as child processes, and what /proc says they cost.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use tokio::process::{Child, Command};
+
+/// The release binaries the bench runs.
+#[derive(Debug, Clone)]
+pub struct Binaries {
+    pub localcluster: PathBuf,
+    pub operator: PathBuf,
+}
+
+impl Binaries {
+    /// Looks beside the bench's own executable (target/release when run by `cargo run --release`)
+    /// and in the workspace's target/release.
+    pub fn find() -> anyhow::Result<Binaries> {
+        let mut dirs = Vec::new();
+        if let Ok(exe) = std::env::current_exe()
+            && let Some(dir) = exe.parent()
+        {
+            dirs.push(dir.to_path_buf());
+        }
+        if let Ok(target) = std::env::var("CARGO_TARGET_DIR") {
+            dirs.push(Path::new(&target).join("release"));
+        }
+        dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release"));
+        let find = |name: &str| dirs.iter().map(|d| d.join(name)).find(|p| p.is_file());
+        match (find("localcluster"), find("spark-operator")) {
+            (Some(localcluster), Some(operator)) => Ok(Binaries {
+                localcluster,
+                operator,
+            }),
+            _ => bail!(
+                "the release binaries `localcluster` and `spark-operator` were not found in {}; \
+                 build them first:\n    cargo build --release -p localcluster -p spark-operator",
+                dirs.iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+}
+
+/// Capacity of the simulated nodes: enough room for every near-zero pod of the largest run at once.
+const NODES: &str = "3";
+const NODE_CPU: &str = "100000";
+const NODE_MEMORY_GIB: &str = "100000";
+
+/// A child process, killed when dropped.
+pub struct Process {
+    pub name: &'static str,
+    child: Child,
+}
+
+impl Process {
+    pub fn pid(&self) -> u32 {
+        self.child.id().unwrap_or(0)
+    }
+
+    /// CPU seconds and peak RSS so far; an error once the process has gone.
+    pub fn usage(&self) -> anyhow::Result<Usage> {
+        let pid = self.pid();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .with_context(|| format!("reading /proc/{pid}/stat of {}", self.name))?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .with_context(|| format!("reading /proc/{pid}/status of {}", self.name))?;
+        let ticks = clock_ticks_per_second();
+        Ok(Usage {
+            cpu_secs: cpu_ticks(&stat).context("parsing /proc/PID/stat")? as f64 / ticks,
+            peak_rss_kib: status_kib(&status, "VmHWM").context("VmHWM in /proc/PID/status")?,
+        })
+    }
+
+    /// Fails when the process has exited, naming its log.
+    pub fn check_alive(&mut self, log: &Path) -> anyhow::Result<()> {
+        if let Some(status) = self.child.try_wait()? {
+            bail!("{} exited ({status}); see {}", self.name, log.display());
+        }
+        Ok(())
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.child.start_kill();
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
+    }
+}
+
+/// CPU and memory of a process.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Usage {
+    pub cpu_secs: f64,
+    pub peak_rss_kib: u64,
+}
+
+/// utime + stime, in clock ticks, from the text of /proc/PID/stat (fields 14 and 15; the command
+/// name in parentheses may hold spaces, so fields are counted after its closing parenthesis).
+pub fn cpu_ticks(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3 (state); utime is field 14, stime field 15.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// A `Name:   123 kB` line of /proc/PID/status, in KiB.
+pub fn status_kib(status: &str, name: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn clock_ticks_per_second() -> f64 {
+    // USER_HZ is 100 on every Linux architecture the bench runs on; `getconf` confirms it when present.
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+fn log_file(dir: &Path, name: &str) -> anyhow::Result<(PathBuf, std::fs::File)> {
+    let path = dir.join(format!("{name}.log"));
+    let file =
+        std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+    Ok((path, file))
+}
+
+/// Starts the local cluster (plain HTTP, a free port, roomy simulated nodes) and waits for the
+/// kubeconfig it writes once it serves.
+pub async fn start_cluster(
+    bins: &Binaries,
+    dir: &Path,
+    kubeconfig: &Path,
+) -> anyhow::Result<Process> {
+    let _ = std::fs::remove_file(kubeconfig);
+    let (log, file) = log_file(dir, "localcluster")?;
+    let child = Command::new(&bins.localcluster)
+        .args(["--no-tls", "--port", "0", "--nodes", NODES])
+        .args(["--node-cpu", NODE_CPU, "--node-memory-gib", NODE_MEMORY_GIB])
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(file)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {}", bins.localcluster.display()))?;
+    let mut process = Process {
+        name: "localcluster",
+        child,
+    };
+    for _ in 0..300 {
+        process.check_alive(&log)?;
+        if std::fs::metadata(kubeconfig).is_ok_and(|m| m.len() > 0) {
+            return Ok(process);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!(
+        "localcluster wrote no kubeconfig within 30 s; see {}",
+        log.display()
+    )
+}
+
+/// Starts `spark-operator controller start --install-crds` against the cluster of `kubeconfig`.
+pub fn start_operator(bins: &Binaries, dir: &Path, kubeconfig: &Path) -> anyhow::Result<Process> {
+    let (_, file) = log_file(dir, "spark-operator")?;
+    let child = Command::new(&bins.operator)
+        .args(["controller", "start", "--install-crds"])
+        .env("KUBECONFIG", kubeconfig)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(file)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {}", bins.operator.display()))?;
+    Ok(Process {
+        name: "spark-operator",
+        child,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_cpu_ticks_past_a_command_with_spaces() {
+        let stat = "4242 (tokio (rt) x) S 1 4242 4242 0 -1 4194560 1595 0 0 0 \
+                    120 35 0 0 20 0 9 0 123456 1000000 2000 18446744073709551615";
+        assert_eq!(cpu_ticks(stat), Some(155));
+        assert_eq!(cpu_ticks("garbage"), None);
+    }
+
+    #[test]
+    fn reads_kib_lines_of_status() {
+        let status =
+            "Name:\tspark-operator\nVmPeak:\t  900 kB\nVmHWM:\t   51200 kB\nVmRSS:\t 40000 kB\n";
+        assert_eq!(status_kib(status, "VmHWM"), Some(51200));
+        assert_eq!(status_kib(status, "VmRSS"), Some(40000));
+        assert_eq!(status_kib(status, "VmSwap"), None);
+    }
+}

@@ -1,0 +1,226 @@
+//! The pure parts: percentiles, the figures of one size, and the markdown they are shown in.
+
+use std::fmt::Write;
+
+/// The `p`th percentile (0–100) of sorted values, by nearest rank; `None` when there are none.
+pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
+/// What was measured for one number of applications.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SizeResult {
+    /// Applications created.
+    pub n: usize,
+    /// Driver pods seen by the bench's watch.
+    pub drivers: usize,
+    /// Applications seen COMPLETED, and FAILED.
+    pub completed: usize,
+    pub failed: usize,
+    /// Create-to-driver-pod latencies in milliseconds, sorted.
+    pub latencies_ms: Vec<f64>,
+    /// Seconds from the first create request to the last create answered.
+    pub create_secs: f64,
+    /// Seconds from the first create request to the last driver pod seen.
+    pub submit_secs: f64,
+    /// Seconds from the first create request to the last application COMPLETED or FAILED; `None`
+    /// when not every application ended before the deadline.
+    pub end_secs: Option<f64>,
+    /// CPU seconds (user + system) of the operator process during the run.
+    pub operator_cpu_secs: f64,
+    /// Peak resident set of the operator process (VmHWM), in MiB.
+    pub operator_peak_rss_mib: f64,
+    /// CPU seconds of the local cluster process during the run.
+    pub cluster_cpu_secs: f64,
+    /// Writes the cluster stored during the run (its resourceVersion counter advanced this much).
+    pub cluster_writes: u64,
+    /// ConfigMaps per second the same clients got into a fresh cluster with no operator.
+    pub ceiling_per_sec: f64,
+}
+
+impl SizeResult {
+    pub fn p50_ms(&self) -> Option<f64> {
+        percentile(&self.latencies_ms, 50.0)
+    }
+    pub fn p99_ms(&self) -> Option<f64> {
+        percentile(&self.latencies_ms, 99.0)
+    }
+    /// Driver pods created per second, from the first create to the last driver pod.
+    pub fn submissions_per_sec(&self) -> f64 {
+        per_sec(self.drivers, self.submit_secs)
+    }
+    /// Applications created per second by the bench's clients.
+    pub fn creates_per_sec(&self) -> f64 {
+        per_sec(self.n, self.create_secs)
+    }
+    pub fn operator_cpu_ms_per_app(&self) -> f64 {
+        self.operator_cpu_secs * 1000.0 / self.n.max(1) as f64
+    }
+    pub fn writes_per_app(&self) -> f64 {
+        self.cluster_writes as f64 / self.n.max(1) as f64
+    }
+}
+
+fn per_sec(count: usize, secs: f64) -> f64 {
+    if secs > 0.0 { count as f64 / secs } else { 0.0 }
+}
+
+fn opt(value: Option<f64>, decimals: usize) -> String {
+    value.map_or_else(|| "-".to_string(), |v| format!("{v:.decimals$}"))
+}
+
+/// The results as one markdown table, a row per size.
+pub fn markdown_table(results: &[SizeResult]) -> String {
+    let mut out = String::new();
+    out.push_str(
+        "| N | create→driver pod p50 (ms) | p99 (ms) | submissions/s | creates/s | all ended (s) \
+         | COMPLETED / FAILED | operator CPU per app (ms) | operator peak RSS (MiB) \
+         | cluster CPU (s) | cluster writes per app | cluster ceiling (ConfigMaps/s) |\n",
+    );
+    out.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for r in results {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {:.0} | {:.0} | {} | {} / {} | {:.3} | {:.1} | {:.1} | {:.1} | {:.0} |",
+            r.n,
+            opt(r.p50_ms(), 1),
+            opt(r.p99_ms(), 1),
+            r.submissions_per_sec(),
+            r.creates_per_sec(),
+            opt(r.end_secs, 2),
+            r.completed,
+            r.failed,
+            r.operator_cpu_ms_per_app(),
+            r.operator_peak_rss_mib,
+            r.cluster_cpu_secs,
+            r.writes_per_app(),
+            r.ceiling_per_sec,
+        );
+    }
+    out
+}
+
+/// Each target of issue 10 for native submission, with the measured figure and whether it is met.
+pub fn targets(results: &[SizeResult]) -> String {
+    let mut out = String::from("| target | measured | met |\n|---|---|---|\n");
+    let mut line = |target: &str, measured: Option<(String, bool)>| {
+        let (figure, met) = measured.map_or(("not measured".to_string(), "-"), |(f, ok)| {
+            (f, if ok { "yes" } else { "no" })
+        });
+        let _ = writeln!(out, "| {target} | {figure} | {met} |");
+    };
+    let at_1000 = results.iter().find(|r| r.n == 1000);
+    line(
+        "p50 create→driver pod < 20 ms at N = 1,000",
+        at_1000
+            .and_then(SizeResult::p50_ms)
+            .map(|p| (format!("{p:.1} ms"), p < 20.0)),
+    );
+    let rate = results
+        .iter()
+        .map(SizeResult::submissions_per_sec)
+        .fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.min(r))));
+    line(
+        "≥ 200 submissions/s (lowest over the sizes)",
+        rate.map(|r| (format!("{r:.0}/s"), r >= 200.0)),
+    );
+    let cpu = results
+        .iter()
+        .map(SizeResult::operator_cpu_ms_per_app)
+        .fold(None, |m: Option<f64>, c| Some(m.map_or(c, |m| m.max(c))));
+    line(
+        "< 1 ms operator CPU per application (highest over the sizes)",
+        cpu.map(|c| (format!("{c:.3} ms"), c < 1.0)),
+    );
+    let at_10000 = results.iter().find(|r| r.n == 10_000);
+    line(
+        "peak RSS < 100 MB with 10,000 applications",
+        at_10000.map(|r| {
+            let mb = r.operator_peak_rss_mib * 1.048_576;
+            (format!("{mb:.0} MB"), mb < 100.0)
+        }),
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(n: usize, latencies: &[f64]) -> SizeResult {
+        SizeResult {
+            n,
+            drivers: n,
+            completed: n,
+            failed: 0,
+            latencies_ms: latencies.to_vec(),
+            create_secs: 0.5,
+            submit_secs: 1.0,
+            end_secs: Some(2.0),
+            operator_cpu_secs: 0.25,
+            operator_peak_rss_mib: 50.0,
+            cluster_cpu_secs: 1.5,
+            cluster_writes: 12 * n as u64,
+            ceiling_per_sec: 1234.0,
+        }
+    }
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let values: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&values, 50.0), Some(50.0));
+        assert_eq!(percentile(&values, 99.0), Some(99.0));
+        assert_eq!(percentile(&values, 100.0), Some(100.0));
+        assert_eq!(percentile(&values, 0.0), Some(1.0));
+        assert_eq!(percentile(&[7.0], 99.0), Some(7.0));
+        assert_eq!(percentile(&[1.0, 2.0, 3.0], 50.0), Some(2.0));
+        assert_eq!(percentile(&[], 50.0), None);
+    }
+
+    #[test]
+    fn derived_figures() {
+        let r = result(100, &[1.0, 2.0]);
+        assert_eq!(r.submissions_per_sec(), 100.0);
+        assert_eq!(r.creates_per_sec(), 200.0);
+        assert_eq!(r.operator_cpu_ms_per_app(), 2.5);
+        assert_eq!(r.writes_per_app(), 12.0);
+        let idle = SizeResult {
+            submit_secs: 0.0,
+            ..r
+        };
+        assert_eq!(idle.submissions_per_sec(), 0.0);
+    }
+
+    #[test]
+    fn table_has_a_row_per_size() {
+        let table = markdown_table(&[result(100, &[3.0, 4.0]), result(1000, &[])]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 4);
+        assert!(lines[0].starts_with("| N | create→driver pod p50 (ms) |"));
+        assert_eq!(
+            lines[2],
+            "| 100 | 3.0 | 4.0 | 100 | 200 | 2.00 | 100 / 0 | 2.500 | 50.0 | 1.5 | 12.0 | 1234 |"
+        );
+        assert!(lines[3].starts_with("| 1000 | - | - |"));
+        let columns = |l: &str| l.matches('|').count();
+        assert!(lines.iter().all(|l| columns(l) == columns(lines[0])));
+    }
+
+    #[test]
+    fn targets_report_what_was_measured() {
+        let table = targets(&[result(1000, &[5.0, 30.0])]);
+        assert!(table.contains("| p50 create→driver pod < 20 ms at N = 1,000 | 5.0 ms | yes |"));
+        assert!(table.contains("| ≥ 200 submissions/s (lowest over the sizes) | 1000/s | yes |"));
+        assert!(table.contains("| 0.250 ms | yes |"));
+        let slow = targets(&[result(100, &[5.0])]);
+        assert!(slow.contains("| 2.500 ms | no |"));
+        assert!(slow.contains("at N = 1,000 | not measured | - |"));
+        assert!(
+            table.contains("| peak RSS < 100 MB with 10,000 applications | not measured | - |")
+        );
+    }
+}

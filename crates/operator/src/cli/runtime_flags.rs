@@ -1,0 +1,278 @@
+//! The production flags of `controller start`, named and defaulted as in Kubeflow's operator:
+//! leader election, metrics and health probes. [`RuntimeFlags::check`] turns them into settings
+//! or names the flag that is wrong.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::leader::{DEFAULT_LOCK_NAME, Timings};
+use crate::metrics::MetricsConfig;
+use crate::runtime::http::{parse_bind_address, validate_endpoint};
+
+#[derive(Debug, Clone, Args)]
+pub struct RuntimeFlags {
+    /// Run the controllers only while holding the leader lease (for more than one replica).
+    #[arg(long, default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub leader_election: bool,
+    /// Name of the Lease used as the leader lock.
+    #[arg(long, default_value = DEFAULT_LOCK_NAME)]
+    pub leader_election_lock_name: String,
+    /// Namespace of the Lease; default: the namespace of the operator's kubeconfig or pod.
+    #[arg(long)]
+    pub leader_election_lock_namespace: Option<String>,
+    /// How long a standby waits after the leader's last renewal before taking over (e.g. 15s).
+    #[arg(long, default_value = "15s")]
+    pub leader_election_lease_duration: String,
+    /// How long the leader keeps trying to renew before it stops acting (shorter than the lease).
+    #[arg(long, default_value = "14s")]
+    pub leader_election_renew_deadline: String,
+    /// How often candidates try to acquire and the leader renews.
+    #[arg(long, default_value = "4s")]
+    pub leader_election_retry_period: String,
+    /// Where metrics are served (host:port or :port); 0 turns them off.
+    #[arg(long, default_value = "0")]
+    pub metrics_bind_address: String,
+    /// The path of the metrics.
+    #[arg(long, default_value = "/metrics")]
+    pub metrics_endpoint: String,
+    /// Put before the name of every spark_* metric.
+    #[arg(long, default_value = "")]
+    pub metrics_prefix: String,
+    /// Application labels to add to the spark_* metrics as labels, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub metrics_labels: Vec<String>,
+    /// Buckets (seconds) of the latency histograms, comma-separated.
+    #[arg(long, default_value = "30,60,90,120,150,180,210,240,270,300")]
+    pub metrics_job_start_latency_buckets: String,
+    /// Where /healthz and /readyz are served (host:port or :port); 0 turns them off.
+    #[arg(long, default_value = ":8081")]
+    pub health_probe_bind_address: String,
+}
+
+/// The checked settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuntimeSettings {
+    /// Timings when leader election is on.
+    pub leader_election: Option<Timings>,
+    pub metrics_address: Option<SocketAddr>,
+    pub metrics: MetricsConfig,
+    pub health_address: Option<SocketAddr>,
+}
+
+/// Reads a Go duration as Kubeflow's flags take it: `15s`, `1m30s`, `500ms`, `1h`.
+pub fn parse_duration(flag: &str, value: &str) -> Result<Duration, String> {
+    let bad = || format!("{flag} {value:?} is not a duration: write it like 15s, 500ms or 1m30s");
+    let mut rest = value.trim();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    let mut total = Duration::ZERO;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
+        let number: f64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let seconds = match &rest[..unit_len] {
+            "ms" => 0.001,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(bad()),
+        };
+        rest = &rest[unit_len..];
+        total += Duration::try_from_secs_f64(number * seconds).map_err(|_| bad())?;
+    }
+    Ok(total)
+}
+
+/// A Lease name must be a DNS subdomain.
+fn check_lock_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 253
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "--leader-election-lock-name {name:?} is not a valid Lease name: lower-case letters, digits, '-' and '.'"
+        ))
+    }
+}
+
+impl RuntimeFlags {
+    pub fn check(&self) -> Result<RuntimeSettings, String> {
+        let leader_election = if self.leader_election {
+            check_lock_name(&self.leader_election_lock_name)?;
+            if let Some(namespace) = &self.leader_election_lock_namespace {
+                check_lock_name(namespace).map_err(|_| {
+                    format!(
+                        "--leader-election-lock-namespace {namespace:?} is not a namespace name"
+                    )
+                })?;
+            }
+            let timings = Timings {
+                lease_duration: parse_duration(
+                    "--leader-election-lease-duration",
+                    &self.leader_election_lease_duration,
+                )?,
+                renew_deadline: parse_duration(
+                    "--leader-election-renew-deadline",
+                    &self.leader_election_renew_deadline,
+                )?,
+                retry_period: parse_duration(
+                    "--leader-election-retry-period",
+                    &self.leader_election_retry_period,
+                )?,
+            };
+            timings.validate()?;
+            Some(timings)
+        } else {
+            None
+        };
+        let buckets = self
+            .metrics_job_start_latency_buckets
+            .split(',')
+            .map(|b| {
+                b.trim().parse::<f64>().map_err(|_| {
+                    format!("--metrics-job-start-latency-buckets: {b:?} is not a number of seconds")
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let metrics = MetricsConfig {
+            prefix: self.metrics_prefix.clone(),
+            labels: self
+                .metrics_labels
+                .iter()
+                .filter(|l| !l.is_empty())
+                .cloned()
+                .collect(),
+            job_start_latency_buckets: buckets,
+            ..MetricsConfig::default()
+        };
+        metrics.validate()?;
+        validate_endpoint(&self.metrics_endpoint)?;
+        Ok(RuntimeSettings {
+            leader_election,
+            metrics_address: parse_bind_address(
+                "--metrics-bind-address",
+                &self.metrics_bind_address,
+            )?,
+            metrics,
+            health_address: parse_bind_address(
+                "--health-probe-bind-address",
+                &self.health_probe_bind_address,
+            )?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        flags: RuntimeFlags,
+    }
+
+    fn check(args: &[&str]) -> Result<RuntimeSettings, String> {
+        let mut all = vec!["test"];
+        all.extend_from_slice(args);
+        Cli::try_parse_from(all)
+            .map_err(|e| e.to_string())?
+            .flags
+            .check()
+    }
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_duration("f", "15s"), Ok(Duration::from_secs(15)));
+        assert_eq!(parse_duration("f", "1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("f", "500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("f", "1.5s"), Ok(Duration::from_millis(1500)));
+        for bad in ["", "15", "s", "15x", "-1s", "1s2"] {
+            let error = parse_duration("--leader-election-retry-period", bad).unwrap_err();
+            assert!(error.contains("--leader-election-retry-period"), "{error}");
+        }
+    }
+
+    #[test]
+    fn kubeflows_defaults_and_flags() {
+        let defaults = check(&[]).unwrap();
+        assert_eq!(defaults.leader_election, None);
+        assert_eq!(defaults.metrics_address, None);
+        assert_eq!(
+            defaults.health_address,
+            Some("0.0.0.0:8081".parse().unwrap())
+        );
+        let on = check(&[
+            "--leader-election",
+            "--metrics-bind-address=:8080",
+            "--metrics-labels=team,app.kubernetes.io/name",
+            "--metrics-prefix=acme",
+        ])
+        .unwrap();
+        assert_eq!(on.leader_election, Some(Timings::default()));
+        assert_eq!(on.metrics.labels, vec!["team", "app.kubernetes.io/name"]);
+        assert_eq!(on.metrics.prefix, "acme");
+        let explicit = check(&[
+            "--leader-election=true",
+            "--leader-election-lease-duration=30s",
+            "--leader-election-renew-deadline=20s",
+            "--leader-election-retry-period=5s",
+        ])
+        .unwrap();
+        assert_eq!(
+            explicit.leader_election.unwrap().lease_duration,
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            check(&["--leader-election=false"]).unwrap().leader_election,
+            None
+        );
+    }
+
+    #[test]
+    fn bad_flags_name_the_flag() {
+        let cases: [(&[&str], &str); 7] = [
+            (
+                &["--leader-election", "--leader-election-lease-duration=5s"],
+                "renew-deadline",
+            ),
+            (
+                &["--leader-election", "--leader-election-retry-period=often"],
+                "--leader-election-retry-period",
+            ),
+            (
+                &["--leader-election", "--leader-election-lock-name=Bad_Name"],
+                "--leader-election-lock-name",
+            ),
+            (
+                &["--metrics-bind-address=nowhere"],
+                "--metrics-bind-address",
+            ),
+            (
+                &["--metrics-job-start-latency-buckets=30,x"],
+                "--metrics-job-start-latency-buckets",
+            ),
+            (&["--metrics-prefix=9"], "--metrics-prefix"),
+            (&["--metrics-endpoint=metrics"], "--metrics-endpoint"),
+        ];
+        for (args, flag) in cases {
+            let error = check(args).unwrap_err();
+            assert!(error.contains(flag), "{args:?}: {error}");
+        }
+    }
+}

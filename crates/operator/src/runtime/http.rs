@@ -1,0 +1,134 @@
+//! The HTTP endpoints: metrics (`--metrics-bind-address`, `--metrics-endpoint`) and the health
+//! probes `/healthz` and `/readyz` (`--health-probe-bind-address`), served with axum. When both
+//! addresses are the same, one server answers both.
+
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tokio::net::TcpListener;
+
+use super::readiness::Readiness;
+use crate::metrics::{self, Metrics};
+
+/// Reads a bind address as Kubeflow's flags take it: `host:port`, `:port` (every interface), or
+/// `0` (disabled, `None`).
+pub fn parse_bind_address(flag: &str, value: &str) -> Result<Option<SocketAddr>, String> {
+    let value = value.trim();
+    if value == "0" || value.is_empty() {
+        return Ok(None);
+    }
+    let full = match value.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => value.to_string(),
+    };
+    if let Ok(address) = full.parse::<SocketAddr>() {
+        return Ok(Some(address));
+    }
+    if let Some((host, port)) = full.rsplit_once(':')
+        && host == "localhost"
+        && let Ok(port) = port.parse::<u16>()
+    {
+        return Ok(Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)));
+    }
+    Err(format!(
+        "{flag} {value:?} is not an address: use host:port, :port, or 0 to turn it off"
+    ))
+}
+
+/// Checks `--metrics-endpoint`.
+pub fn validate_endpoint(endpoint: &str) -> Result<(), String> {
+    if !endpoint.starts_with('/') || endpoint.contains(char::is_whitespace) {
+        return Err(format!(
+            "--metrics-endpoint {endpoint:?} must be a path starting with '/'"
+        ));
+    }
+    if matches!(endpoint, "/healthz" | "/readyz") {
+        return Err(format!(
+            "--metrics-endpoint {endpoint:?} is taken by the health probes"
+        ));
+    }
+    Ok(())
+}
+
+pub fn metrics_router(metrics: Metrics, endpoint: &str) -> Router {
+    Router::new().route(
+        endpoint,
+        get(move || {
+            let metrics = metrics.clone();
+            async move {
+                (
+                    [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+                    metrics.encode(),
+                )
+            }
+        }),
+    )
+}
+
+pub fn health_router(readiness: Readiness) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            get(move || {
+                let readiness = readiness.clone();
+                async move {
+                    let (ready, why) = readiness.status();
+                    let code = if ready {
+                        StatusCode::OK
+                    } else {
+                        StatusCode::SERVICE_UNAVAILABLE
+                    };
+                    (code, why).into_response()
+                }
+            }),
+        )
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bind_addresses_are_read_as_kubeflow_writes_them() {
+        let f = "--metrics-bind-address";
+        assert_eq!(parse_bind_address(f, "0"), Ok(None));
+        assert_eq!(
+            parse_bind_address(f, ":8080"),
+            Ok(Some("0.0.0.0:8080".parse().unwrap()))
+        );
+        assert_eq!(
+            parse_bind_address(f, "127.0.0.1:0"),
+            Ok(Some("127.0.0.1:0".parse().unwrap()))
+        );
+        assert_eq!(
+            parse_bind_address(f, "localhost:9"),
+            Ok(Some("127.0.0.1:9".parse().unwrap()))
+        );
+        let error = parse_bind_address(f, "eighty").unwrap_err();
+        assert!(error.contains("--metrics-bind-address") && error.contains("host:port"));
+        assert!(parse_bind_address(f, ":99999").is_err());
+    }
+
+    #[test]
+    fn the_metrics_endpoint_is_a_free_path() {
+        assert!(validate_endpoint("/metrics").is_ok());
+        assert!(validate_endpoint("metrics").is_err());
+        assert!(validate_endpoint("/readyz").is_err());
+    }
+}

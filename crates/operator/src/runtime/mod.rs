@@ -1,0 +1,171 @@
+//! One operator process in production: the controllers, behind leader election when it is on,
+//! the metrics and health endpoints, and a graceful shutdown (reconciles in flight finish, the
+//! lease is released, then the endpoints stop).
+
+pub mod http;
+pub mod readiness;
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use futures::FutureExt;
+use kube::Client;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::config::ControllerConfig;
+use crate::error::{Error, Result};
+use crate::leader::{self, LeaderElectionConfig, LeadershipEnd};
+use readiness::Role;
+
+/// Everything `controller start` runs.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// The controllers' settings; its `metrics` and `readiness` are the ones served.
+    pub controller: ControllerConfig,
+    /// `None` runs the controllers at once (`--leader-election=false`).
+    pub leader_election: Option<LeaderElectionConfig>,
+    /// `None` serves no metrics.
+    pub metrics_address: Option<SocketAddr>,
+    pub metrics_endpoint: String,
+    /// `None` serves no health probes.
+    pub health_address: Option<SocketAddr>,
+}
+
+/// The process with its listeners bound (so that their ports are known before it runs).
+pub struct Operator {
+    config: RuntimeConfig,
+    listeners: Vec<(TcpListener, axum::Router)>,
+    metrics_address: Option<SocketAddr>,
+    health_address: Option<SocketAddr>,
+}
+
+async fn bind(address: SocketAddr, what: &str) -> Result<TcpListener> {
+    TcpListener::bind(address)
+        .await
+        .map_err(|e| Error::Config(format!("cannot listen on {address} for {what}: {e}")))
+}
+
+fn local(listener: &TcpListener) -> Option<SocketAddr> {
+    listener.local_addr().ok()
+}
+
+impl Operator {
+    /// Binds the metrics and health listeners.
+    pub async fn bind(config: RuntimeConfig) -> Result<Operator> {
+        let metrics = config.metrics_address.map(|_| {
+            http::metrics_router(config.controller.metrics.clone(), &config.metrics_endpoint)
+        });
+        let health = config
+            .health_address
+            .map(|_| http::health_router(config.controller.readiness.clone()));
+        let mut listeners = Vec::new();
+        let (mut metrics_address, mut health_address) = (None, None);
+        match (
+            config.metrics_address,
+            config.health_address,
+            metrics,
+            health,
+        ) {
+            (Some(m), Some(h), Some(metrics), Some(health)) if m == h => {
+                let listener = bind(m, "metrics and health probes").await?;
+                metrics_address = local(&listener);
+                health_address = metrics_address;
+                listeners.push((listener, metrics.merge(health)));
+            }
+            (m, h, metrics, health) => {
+                if let (Some(address), Some(router)) = (m, metrics) {
+                    let listener = bind(address, "metrics").await?;
+                    metrics_address = local(&listener);
+                    listeners.push((listener, router));
+                }
+                if let (Some(address), Some(router)) = (h, health) {
+                    let listener = bind(address, "health probes").await?;
+                    health_address = local(&listener);
+                    listeners.push((listener, router));
+                }
+            }
+        }
+        Ok(Operator {
+            config,
+            listeners,
+            metrics_address,
+            health_address,
+        })
+    }
+
+    /// Where metrics are served, once bound.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics_address
+    }
+
+    pub fn health_address(&self) -> Option<SocketAddr> {
+        self.health_address
+    }
+
+    /// Runs until `shutdown` resolves or the leader lease is lost.
+    pub async fn run(
+        self,
+        client: Client,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<LeadershipEnd> {
+        let Operator {
+            config, listeners, ..
+        } = self;
+        let (stop_servers, servers_stopped) = watch::channel(false);
+        let mut servers = Vec::new();
+        for (listener, router) in listeners {
+            info!(address = ?listener.local_addr().ok(), "serving metrics/health");
+            let mut stopped = servers_stopped.clone();
+            servers.push(tokio::spawn(http::serve(listener, router, async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })));
+        }
+        let readiness = config.controller.readiness.clone();
+        let metrics = config.controller.metrics.clone();
+        let controller = config.controller.clone();
+        let end = match config.leader_election.clone() {
+            None => {
+                readiness.set_role(Role::Active);
+                crate::controller::run_all(client, controller, shutdown)
+                    .await
+                    .map(|_| LeadershipEnd::Shutdown)
+            }
+            Some(election) => {
+                readiness.set_role(Role::Standby);
+                let lock = election.lock_name.clone();
+                let on_leading = {
+                    let readiness = readiness.clone();
+                    move |leading: bool| {
+                        metrics.set_leading(&lock, leading);
+                        readiness.set_role(if leading {
+                            Role::Active
+                        } else {
+                            Role::Stopping
+                        });
+                    }
+                };
+                let work_client = client.clone();
+                leader::run_as_leader(
+                    client,
+                    election,
+                    shutdown.boxed(),
+                    on_leading,
+                    move |stop| crate::controller::run_all(work_client, controller, stop),
+                )
+                .await
+            }
+        };
+        readiness.set_role(Role::Stopping);
+        let _ = stop_servers.send(true);
+        for server in servers {
+            match server.await {
+                Ok(Err(error)) => warn!(%error, "metrics/health server failed"),
+                Err(error) => warn!(%error, "metrics/health server panicked"),
+                Ok(Ok(())) => {}
+            }
+        }
+        end
+    }
+}

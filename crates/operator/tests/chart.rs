@@ -1,0 +1,130 @@
+//! Static checks of the Helm chart (no `helm` binary is available to render it here): the RBAC
+//! templates include the rules files that tests/runtime.rs checks against the operator's real
+//! requests, the chart's CRDs are the generated ones, every flag the Deployment passes is one
+//! `controller start` accepts, and every value a template reads is in values.yaml.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use common::rbac::{chart_dir, chart_grants};
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path:?}: {e}"))
+}
+
+fn templates() -> Vec<(String, String)> {
+    let dir = chart_dir().join("templates");
+    let mut all: Vec<(String, String)> = std::fs::read_dir(&dir)
+        .expect("templates")
+        .map(|e| e.unwrap().path())
+        .map(|p| (p.file_name().unwrap().to_string_lossy().to_string(), read(&p)))
+        .collect();
+    all.sort();
+    all
+}
+
+#[test]
+fn rbac_templates_include_the_checked_rules_files_verbatim() {
+    let rbac = read(&chart_dir().join("templates/rbac.yaml"));
+    for file in ["operator-rules.yaml", "leader-election-rules.yaml", "crd-rules.yaml"] {
+        assert!(rbac.contains(&format!(".Files.Get \"files/{file}\"")), "{file}");
+        assert!(!chart_grants(file).is_empty());
+    }
+    let spark = read(&chart_dir().join("templates/spark-rbac.yaml"));
+    assert!(spark.contains(".Files.Get \"files/spark-rules.yaml\""));
+    // No template grants anything beside the files.
+    for (name, text) in templates() {
+        assert!(!text.contains("verbs:"), "{name} grants rules of its own");
+    }
+    // The driver's role: namespaced objects of its own namespace only.
+    let spark_grants = chart_grants("spark-rules.yaml");
+    assert!(spark_grants.iter().all(|(group, _, _)| group.is_empty()));
+    assert!(spark_grants.contains(&("".into(), "pods".into(), "create".into())));
+}
+
+#[test]
+fn the_charts_crds_are_the_generated_ones() {
+    let generated = chart_dir().join("../../crds");
+    for entry in std::fs::read_dir(&generated).expect("deploy/crds") {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap();
+        let copy = chart_dir().join("crds").join(name);
+        assert_eq!(
+            read(&path),
+            read(&copy),
+            "{copy:?} is stale: cp deploy/crds/*.yaml deploy/helm/spark-operator/crds/"
+        );
+    }
+}
+
+#[test]
+fn every_flag_the_deployment_passes_is_accepted_by_controller_start() {
+    let deployment = read(&chart_dir().join("templates/deployment.yaml"));
+    let flags: BTreeSet<String> = deployment
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- --"))
+        .map(|f| f.split('=').next().unwrap().to_string())
+        .collect();
+    assert!(flags.len() > 15, "{flags:?}");
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_spark-operator"))
+        .args(["controller", "start", "--help"])
+        .output()
+        .expect("spark-operator runs");
+    let help = String::from_utf8_lossy(&help.stdout);
+    for flag in flags {
+        assert!(help.contains(&format!("--{flag}")), "--{flag} is not a flag of controller start");
+    }
+}
+
+/// Whether `path` (like `controller.leaderElection.enable`) is in `values`.
+fn has(values: &serde_yaml::Value, path: &str) -> bool {
+    let mut node = values;
+    for key in path.split('.') {
+        match node.get(key) {
+            Some(next) => node = next,
+            None => return false,
+        }
+    }
+    true
+}
+
+#[test]
+fn every_value_a_template_reads_is_in_values_yaml() {
+    let values: serde_yaml::Value =
+        serde_yaml::from_str(&read(&chart_dir().join("values.yaml"))).expect("values.yaml");
+    let pattern = regex::Regex::new(r"\$?\.Values\.([A-Za-z0-9_.]+)").unwrap();
+    let mut read_paths = BTreeSet::new();
+    for (_, text) in templates() {
+        for capture in pattern.captures_iter(&text) {
+            read_paths.insert(capture[1].trim_end_matches('.').to_string());
+        }
+    }
+    assert!(read_paths.len() > 20);
+    let missing: Vec<_> = read_paths.iter().filter(|p| !has(&values, p)).collect();
+    assert!(missing.is_empty(), "values.yaml lacks {missing:?}");
+}
+
+#[test]
+fn bad_runtime_flags_are_clear_errors() {
+    for (args, expected) in [
+        (
+            vec!["--leader-election", "--leader-election-renew-deadline=20s"],
+            "must be shorter than --leader-election-lease-duration",
+        ),
+        (vec!["--metrics-bind-address=eighty"], "--metrics-bind-address"),
+        (vec!["--metrics-labels=a.b,a/b"], "both become"),
+    ] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_spark-operator"))
+            .args(["controller", "start"])
+            .args(&args)
+            .env("KUBECONFIG", "/nonexistent")
+            .output()
+            .expect("spark-operator runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
