@@ -38,6 +38,9 @@ struct Args {
     /// Give up on a size when its applications have not all ended after this many seconds.
     #[arg(long, default_value_t = 600)]
     timeout_seconds: u64,
+    /// Keep the logs of the cluster and the operator (in a temporary folder) after the run.
+    #[arg(long)]
+    keep_logs: bool,
 }
 
 const SPARK_SUBMIT_NOTE: &str = "spark-submit mode: not measured. The operator has no spark-submit \
@@ -101,7 +104,9 @@ async fn main() -> anyhow::Result<()> {
             " (no font found: drawn without text)"
         }
     );
-    let _ = std::fs::remove_dir_all(&work);
+    if !args.keep_logs {
+        let _ = std::fs::remove_dir_all(&work);
+    }
     Ok(())
 }
 

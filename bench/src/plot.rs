@@ -63,8 +63,16 @@ fn x_range(results: &[SizeResult]) -> std::ops::Range<f64> {
     (min / 1.5)..(max * 1.5)
 }
 
-fn y_max(values: impl Iterator<Item = f64>) -> f64 {
-    values.fold(0.0_f64, f64::max).max(1e-3) * 1.15
+/// A logarithmic y range around the positive values, so that p50 and p99 (or throughput and the
+/// cluster's ceiling) stay readable however far apart they are.
+fn y_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
+    let positive: Vec<f64> = values.filter(|v| *v > 0.0).collect();
+    let min = positive.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = positive.iter().copied().fold(0.0_f64, f64::max);
+    if positive.is_empty() {
+        return 0.1..10.0;
+    }
+    (min / 2.0)..(max * 2.0)
 }
 
 /// One line per series: name, colour, points.
@@ -114,7 +122,7 @@ fn panel(
     series: &[Series],
     text: bool,
 ) -> DrawResult {
-    let top = y_max(series.iter().flat_map(|s| s.2.iter().map(|p| p.1)));
+    let y = y_range(series.iter().flat_map(|s| s.2.iter().map(|p| p.1)));
     let mut builder = ChartBuilder::on(area);
     builder
         .margin(20)
@@ -123,11 +131,12 @@ fn panel(
     if text {
         builder.caption(caption, ("sans-serif", 22));
     }
-    let mut chart = builder.build_cartesian_2d(x_range(results).log_scale(), 0.0..top)?;
+    let mut chart = builder.build_cartesian_2d(x_range(results).log_scale(), y.log_scale())?;
     let mut mesh = chart.configure_mesh();
     if text {
         mesh.x_desc("applications (N)")
             .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_label_formatter(&|y| format!("{y:.0}"))
             .label_style(("sans-serif", 14));
     } else {
         mesh.disable_x_axis().disable_y_axis();
@@ -136,13 +145,15 @@ fn panel(
     for (label, color, points) in series {
         let color = *color;
         let style = ShapeStyle::from(&color).stroke_width(2);
-        let line = chart.draw_series(LineSeries::new(points.iter().copied(), style))?;
+        let positive = points.iter().copied().filter(|p| p.1 > 0.0);
+        let line = chart.draw_series(LineSeries::new(positive, style))?;
         if text {
             line.label(*label).legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
             });
         }
-        chart.draw_series(points.iter().map(|&p| Circle::new(p, 4, color.filled())))?;
+        let points = points.iter().filter(|p| p.1 > 0.0);
+        chart.draw_series(points.map(|&p| Circle::new(p, 4, color.filled())))?;
     }
     if text {
         chart

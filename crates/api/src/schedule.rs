@@ -215,6 +215,25 @@ mod tests {
     }
 
     #[test]
+    fn latest_at_or_before_finds_the_last_cron_time() {
+        let s = Schedule::parse("*/15 * * * *").unwrap();
+        let berlin = time_zone(Some("Europe/Berlin")).unwrap();
+        assert_eq!(
+            s.latest_at_or_before(at("2026-03-29T01:07:00Z"), &berlin),
+            Some(at("2026-03-29T01:00:00Z"))
+        );
+        assert_eq!(
+            s.latest_at_or_before(at("2026-03-29T01:15:00Z"), &berlin),
+            Some(at("2026-03-29T01:15:00Z"))
+        );
+        let every = Schedule::parse("@every 1m").unwrap();
+        assert_eq!(
+            every.latest_at_or_before(at("2026-03-29T01:07:00Z"), &berlin),
+            None
+        );
+    }
+
+    #[test]
     fn unknown_time_zone_is_rejected() {
         assert!(
             time_zone(Some("Mars/Olympus"))

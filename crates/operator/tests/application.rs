@@ -352,10 +352,22 @@ async fn two_hundred_applications_at_once_all_complete() {
 #[tokio::test]
 async fn a_driver_pod_that_disappears_fails_the_application() {
     let env = Env::start().await;
-    env.create(&spark_pi("vanishing", r#""localcluster/run-seconds": "forever""#, "")).await;
+    env.create(&spark_pi(
+        "vanishing",
+        r#""localcluster/run-seconds": "forever""#,
+        "",
+    ))
+    .await;
     env.wait_for("vanishing", State::Running, 30).await;
-    env.pods().delete("vanishing-driver", &DeleteParams::default().grace_period(0)).await.unwrap();
-    let status = env.wait_for("vanishing", State::Failed, 40).await.status.unwrap();
+    env.pods()
+        .delete("vanishing-driver", &DeleteParams::default().grace_period(0))
+        .await
+        .unwrap();
+    let status = env
+        .wait_for("vanishing", State::Failed, 40)
+        .await
+        .status
+        .unwrap();
     let message = status.application_state.error_message.unwrap_or_default();
     assert!(message.contains("not found"), "{message}");
     assert_eq!(status.execution_attempts, Some(1));

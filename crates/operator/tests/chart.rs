@@ -19,7 +19,12 @@ fn templates() -> Vec<(String, String)> {
     let mut all: Vec<(String, String)> = std::fs::read_dir(&dir)
         .expect("templates")
         .map(|e| e.unwrap().path())
-        .map(|p| (p.file_name().unwrap().to_string_lossy().to_string(), read(&p)))
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().to_string(),
+                read(&p),
+            )
+        })
         .collect();
     all.sort();
     all
@@ -28,8 +33,15 @@ fn templates() -> Vec<(String, String)> {
 #[test]
 fn rbac_templates_include_the_checked_rules_files_verbatim() {
     let rbac = read(&chart_dir().join("templates/rbac.yaml"));
-    for file in ["operator-rules.yaml", "leader-election-rules.yaml", "crd-rules.yaml"] {
-        assert!(rbac.contains(&format!(".Files.Get \"files/{file}\"")), "{file}");
+    for file in [
+        "operator-rules.yaml",
+        "leader-election-rules.yaml",
+        "crd-rules.yaml",
+    ] {
+        assert!(
+            rbac.contains(&format!(".Files.Get \"files/{file}\"")),
+            "{file}"
+        );
         assert!(!chart_grants(file).is_empty());
     }
     let spark = read(&chart_dir().join("templates/spark-rbac.yaml"));
@@ -74,7 +86,10 @@ fn every_flag_the_deployment_passes_is_accepted_by_controller_start() {
         .expect("spark-operator runs");
     let help = String::from_utf8_lossy(&help.stdout);
     for flag in flags {
-        assert!(help.contains(&format!("--{flag}")), "--{flag} is not a flag of controller start");
+        assert!(
+            help.contains(&format!("--{flag}")),
+            "--{flag} is not a flag of controller start"
+        );
     }
 }
 
@@ -113,7 +128,10 @@ fn bad_runtime_flags_are_clear_errors() {
             vec!["--leader-election", "--leader-election-renew-deadline=20s"],
             "must be shorter than --leader-election-lease-duration",
         ),
-        (vec!["--metrics-bind-address=eighty"], "--metrics-bind-address"),
+        (
+            vec!["--metrics-bind-address=eighty"],
+            "--metrics-bind-address",
+        ),
         (vec!["--metrics-labels=a.b,a/b"], "both become"),
     ] {
         let output = std::process::Command::new(env!("CARGO_BIN_EXE_spark-operator"))

@@ -181,7 +181,10 @@ fn sample(metrics: &str, series: &str) -> Option<f64> {
 #[tokio::test]
 async fn metrics_count_runs_once_readyz_waits_for_caches_and_the_chart_grants_every_call() {
     let env = Env::without_operator().await;
-    let http = env.cluster.http_url().expect("the cluster serves plain HTTP");
+    let http = env
+        .cluster
+        .http_url()
+        .expect("the cluster serves plain HTTP");
     let target: SocketAddr = http.trim_start_matches("http://").parse().unwrap();
     let proxy = Proxy::start(target).await;
     let url = format!("http://{}", proxy.address);
@@ -232,15 +235,28 @@ async fn metrics_count_runs_once_readyz_waits_for_caches_and_the_chart_grants_ev
             format!("spark_application_failure_execution_time_seconds_count{unknown}"),
             1.0,
         ),
-        (format!("spark_application_submit_latency_seconds_count{data}"), 1.0),
-        (format!("spark_application_start_latency_seconds_count{data}"), 1.0),
+        (
+            format!("spark_application_submit_latency_seconds_count{data}"),
+            1.0,
+        ),
+        (
+            format!("spark_application_start_latency_seconds_count{data}"),
+            1.0,
+        ),
         (
             format!("spark_application_start_latency_seconds_histogram_count{data}"),
             1.0,
         ),
-        (format!(r#"leader_election_master_status{{name="{LOCK}"}}"#), 1.0),
+        (
+            format!(r#"leader_election_master_status{{name="{LOCK}"}}"#),
+            1.0,
+        ),
     ] {
-        assert_eq!(sample(&metrics, &series), Some(expected), "{series} in\n{metrics}");
+        assert_eq!(
+            sample(&metrics, &series),
+            Some(expected),
+            "{series} in\n{metrics}"
+        );
     }
     assert!(sample(&metrics, &format!("spark_application_failure_count{data}")).is_none());
     assert!(metrics.contains("# TYPE spark_application_count counter"));
@@ -270,10 +286,14 @@ async fn metrics_count_runs_once_readyz_waits_for_caches_and_the_chart_grants_ev
         .iter()
         .filter_map(|(method, path)| permission(method, path))
         .collect();
-    let granted: BTreeSet<Permission> = ["operator-rules.yaml", "leader-election-rules.yaml", "crd-rules.yaml"]
-        .iter()
-        .flat_map(|f| chart_grants(f))
-        .collect();
+    let granted: BTreeSet<Permission> = [
+        "operator-rules.yaml",
+        "leader-election-rules.yaml",
+        "crd-rules.yaml",
+    ]
+    .iter()
+    .flat_map(|f| chart_grants(f))
+    .collect();
     let missing: Vec<_> = used.difference(&granted).collect();
     assert!(missing.is_empty(), "the chart does not grant {missing:?}");
     let p = |g: &str, r: &str, v: &str| (g.to_string(), r.to_string(), v.to_string());
@@ -292,7 +312,11 @@ async fn metrics_count_runs_once_readyz_waits_for_caches_and_the_chart_grants_ev
         p("sparkoperator.k8s.io", "sparkapplications", "create"), // scheduled runs (scheduled.rs)
         p("sparkoperator.k8s.io", "sparkapplications", "delete"), // time to live, run history
         p("sparkoperator.k8s.io", "sparkapplications/status", "patch"), // unreadable objects
-        p("sparkoperator.k8s.io", "scheduledsparkapplications/status", "update"),
+        p(
+            "sparkoperator.k8s.io",
+            "scheduledsparkapplications/status",
+            "update",
+        ),
         // await_condition stops at the initial list when the CRDs are established already.
         p("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
     ]
@@ -302,7 +326,10 @@ async fn metrics_count_runs_once_readyz_waits_for_caches_and_the_chart_grants_ev
         .iter()
         .filter(|g| !used.contains(*g) && !not_exercised.contains(*g))
         .collect();
-    assert!(unused.is_empty(), "granted but never called: {unused:?}\ncalled: {used:?}");
+    assert!(
+        unused.is_empty(),
+        "granted but never called: {unused:?}\ncalled: {used:?}"
+    );
 }
 
 #[tokio::test]
@@ -326,7 +353,11 @@ async fn a_standby_takes_over_a_burst_when_the_leader_is_killed_and_nothing_runs
         let submitted = apps
             .items
             .iter()
-            .filter(|a| a.status.as_ref().is_some_and(|s| s.submission_attempts == Some(1)))
+            .filter(|a| {
+                a.status
+                    .as_ref()
+                    .is_some_and(|s| s.submission_attempts == Some(1))
+            })
             .count();
         (submitted >= 5).then_some(())
     })
@@ -343,12 +374,19 @@ async fn a_standby_takes_over_a_burst_when_the_leader_is_killed_and_nothing_runs
     for name in &names {
         let app = env.wait_for(name, State::Completed, 90).await;
         let status = app.status.unwrap();
-        assert_eq!(status.submission_attempts, Some(1), "{name} submitted twice");
+        assert_eq!(
+            status.submission_attempts,
+            Some(1),
+            "{name} submitted twice"
+        );
         assert_eq!(status.execution_attempts, Some(1), "{name} ran twice");
     }
     let metrics = standby.scrape().await;
     assert_eq!(
-        sample(&metrics, &format!(r#"leader_election_master_status{{name="{LOCK}"}}"#)),
+        sample(
+            &metrics,
+            &format!(r#"leader_election_master_status{{name="{LOCK}"}}"#)
+        ),
         Some(1.0)
     );
 }
@@ -366,8 +404,12 @@ async fn a_leader_cut_off_from_the_api_stops_before_its_lease_can_be_taken() {
     let mut leader = Instance::launch(&env, format!("https://{}", proxy.address), Some("a")).await;
     wait_for_holder(&env, "a", 10).await;
     let _standby = Instance::launch(&env, env.cluster.url(), Some("b")).await;
-    env.create(&spark_pi("before", r#""localcluster/run-seconds": "0.5""#, ""))
-        .await;
+    env.create(&spark_pi(
+        "before",
+        r#""localcluster/run-seconds": "0.5""#,
+        "",
+    ))
+    .await;
     env.wait_for("before", State::Completed, 60).await;
 
     let cut = Instant::now();
@@ -385,7 +427,11 @@ async fn a_leader_cut_off_from_the_api_stops_before_its_lease_can_be_taken() {
         stopped - cut,
         took_over - cut
     );
-    env.create(&spark_pi("after", r#""localcluster/run-seconds": "0.5""#, ""))
-        .await;
+    env.create(&spark_pi(
+        "after",
+        r#""localcluster/run-seconds": "0.5""#,
+        "",
+    ))
+    .await;
     env.wait_for("after", State::Completed, 60).await;
 }

@@ -506,7 +506,8 @@ async fn suspend_stops_new_runs_and_resume_starts_them_again() {
 async fn an_operator_restart_never_starts_a_run_twice() {
     let mut env = Env::start().await;
     let runs = Runs::record(&env, "steady").await;
-    let spec = "  successfulRunHistoryLimit: 20\n";
+    // Replace, the policy that deletes runs: it must not take a run it started for a new one.
+    let spec = "  concurrencyPolicy: Replace\n  successfulRunHistoryLimit: 20\n";
     create_scheduled(
         &env,
         &scheduled_pi("steady", spec, r#""localcluster/run-seconds": "0.2""#),

@@ -279,10 +279,24 @@ impl Call<'_> {
             let log = self
                 .cluster
                 .pod_log(self.namespace(), name, self.query.get("container"))?;
+            let sent = log.len();
             let log = match self.query.number("tailLines")? {
                 Some(tail) => tail_lines(&log, tail.max(0) as usize),
                 None => log,
             };
+            if self.query.get("follow") == Some("true") {
+                let follow = FollowedLog {
+                    cluster: self.cluster.clone(),
+                    namespace: self.namespace().to_string(),
+                    pod: name.to_string(),
+                    container: self.query.get("container").map(str::to_string),
+                    sent,
+                };
+                let body = Body::from_stream(follow.stream(log));
+                return Ok(
+                    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], body).into_response(),
+                );
+            }
             return Ok(
                 (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], log).into_response(),
             );
@@ -529,6 +543,61 @@ async fn send_frames(mut socket: WebSocket, frames: impl futures::Stream<Item = 
         }
     }
     let _ = socket.send(Message::Close(None)).await;
+}
+
+/// A `pods/log?follow=true` stream: what the container printed so far, then what it prints next,
+/// until the pod has ended (or is gone) and everything it printed was sent.
+struct FollowedLog {
+    cluster: Cluster,
+    namespace: String,
+    pod: String,
+    container: Option<String>,
+    /// Bytes of the container's output already sent.
+    sent: usize,
+}
+
+impl FollowedLog {
+    const POLL: Duration = Duration::from_millis(200);
+
+    fn stream(
+        self,
+        first: String,
+    ) -> impl futures::Stream<Item = Result<Bytes, Infallible>> + Send {
+        let head = futures::stream::once(async move { Ok(Bytes::from(first)) });
+        let rest = futures::stream::unfold(Some(self), |state| async move {
+            let mut state = state?;
+            loop {
+                tokio::time::sleep(Self::POLL).await;
+                let ended = state.ended();
+                let log = state
+                    .cluster
+                    .pod_log(&state.namespace, &state.pod, state.container.as_deref())
+                    .unwrap_or_default();
+                let new = log.get(state.sent..).unwrap_or_default().to_string();
+                state.sent = log.len().max(state.sent);
+                if ended {
+                    return Some((Ok(Bytes::from(new)), None));
+                }
+                if !new.is_empty() {
+                    return Some((Ok(Bytes::from(new)), Some(state)));
+                }
+            }
+        });
+        head.chain(rest)
+    }
+
+    fn ended(&self) -> bool {
+        let Ok(pods) = self.cluster.resource("v1", "pods") else {
+            return true;
+        };
+        match self.cluster.get(&pods, &self.namespace, &self.pod) {
+            Ok(pod) => matches!(
+                pod.pointer("/status/phase").and_then(Value::as_str),
+                Some("Succeeded" | "Failed")
+            ),
+            Err(_) => true,
+        }
+    }
 }
 
 fn tail_lines(log: &str, count: usize) -> String {

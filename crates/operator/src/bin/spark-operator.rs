@@ -39,7 +39,7 @@ enum Command {
 enum ControllerCommand {
     /// Run the SparkApplication and ScheduledSparkApplication controllers against the cluster
     /// that the standard kubeconfig resolution finds (KUBECONFIG, ~/.kube/config, in-cluster).
-    Start(cli::controller::StartArgs),
+    Start(Box<cli::controller::StartArgs>),
 }
 
 fn main() -> std::process::ExitCode {
@@ -48,7 +48,7 @@ fn main() -> std::process::ExitCode {
         Command::Validate { files } => cli::validate::run(&files),
         Command::Controller {
             command: ControllerCommand::Start(args),
-        } => block_on(cli::controller::start(args)),
+        } => block_on(cli::controller::start(*args)),
         Command::RunLocal(args) => block_on(cli::local::run(args)),
     };
     match result {

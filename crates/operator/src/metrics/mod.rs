@@ -439,3 +439,52 @@ pub fn without_total(text: &str, plain: &[String]) -> String {
 /// How long a running application's gauges stay without a reconcile looking at it (it was
 /// deleted, or another operator runs it now).
 pub const DEFAULT_GAUGE_EXPIRY: Duration = Duration::from_secs(300);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kubeflow_counters_lose_the_total_suffix_others_keep_it() {
+        let text = "# HELP spark_application_count_total Apps.\n# TYPE spark_application_count_total counter\nspark_application_count_total{namespace=\"a\"} 1\ncontroller_runtime_reconcile_total 2\n";
+        let plain = vec!["spark_application_count".to_string()];
+        assert_eq!(
+            without_total(text, &plain),
+            "# HELP spark_application_count Apps.\n# TYPE spark_application_count counter\nspark_application_count{namespace=\"a\"} 1\ncontroller_runtime_reconcile_total 2\n"
+        );
+    }
+
+    #[test]
+    fn the_prefix_applies_to_the_spark_metrics_only() {
+        let metrics = Metrics::new(MetricsConfig {
+            prefix: "acme".into(),
+            ..MetricsConfig::default()
+        });
+        metrics.set_leading("lock", true);
+        let app: SparkApplication = serde_json::from_value(serde_json::json!({
+            "apiVersion": "sparkoperator.k8s.io/v1beta2",
+            "kind": "SparkApplication",
+            "metadata": {"name": "pi", "namespace": "default"},
+            "spec": {"type": "Scala", "mode": "cluster", "sparkVersion": "4.0.0"}
+        }))
+        .unwrap();
+        let mut running = SparkApplicationStatus::default();
+        running.application_state.state = spark_operator_api::ApplicationStateType::Running;
+        metrics.status_written(&app, &SparkApplicationStatus::default(), &running);
+        let text = metrics.encode();
+        assert!(
+            text.contains("acme_spark_application_count{namespace=\"default\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("acme_spark_application_running_count{namespace=\"default\"} 1"));
+        assert!(
+            text.contains("# TYPE acme_spark_application_count counter"),
+            "{text}"
+        );
+        assert!(
+            text.contains("leader_election_master_status{name=\"lock\"} 1"),
+            "{text}"
+        );
+        assert!(!text.contains("acme_controller_runtime"));
+    }
+}

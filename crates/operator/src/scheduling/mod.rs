@@ -10,8 +10,8 @@
 
 use std::time::Duration;
 
-use jiff::Timestamp;
 use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use spark_operator_api::defaults::scheduled_defaults;
@@ -105,15 +105,32 @@ pub fn decide(
         return decision;
     }
 
+    let name = scheduled.name_any();
     let created = scheduled
         .metadata
         .creation_timestamp
         .as_ref()
         .map(|t| t.0)
         .unwrap_or(now);
-    let counted_from = status.last_run.as_ref().map(|t| t.0).unwrap_or(created);
+    // Whole seconds, as the status stores its times and runs are named.
+    let created = Timestamp::from_second(created.as_second()).unwrap_or(created);
+    // Times are counted from the latest one already started: the one the status records, or the
+    // one an existing run is named after (an operator that stopped between creating a run and
+    // recording it, or a status read before the last write reached the cache).
+    let newest_run = runs
+        .iter()
+        .filter_map(|r| Some((scheduled_time_of(&name, &r.name)?, &r.name)))
+        .max();
+    let recorded = status.last_run.as_ref().map(|t| t.0);
+    if let Some((time, run_name)) = newest_run.filter(|(t, _)| recorded.is_none_or(|r| *t > r)) {
+        status.last_run = Some(Time(time));
+        status.last_run_name = Some(run_name.clone());
+    }
+    let counted_from = status.last_run.as_ref().map_or(created, |t| t.0);
     let Some(due) = latest_due(&schedule, &zone, counted_from, now) else {
-        let next = schedule.next_after(counted_from.max(now), &zone);
+        // Counted from the last time, not from now: an `@every` schedule keeps its cadence and
+        // the status stays the same from one reconcile to the next.
+        let next = schedule.next_after(counted_from, &zone);
         status.next_run = next.map(Time);
         decision.requeue_after = next.map(|n| until(now, n));
         decision.status = status;
@@ -131,29 +148,35 @@ pub fn decide(
             true
         }
     };
-    let next = schedule.next_after(now, &zone);
     if start {
-        let name = scheduled_run_name(&scheduled.name_any(), due.as_second());
+        let run_name = scheduled_run_name(&name, due.as_second());
+        let next = schedule.next_after(due, &zone);
         status.last_run = Some(Time(due));
-        status.last_run_name = Some(name.clone());
-        decision.start_run = Some(name);
+        status.last_run_name = Some(run_name.clone());
+        decision.start_run = Some(run_name);
         status.next_run = next.map(Time);
         decision.requeue_after = next.map(|n| until(now, n));
     } else {
-        // Forbid with a run still going: this time is skipped once the run ends, as in Kubeflow
-        // the due time stays pending and is looked at again shortly.
+        // Forbid with a run still going: the due time stays pending, and its run starts as soon
+        // as the running one ends (the run's change wakes the controller; the requeue is a
+        // safety net).
         status.next_run = Some(Time(due));
-        decision.requeue_after = Some(
-            Duration::from_secs(1).min(
-                next.map(|n| until(now, n))
-                    .unwrap_or(Duration::from_secs(1)),
-            ),
-        );
+        decision.requeue_after = Some(Duration::from_secs(1));
     }
     decision.delete_runs.sort();
     decision.delete_runs.dedup();
     decision.status = status;
     decision
+}
+
+/// The scheduled time a run of `scheduled` is named after (`<scheduled>-<unix seconds>`), if its
+/// name has that form.
+fn scheduled_time_of(scheduled: &str, run: &str) -> Option<Timestamp> {
+    let seconds = run.strip_prefix(scheduled)?.strip_prefix('-')?;
+    if seconds.is_empty() || !seconds.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Timestamp::from_second(seconds.parse().ok()?).ok()
 }
 
 /// The latest scheduled time in (after, now], if one has come.
@@ -163,19 +186,34 @@ fn latest_due(
     after: Timestamp,
     now: Timestamp,
 ) -> Option<Timestamp> {
+    if let Schedule::Every(interval) = schedule {
+        // after + k * interval for the largest k >= 1 that is not later than now.
+        let elapsed = now.duration_since(after).as_nanos();
+        let step = interval.as_nanos();
+        if step <= 0 || elapsed < step {
+            return None;
+        }
+        let offset = SignedDuration::try_from_nanos_i128(elapsed - elapsed % step)?;
+        return after.checked_add(offset).ok();
+    }
+    // Walking forward from the last time keeps a fixed-time job to one run in an hour repeated
+    // when the clocks fall back.
     let mut due = None;
     let mut cursor = after;
-    // Bounded: a schedule every second, missed for a day, is 86,400 steps at most per reconcile.
-    for _ in 0..100_000 {
+    for _ in 0..10_000 {
         match schedule.next_after(cursor, zone) {
             Some(t) if t <= now => {
                 due = Some(t);
                 cursor = t;
             }
-            _ => break,
+            _ => return due,
         }
     }
-    due
+    // More than 10,000 times missed (a week of a job every minute): the latest one before now.
+    schedule
+        .latest_at_or_before(now, zone)
+        .filter(|t| *t > after)
+        .or(due)
 }
 
 fn until(now: Timestamp, then: Timestamp) -> Duration {

@@ -81,6 +81,7 @@ mod names;
 pub mod properties;
 mod service;
 mod settings;
+pub mod spark_submit;
 mod spec;
 mod submit;
 mod units;

@@ -31,7 +31,9 @@ pub fn permission(method: &str, path_and_query: &str) -> Option<Permission> {
         [resource, name, sub] => (*resource, Some(*name), Some(*sub)),
         _ => return None,
     };
-    let watching = query.split('&').any(|p| p == "watch=true" || p == "watch=1");
+    let watching = query
+        .split('&')
+        .any(|p| p == "watch=true" || p == "watch=1");
     let verb = match (method, name.is_some()) {
         ("GET", true) => "get",
         ("GET", false) if watching => "watch",

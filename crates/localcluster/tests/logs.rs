@@ -1,0 +1,70 @@
+//! `pods/log` with `follow=true`: what was printed, then what is printed next, until the pod ends.
+
+mod common;
+
+use futures::{AsyncBufReadExt, StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
+use kube::api::{LogParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+
+#[tokio::test]
+async fn a_followed_log_streams_until_the_pod_ends() {
+    let cluster = common::start().await;
+    let pods: Api<Pod> = Api::namespaced(cluster.client().unwrap(), "default");
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "talker"},
+        "spec": {"containers": [{"name": "main", "image": "busybox"}]},
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    let running = json!({"status": {"phase": "Running"}});
+    pods.patch_status("talker", &PatchParams::default(), &Patch::Merge(&running))
+        .await
+        .unwrap();
+    cluster
+        .cluster()
+        .append_pod_log("default", "talker", "main", "one\n");
+
+    let params = LogParams {
+        follow: true,
+        ..Default::default()
+    };
+    let mut lines = pods
+        .log_stream("talker", &params)
+        .await
+        .unwrap()
+        .lines()
+        .boxed();
+    assert_eq!(lines.next().await.unwrap().unwrap(), "one");
+
+    cluster
+        .cluster()
+        .append_pod_log("default", "talker", "main", "two\n");
+    assert_eq!(
+        lines.next().await.unwrap().unwrap(),
+        "two",
+        "new output arrives while following"
+    );
+
+    cluster
+        .cluster()
+        .append_pod_log("default", "talker", "main", "three\n");
+    let done = json!({"status": {"phase": "Succeeded"}});
+    pods.patch_status("talker", &PatchParams::default(), &Patch::Merge(&done))
+        .await
+        .unwrap();
+    let rest: Vec<String> =
+        tokio::time::timeout(std::time::Duration::from_secs(10), lines.try_collect())
+            .await
+            .expect("the stream ends once the pod has ended")
+            .unwrap();
+    assert_eq!(rest, ["three"]);
+
+    // Without follow, the log is returned at once, tail honoured.
+    let tail = LogParams {
+        tail_lines: Some(2),
+        ..Default::default()
+    };
+    assert_eq!(pods.logs("talker", &tail).await.unwrap(), "two\nthree\n");
+}

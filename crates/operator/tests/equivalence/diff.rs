@@ -1,0 +1,179 @@
+//! Structural differences between two JSON values, and the allow-list that explains the intended
+//! ones.
+//!
+//! Paths are dotted (`driverPod.spec.containers[spark-kubernetes-driver].env[SPARK_USER].value`):
+//! a list whose entries are objects with distinct `name`s is compared entry by entry by name
+//! (`[name]`), and a difference of order only is reported once, at `<list path>#order`; other lists
+//! are compared by index (`[0]`).
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+/// One difference: the value spark-submit's object has at `path`, and the native one's.
+#[derive(Debug, Clone)]
+pub struct Difference {
+    pub app: String,
+    pub path: String,
+    pub submitted: Option<Value>,
+    pub native: Option<Value>,
+}
+
+impl std::fmt::Display for Difference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let show = |v: &Option<Value>| match v {
+            None => "(absent)".to_string(),
+            Some(v) => v.to_string(),
+        };
+        write!(
+            f,
+            "{}: {}\n    spark-submit: {}\n    native:       {}",
+            self.app,
+            self.path,
+            show(&self.submitted),
+            show(&self.native)
+        )
+    }
+}
+
+/// Every difference between `submitted` and `native` under `path`.
+pub fn differences(
+    app: &str,
+    path: &str,
+    submitted: Option<&Value>,
+    native: Option<&Value>,
+    out: &mut Vec<Difference>,
+) {
+    let mut push = |path: String, s: Option<&Value>, n: Option<&Value>| {
+        out.push(Difference {
+            app: app.to_string(),
+            path,
+            submitted: s.cloned(),
+            native: n.cloned(),
+        })
+    };
+    match (submitted, native) {
+        (Some(Value::Object(s)), Some(Value::Object(n))) => {
+            let keys: BTreeSet<&String> = s.keys().chain(n.keys()).collect();
+            for key in keys {
+                differences(app, &format!("{path}.{key}"), s.get(key), n.get(key), out);
+            }
+        }
+        (Some(Value::Array(s)), Some(Value::Array(n))) => {
+            if let (Some(s_names), Some(n_names)) = (names(s), names(n)) {
+                let s_set: BTreeSet<&str> = s_names.iter().copied().collect();
+                let n_set: BTreeSet<&str> = n_names.iter().copied().collect();
+                let common = |names: &[&str]| -> Vec<String> {
+                    names
+                        .iter()
+                        .filter(|n| s_set.contains(*n) && n_set.contains(*n))
+                        .map(|n| n.to_string())
+                        .collect()
+                };
+                let (s_order, n_order) = (common(&s_names), common(&n_names));
+                if s_order != n_order {
+                    push(
+                        format!("{path}#order"),
+                        Some(&Value::from(s_order)),
+                        Some(&Value::from(n_order)),
+                    );
+                }
+                for name in s_set.union(&n_set) {
+                    let find = |list: &[Value]| {
+                        list.iter()
+                            .find(|e| e.get("name").and_then(Value::as_str) == Some(*name))
+                            .cloned()
+                    };
+                    let (se, ne) = (find(s), find(n));
+                    differences(
+                        app,
+                        &format!("{path}[{name}]"),
+                        se.as_ref(),
+                        ne.as_ref(),
+                        out,
+                    );
+                }
+            } else {
+                for i in 0..s.len().max(n.len()) {
+                    differences(app, &format!("{path}[{i}]"), s.get(i), n.get(i), out);
+                }
+            }
+        }
+        (s, n) if s == n => {}
+        (s, n) => push(path.to_string(), s, n),
+    }
+}
+
+/// The `name`s of a list of named objects, if every entry has a distinct one.
+fn names(list: &[Value]) -> Option<Vec<&str>> {
+    let names: Vec<&str> = list
+        .iter()
+        .map(|e| e.get("name").and_then(Value::as_str))
+        .collect::<Option<_>>()?;
+    let distinct: BTreeSet<&str> = names.iter().copied().collect();
+    (!names.is_empty() && distinct.len() == names.len()).then_some(names)
+}
+
+/// One entry of the allow-list: differences at paths matching `path` (where `*` matches any
+/// run of characters), for the corpus files in `apps` (all when empty), are intended.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Allowed {
+    pub path: String,
+    #[serde(default)]
+    pub apps: Vec<String>,
+    pub reason: String,
+}
+
+impl Allowed {
+    pub fn covers(&self, difference: &Difference) -> bool {
+        (self.apps.is_empty() || self.apps.contains(&difference.app))
+            && glob(&self.path, &difference.path)
+    }
+}
+
+/// Whether `text` matches `pattern`, whose `*` matches any run of characters.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    let [first, middle @ .., last] = parts.as_slice() else {
+        return pattern == text;
+    };
+    if parts.len() == 1 {
+        return pattern == text;
+    }
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn globs_match_runs() {
+        assert!(glob("a.*.c", "a.b.x.c"));
+        assert!(glob("a.b", "a.b"));
+        assert!(!glob("a.b", "a.bc"));
+        assert!(glob("*order", "x.env#order"));
+        assert!(!glob("a*b*c", "acb"));
+    }
+
+    #[test]
+    fn named_lists_are_compared_by_name() {
+        let s = json!({"env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]});
+        let n = json!({"env": [{"name": "B", "value": "2"}, {"name": "A", "value": "3"}]});
+        let mut out = Vec::new();
+        differences("x", "pod", Some(&s), Some(&n), &mut out);
+        let paths: Vec<&str> = out.iter().map(|d| d.path.as_str()).collect();
+        assert_eq!(paths, ["pod.env#order", "pod.env[A].value"]);
+    }
+}

@@ -1,0 +1,106 @@
+//! The command line, with kubectl's conventions for choosing the cluster and namespace.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Run and manage Spark applications on Kubernetes (SparkApplication, ScheduledSparkApplication).
+#[derive(Debug, Parser)]
+#[command(name = "sparkctl", version, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub target: Target,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Which cluster and namespace, as kubectl chooses them.
+#[derive(Debug, Args)]
+pub struct Target {
+    /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).
+    #[arg(long, global = true, env = "KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use (default: its current context).
+    #[arg(long, global = true)]
+    pub context: Option<String>,
+    /// The namespace (default: the context's, else `default`).
+    #[arg(short = 'n', long, global = true)]
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Format {
+    #[default]
+    Table,
+    Wide,
+    Json,
+    Yaml,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create SparkApplications from a YAML file, or a one-off run of a ScheduledSparkApplication.
+    Create(CreateArgs),
+    /// List SparkApplications: state, attempts, start, finish and age.
+    #[command(alias = "ls")]
+    List {
+        /// List across all namespaces.
+        #[arg(short = 'A', long)]
+        all_namespaces: bool,
+        #[arg(short, long, value_enum, default_value_t)]
+        output: Format,
+    },
+    /// Show an application: state and error, attempts, driver pod and UI, every executor.
+    Status {
+        name: String,
+        #[arg(short, long, value_enum, default_value_t)]
+        output: Format,
+    },
+    /// Show the Kubernetes events of an application.
+    Event {
+        name: String,
+        /// Keep printing new events until interrupted.
+        #[arg(short, long)]
+        follow: bool,
+    },
+    /// Print the logs of the driver, or of one executor.
+    Log {
+        name: String,
+        /// The Spark executor id (`spark-exec-id`) whose logs to print, instead of the driver's.
+        #[arg(short, long)]
+        executor: Option<String>,
+        /// Keep streaming until the container ends.
+        #[arg(short, long)]
+        follow: bool,
+        /// Only the last N lines.
+        #[arg(long)]
+        tail: Option<i64>,
+    },
+    /// Delete applications (and, through their owner references, everything they made).
+    Delete {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Suspend an application: its pods are stopped until it is resumed.
+    Suspend { name: String },
+    /// Resume a suspended application: it is submitted again.
+    Resume { name: String },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completion { shell: clap_complete::Shell },
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// YAML file with one or more SparkApplication (or ScheduledSparkApplication) documents.
+    #[arg(short, long, required_unless_present = "from", conflicts_with = "from")]
+    pub filename: Option<PathBuf>,
+    /// Start a one-off run of this ScheduledSparkApplication now.
+    #[arg(long, value_name = "SCHEDULED_NAME")]
+    pub from: Option<String>,
+    /// Show the state until the applications end; exit non-zero if one FAILED.
+    #[arg(short, long)]
+    pub wait: bool,
+    /// Give up waiting after this many seconds.
+    #[arg(long, default_value_t = 3600, requires = "wait")]
+    pub timeout_seconds: u64,
+}

@@ -1,0 +1,261 @@
+//! The real `sparkctl` binary against the local cluster with the operator running.
+
+#[path = "../../operator/tests/common/mod.rs"]
+#[allow(unused_imports)]
+mod common;
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use common::{Env, spark_pi};
+use spark_operator_api::ApplicationStateType as State;
+
+const SPARKCTL: &str = env!("CARGO_BIN_EXE_sparkctl");
+
+struct Cli {
+    kubeconfig: PathBuf,
+    dir: PathBuf,
+}
+
+impl Cli {
+    fn new(env: &Env, name: &str) -> Cli {
+        let dir = std::env::temp_dir().join(format!("sparkctl-test-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let kubeconfig = dir.join("kubeconfig");
+        env.cluster.write_kubeconfig(&kubeconfig).unwrap();
+        Cli { kubeconfig, dir }
+    }
+
+    async fn run(&self, args: &[&str]) -> Output {
+        tokio::process::Command::new(SPARKCTL)
+            .args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env_remove("NO_COLOR")
+            .output()
+            .await
+            .unwrap()
+    }
+
+    fn file(&self, name: &str, text: &str) -> String {
+        let path = self.dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    }
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_wait_list_status_event_log_delete() {
+    let env = Env::start().await;
+    let cli = Cli::new(&env, "lifecycle");
+    let two = format!(
+        "{}---{}",
+        spark_pi("first", r#""localcluster/run-seconds": "0.3""#, ""),
+        spark_pi("second", r#""localcluster/run-seconds": "0.3""#, "")
+    );
+    let file = cli.file("two.yaml", &two);
+    let created = cli.run(&["create", "-f", &file, "--wait"]).await;
+    let out = stdout(&created);
+    assert!(created.status.success(), "{out}{}", stderr(&created));
+    assert!(
+        out.contains("sparkapplication first created")
+            && out.contains("sparkapplication second created"),
+        "{out}"
+    );
+    assert!(
+        out.contains("first\tCOMPLETED") && out.contains("second\tCOMPLETED"),
+        "{out}"
+    );
+    assert!(!out.contains('\x1b'), "no colour into a pipe");
+
+    let listed = cli.run(&["list"]).await;
+    let out = stdout(&listed);
+    assert!(listed.status.success());
+    let header = out.lines().next().unwrap();
+    for column in ["NAME", "STATE", "ATTEMPTS", "START", "FINISH", "AGE"] {
+        assert!(header.contains(column), "{header}");
+    }
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("first") && l.contains("COMPLETED")),
+        "{out}"
+    );
+    let all = stdout(&cli.run(&["list", "-A", "-o", "wide"]).await);
+    assert!(
+        all.starts_with("NAMESPACE") && all.contains("first-driver"),
+        "{all}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&cli.run(&["list", "-o", "json"]).await)).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 2);
+
+    let status = cli.run(&["status", "first"]).await;
+    let out = stdout(&status);
+    assert!(status.status.success());
+    assert!(
+        out.contains("COMPLETED") && out.contains("first-driver") && out.contains("first-ui-svc"),
+        "{out}"
+    );
+    assert_eq!(
+        out.lines().filter(|l| l.contains("-exec-")).count(),
+        2,
+        "both executors listed:\n{out}"
+    );
+    let yaml: serde_yaml::Value =
+        serde_yaml::from_str(&stdout(&cli.run(&["status", "first", "-o", "yaml"]).await)).unwrap();
+    assert_eq!(yaml["status"]["applicationState"]["state"], "COMPLETED");
+
+    let events = stdout(&cli.run(&["event", "first"]).await);
+    assert!(
+        events.contains("SparkApplicationSubmitted")
+            && events.contains("SparkApplicationCompleted"),
+        "{events}"
+    );
+
+    let log = cli.run(&["log", "first"]).await;
+    assert!(log.status.success(), "{}", stderr(&log));
+    assert!(
+        stdout(&log).contains("first-driver"),
+        "the driver's (simulated) log: {}",
+        stdout(&log)
+    );
+    let executor_log = cli.run(&["log", "first", "-e", "1", "--tail", "5"]).await;
+    assert!(executor_log.status.success(), "{}", stderr(&executor_log));
+    assert!(
+        stdout(&executor_log).contains("-exec-1"),
+        "{}",
+        stdout(&executor_log)
+    );
+    let followed = cli.run(&["log", "first", "--follow"]).await;
+    assert!(
+        followed.status.success(),
+        "following a finished driver ends"
+    );
+
+    let deleted = cli.run(&["delete", "first", "second"]).await;
+    assert!(deleted.status.success());
+    assert!(stdout(&deleted).contains("sparkapplication first deleted"));
+    common::eventually(10, || async {
+        env.app("first").await.is_none().then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_failed_application_makes_create_wait_exit_non_zero() {
+    let env = Env::start().await;
+    let cli = Cli::new(&env, "failing");
+    let file = cli.file(
+        "bad.yaml",
+        &spark_pi(
+            "broken-job",
+            r#""localcluster/run-seconds": "0.2", "localcluster/exit-code": "4""#,
+            "",
+        ),
+    );
+    let created = cli.run(&["create", "-f", &file, "--wait"]).await;
+    assert!(!created.status.success());
+    assert!(
+        stdout(&created).contains("broken-job\tFAILED"),
+        "{}",
+        stdout(&created)
+    );
+    assert!(
+        stdout(&created).contains("ExitCode: 4"),
+        "the error is shown: {}",
+        stdout(&created)
+    );
+}
+
+#[tokio::test]
+async fn suspend_and_resume() {
+    let env = Env::start().await;
+    let cli = Cli::new(&env, "suspend");
+    env.create(&spark_pi(
+        "long",
+        r#""localcluster/run-seconds": "forever""#,
+        "",
+    ))
+    .await;
+    env.wait_for("long", State::Running, 30).await;
+    let suspended = cli.run(&["suspend", "long"]).await;
+    assert!(suspended.status.success() && stdout(&suspended).contains("long suspended"));
+    env.wait_for("long", State::Suspended, 30).await;
+    let resumed = cli.run(&["resume", "long"]).await;
+    assert!(resumed.status.success() && stdout(&resumed).contains("long resumed"));
+    env.wait_for("long", State::Running, 30).await;
+}
+
+#[tokio::test]
+async fn a_one_off_run_from_a_scheduled_application() {
+    let env = Env::start().await;
+    let cli = Cli::new(&env, "from");
+    let template = spark_pi("unused", r#""localcluster/run-seconds": "0.2""#, "");
+    let spec: serde_yaml::Value = serde_yaml::from_str(&template).unwrap();
+    let scheduled = serde_json::json!({
+        "apiVersion": "sparkoperator.k8s.io/v1beta2", "kind": "ScheduledSparkApplication",
+        "metadata": {"name": "nightly"},
+        "spec": {"schedule": "@yearly", "template": spec["spec"]},
+    });
+    let file = cli.file("nightly.yaml", &serde_yaml::to_string(&scheduled).unwrap());
+    assert!(cli.run(&["create", "-f", &file]).await.status.success());
+    let run = cli.run(&["create", "--from", "nightly", "--wait"]).await;
+    let out = stdout(&run);
+    assert!(run.status.success(), "{out}{}", stderr(&run));
+    assert!(
+        out.contains("nightly-") && out.contains("COMPLETED"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn errors_a_person_can_act_on() {
+    let env = Env::start().await;
+    let cli = Cli::new(&env, "errors");
+    let missing = cli.run(&["status", "nope"]).await;
+    assert!(!missing.status.success());
+    assert!(
+        stderr(&missing).contains("SparkApplication nope not found in namespace default"),
+        "{}",
+        stderr(&missing)
+    );
+
+    let file = cli.file("broken.yaml", "apiVersion: sparkoperator.k8s.io/v1beta2\nkind: SparkApplication\nmetadata:\n  name: [oops\n");
+    let bad = cli.run(&["create", "-f", &file]).await;
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains("line"),
+        "the line is named: {}",
+        stderr(&bad)
+    );
+
+    let unreachable = tokio::process::Command::new(SPARKCTL)
+        .args(["list"])
+        .env(
+            "KUBECONFIG",
+            cli.file("nowhere.kubeconfig", &unreachable_kubeconfig()),
+        )
+        .output()
+        .await
+        .unwrap();
+    assert!(!unreachable.status.success());
+    assert!(
+        stderr(&unreachable).contains("cannot reach the cluster"),
+        "{}",
+        stderr(&unreachable)
+    );
+
+    let completion = cli.run(&["completion", "bash"]).await;
+    assert!(completion.status.success() && stdout(&completion).contains("sparkctl"));
+}
+
+fn unreachable_kubeconfig() -> String {
+    "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: 'http://127.0.0.1:9'}\ncontexts:\n- name: c\n  context: {cluster: c, user: u}\ncurrent-context: c\nusers:\n- name: u\n  user: {}\n".into()
+}
