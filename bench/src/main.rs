@@ -32,6 +32,13 @@ struct Args {
     /// Concurrent clients creating the objects (each one request at a time).
     #[arg(long, default_value_t = 4)]
     clients: usize,
+    /// Namespaces the applications are dealt over, round-robin (see bench/README.md for why).
+    #[arg(long, default_value_t = 100)]
+    namespaces: usize,
+    /// Create the applications at this many per second instead of as fast as the clients can
+    /// (to see the latency of an operator that is not queueing).
+    #[arg(long)]
+    rate: Option<f64>,
     /// Executors of each application (0: the driver alone).
     #[arg(long, default_value_t = 0)]
     executors: u32,
@@ -54,9 +61,12 @@ async fn main() -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let commit = commit();
     let header = format!(
-        "machine: {cores} cores; commit {commit}; clients {}; executors per application {}; \
-         binaries {} and {}",
+        "machine: {cores} cores; commit {commit}; clients {}{}; namespaces {}; executors per \
+         application {}; binaries {} and {}",
         args.clients,
+        args.rate
+            .map_or(String::new(), |r| format!(" paced at {r} creates/s")),
+        args.namespaces,
         args.executors,
         bins.localcluster.display(),
         bins.operator.display()
@@ -144,7 +154,8 @@ async fn run_size(
     let kubeconfig = work.join("kubeconfig");
     let cluster = procs::start_cluster(bins, work, &kubeconfig).await?;
     let writers = clients(&kubeconfig, args.clients).await?;
-    let ceiling = workload::write_ceiling(&writers, n).await?;
+    workload::create_namespaces(&writers[0], args.namespaces).await?;
+    let ceiling = workload::write_ceiling(&writers, n, args.namespaces).await?;
     println!(
         "cluster ceiling, no operator: {ceiling:.0} ConfigMaps/s ({n} creates, {} clients)",
         args.clients
@@ -164,17 +175,16 @@ async fn run_size(
         workload::watch_ends(observer.clone(), observed.clone()),
     ];
     let writers = clients(&kubeconfig, args.clients).await?;
+    workload::create_namespaces(&writers[0], args.namespaces).await?;
     warm_up(&writers[0], &observed, args.executors).await?;
 
     let operator_before = operator.usage()?;
     let cluster_before = cluster.usage()?;
     let writes_before = workload::resource_version(&observer).await?;
-    let executors = args.executors;
+    let bench_before = procs::own_cpu_secs();
     let start = Instant::now();
-    let created = workload::create_all(&writers, n, workload::apps, move |i| {
-        workload::application(&workload::name(i), executors)
-    })
-    .await?;
+    let created =
+        workload::create_apps(&writers, n, args.namespaces, args.executors, args.rate).await?;
     let created_secs = created
         .iter()
         .max()
@@ -208,6 +218,12 @@ async fn run_size(
     let operator_after = operator.usage()?;
     let cluster_after = cluster.usage()?;
     let writes_after = workload::resource_version(&observer).await?;
+    println!(
+        "CPU seconds during the run: operator {:.2}, cluster {:.2}, this bench {:.2}",
+        operator_after.cpu_secs - operator_before.cpu_secs,
+        cluster_after.cpu_secs - cluster_before.cpu_secs,
+        procs::own_cpu_secs() - bench_before
+    );
     for watch in watches {
         watch.abort();
     }
@@ -245,11 +261,9 @@ async fn warm_up(
     executors: u32,
 ) -> anyhow::Result<()> {
     let name = "warm-up";
-    workload::apps(client.clone())
-        .create(
-            &PostParams::default(),
-            &workload::application(name, executors),
-        )
+    let app = workload::application(name, workload::WARM_UP_NAMESPACE, executors);
+    workload::apps(client.clone(), workload::WARM_UP_NAMESPACE)
+        .create(&PostParams::default(), &app)
         .await
         .context("creating the warm-up application")?;
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -119,6 +119,14 @@ pub fn status_kib(status: &str, name: &str) -> Option<u64> {
         .ok()
 }
 
+/// CPU seconds of this process so far.
+pub fn own_cpu_secs() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| cpu_ticks(&stat))
+        .map_or(0.0, |ticks| ticks as f64 / clock_ticks_per_second())
+}
+
 fn clock_ticks_per_second() -> f64 {
     // USER_HZ is 100 on every Linux architecture the bench runs on; `getconf` confirms it when present.
     std::process::Command::new("getconf")

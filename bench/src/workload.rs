@@ -15,7 +15,8 @@ use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 
-pub const NAMESPACE: &str = "default";
+/// Namespace of the warm-up application.
+pub const WARM_UP_NAMESPACE: &str = "default";
 /// The label the operator puts on everything of an application, naming it.
 const APP_NAME_LABEL: &str = "sparkoperator.k8s.io/app-name";
 
@@ -32,12 +33,8 @@ fn app_resource() -> ApiResource {
     ApiResource::from_gvk_with_plural(&gvk, "sparkapplications")
 }
 
-pub fn apps(client: Client) -> Api<DynamicObject> {
-    Api::namespaced_with(client, NAMESPACE, &app_resource())
-}
-
-fn config_maps(client: Client) -> Api<DynamicObject> {
-    Api::namespaced_with(client, NAMESPACE, &ApiResource::erase::<ConfigMap>(&()))
+pub fn apps(client: Client, namespace: &str) -> Api<DynamicObject> {
+    Api::namespaced_with(client, namespace, &app_resource())
 }
 
 /// Name of the `i`th object of a run.
@@ -45,12 +42,28 @@ pub fn name(i: usize) -> String {
     format!("bench-{i:05}")
 }
 
+/// Namespace of the `i`th object of a run, with objects dealt round-robin over `count` namespaces.
+pub fn namespace(i: usize, count: usize) -> String {
+    format!("bench-ns-{:03}", i % count.max(1))
+}
+
+/// Creates the namespaces `namespace(0..count)`.
+pub async fn create_namespaces(client: &Client, count: usize) -> anyhow::Result<()> {
+    let api: Api<DynamicObject> =
+        Api::all_with(client.clone(), &ApiResource::erase::<Namespace>(&()));
+    for i in 0..count.max(1) {
+        let value = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace(i, count)}});
+        create(&api, &serde_json::from_value(value)?).await?;
+    }
+    Ok(())
+}
+
 /// examples/spark-pi.yaml with a driver that runs for zero seconds and `executors` executors.
-pub fn application(name: &str, executors: u32) -> DynamicObject {
+pub fn application(name: &str, namespace: &str, executors: u32) -> DynamicObject {
     let value = json!({
         "apiVersion": "sparkoperator.k8s.io/v1beta2",
         "kind": "SparkApplication",
-        "metadata": {"name": name, "namespace": NAMESPACE},
+        "metadata": {"name": name, "namespace": namespace},
         "spec": {
             "type": "Scala",
             "mode": "cluster",
@@ -73,32 +86,43 @@ pub fn application(name: &str, executors: u32) -> DynamicObject {
 }
 
 /// A small ConfigMap, for the write ceiling.
-fn config_map(name: &str) -> DynamicObject {
+fn config_map(name: &str, namespace: &str) -> DynamicObject {
     let value = json!({
         "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": name, "namespace": NAMESPACE},
+        "metadata": {"name": name, "namespace": namespace},
         "data": {"spark.properties": "spark.app.name=bench\nspark.executor.instances=0\n"},
     });
     serde_json::from_value(value).expect("the ConfigMap is a valid DynamicObject")
 }
 
-/// Creates objects 0..n, object `i` by client `i % clients.len()`, each client one request at a
-/// time. Returns when each create was answered, by index.
+/// Creates objects 0..n of `resource` (each names its namespace), object `i` by client
+/// `i % clients.len()`, each client one request at a time, as fast as they can or, with `rate`,
+/// object `i` no earlier than `i / rate` seconds after the start. Returns when each create was
+/// answered, by index.
 pub async fn create_all(
     clients: &[Client],
     n: usize,
-    api: fn(Client) -> Api<DynamicObject>,
+    resource: &ApiResource,
+    rate: Option<f64>,
     object: impl Fn(usize) -> DynamicObject + Clone + Send + 'static,
 ) -> anyhow::Result<Vec<Instant>> {
     let workers = clients.len().max(1);
+    let start = tokio::time::Instant::now();
     let mut tasks = Vec::new();
     for (k, client) in clients.iter().enumerate() {
-        let api = api(client.clone());
+        let (client, resource) = (client.clone(), resource.clone());
         let object = object.clone();
         tasks.push(tokio::spawn(async move {
             let mut answered = Vec::new();
             for i in (k..n).step_by(workers) {
-                create(&api, &object(i)).await?;
+                if let Some(rate) = rate.filter(|r| *r > 0.0) {
+                    tokio::time::sleep_until(start + Duration::from_secs_f64(i as f64 / rate))
+                        .await;
+                }
+                let object = object(i);
+                let namespace = object.namespace().unwrap_or_default();
+                let api = Api::namespaced_with(client.clone(), &namespace, &resource);
+                create(&api, &object).await?;
                 answered.push((i, Instant::now()));
             }
             anyhow::Ok(answered)
@@ -134,11 +158,29 @@ async fn create(api: &Api<DynamicObject>, object: &DynamicObject) -> anyhow::Res
     }
 }
 
-/// ConfigMaps per second that `clients` get into the cluster: `n` creates, first sent to last
-/// answered.
-pub async fn write_ceiling(clients: &[Client], n: usize) -> anyhow::Result<f64> {
+/// Creates applications 0..n, dealt over `namespaces` namespaces.
+pub async fn create_apps(
+    clients: &[Client],
+    n: usize,
+    namespaces: usize,
+    executors: u32,
+    rate: Option<f64>,
+) -> anyhow::Result<Vec<Instant>> {
+    create_all(clients, n, &app_resource(), rate, move |i| {
+        application(&name(i), &namespace(i, namespaces), executors)
+    })
+    .await
+}
+
+/// ConfigMaps per second that `clients` get into the cluster: `n` creates (dealt over the
+/// namespaces as the applications are), first sent to last answered.
+pub async fn write_ceiling(clients: &[Client], n: usize, namespaces: usize) -> anyhow::Result<f64> {
+    let resource = ApiResource::erase::<ConfigMap>(&());
     let start = Instant::now();
-    let answered = create_all(clients, n, config_maps, |i| config_map(&name(i))).await?;
+    let answered = create_all(clients, n, &resource, None, move |i| {
+        config_map(&name(i), &namespace(i, namespaces))
+    })
+    .await?;
     let last = answered.iter().max().copied().unwrap_or(start);
     Ok(n as f64 / last.duration_since(start).as_secs_f64().max(1e-9))
 }
@@ -158,10 +200,8 @@ pub async fn resource_version(client: &Client) -> anyhow::Result<u64> {
 pub async fn wait_served(client: &Client, seconds: u64) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     loop {
-        match apps(client.clone())
-            .list(&ListParams::default().limit(1))
-            .await
-        {
+        let apps = Api::<DynamicObject>::all_with(client.clone(), &app_resource());
+        match apps.list(&ListParams::default().limit(1)).await {
             Ok(_) => return Ok(()),
             Err(error) if Instant::now() >= deadline => {
                 bail!("SparkApplications not served within {seconds}s: {error}")
@@ -183,7 +223,7 @@ pub type Shared = Arc<Mutex<Observed>>;
 
 /// Watches driver pods; the first event of each (ADDED) is when the bench learns it exists.
 pub fn watch_drivers(client: Client, observed: Shared) -> tokio::task::JoinHandle<()> {
-    let pods: Api<Pod> = Api::namespaced(client, NAMESPACE);
+    let pods: Api<Pod> = Api::all(client);
     let config = watcher::Config::default().labels("spark-role=driver");
     tokio::spawn(async move {
         let mut events = watcher::watcher(pods, config).boxed();
@@ -201,7 +241,7 @@ pub fn watch_drivers(client: Client, observed: Shared) -> tokio::task::JoinHandl
 
 /// Watches applications for COMPLETED and FAILED.
 pub fn watch_ends(client: Client, observed: Shared) -> tokio::task::JoinHandle<()> {
-    let apps = apps(client);
+    let apps = Api::<DynamicObject>::all_with(client, &app_resource());
     tokio::spawn(async move {
         let mut events = watcher::watcher(apps, watcher::Config::default()).boxed();
         while let Some(event) = events.next().await {
@@ -229,9 +269,18 @@ mod tests {
     }
 
     #[test]
+    fn objects_are_dealt_over_the_namespaces() {
+        assert_eq!(namespace(0, 100), "bench-ns-000");
+        assert_eq!(namespace(101, 100), "bench-ns-001");
+        assert_eq!(namespace(5, 1), "bench-ns-000");
+        assert_eq!(namespace(5, 0), "bench-ns-000");
+    }
+
+    #[test]
     fn the_application_is_spark_pi_with_an_instant_driver() {
-        let app = application("bench-00001", 0);
+        let app = application("bench-00001", "bench-ns-001", 0);
         assert_eq!(app.name_any(), "bench-00001");
+        assert_eq!(app.namespace().as_deref(), Some("bench-ns-001"));
         let spec = &app.data["spec"];
         assert_eq!(
             spec["driver"]["annotations"]["localcluster/run-seconds"],

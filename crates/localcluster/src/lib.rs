@@ -17,4 +17,4 @@ pub mod server;
 pub mod store;
 
 mod local;
-pub use local::{LocalCluster, Options, StartError};
+pub use local::{LocalCluster, Options, StartError, install_crypto_provider};

@@ -72,6 +72,7 @@ pub struct LocalCluster {
 
 impl LocalCluster {
     pub async fn start(options: Options) -> Result<LocalCluster, StartError> {
+        install_crypto_provider();
         if !options.address.is_loopback() {
             return Err(StartError::NotLoopback(options.address));
         }
@@ -240,4 +241,11 @@ impl Drop for LocalCluster {
     fn drop(&mut self) {
         let _ = self.shutdown.send(true);
     }
+}
+
+/// Makes ring the process's TLS provider for clients that ask rustls for the default (kube-rs
+/// does). Needed once another crate in the build enables rustls's second provider, after which
+/// rustls no longer picks one by itself; harmless when a provider is already installed.
+pub fn install_crypto_provider() {
+    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
 }

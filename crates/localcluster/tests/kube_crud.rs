@@ -371,3 +371,52 @@ async fn namespaces_services_and_accounts_behave_like_a_cluster() {
     assert_eq!(forbidden.code, 403);
     cluster.shutdown().await;
 }
+
+/// Object names are DNS-1123 subdomains: up to 253 characters, with no limit on the parts between
+/// dots. Spark's pod template ConfigMap (`<app>-<16 hex>-driver-podspec-conf-map`), applied by
+/// fabric8 with server-side apply, is longer than 63 characters for most application names.
+#[tokio::test]
+async fn names_longer_than_a_label_are_valid_subdomains() {
+    let cluster = common::start().await;
+    let client = cluster.client().unwrap();
+    let maps: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    let long = "a-rather-long-application-name-f2a1c2a227576abd-driver-podspec-conf-map";
+    assert!(long.len() > 63);
+    let applied = maps
+        .patch(
+            long,
+            &PatchParams::apply("fabric8").force(),
+            &Patch::Apply(json!({
+                "apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": long}, "data": {"k": "v"}, "immutable": true,
+            })),
+        )
+        .await
+        .unwrap();
+    assert_eq!(applied.name_any(), long);
+
+    let too_long = "b".repeat(254);
+    let kube::Error::Api(invalid) = maps
+        .create(&PostParams::default(), &config_map(&too_long, &[]))
+        .await
+        .unwrap_err()
+    else {
+        panic!("expected an API error")
+    };
+    assert_eq!((invalid.code, invalid.reason.as_str()), (422, "Invalid"));
+    // Services stay DNS-1035 labels (at most 63 characters).
+    let services: Api<Service> = Api::default_namespaced(client);
+    let service: Service = serde_json::from_value(json!({
+        "metadata": {"name": "s".repeat(64)},
+        "spec": {"ports": [{"port": 80}]},
+    }))
+    .unwrap();
+    let kube::Error::Api(invalid) = services
+        .create(&PostParams::default(), &service)
+        .await
+        .unwrap_err()
+    else {
+        panic!("expected an API error")
+    };
+    assert_eq!(invalid.code, 422);
+}

@@ -13,3 +13,4 @@ pub mod runtime;
 pub mod scheduling;
 pub mod submission;
 pub mod telemetry;
+pub mod webhook;

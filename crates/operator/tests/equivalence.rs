@@ -81,6 +81,7 @@ async fn native_submission_creates_what_spark_submit_creates() {
         .filter(|e| only.as_ref().is_none_or(|o| o.contains(&e.name)))
         .collect();
     let started = Instant::now();
+    corpus::create_maven_repo();
 
     let submitted_cluster = LocalCluster::start(Options::default())
         .await
@@ -98,6 +99,7 @@ async fn native_submission_creates_what_spark_submit_creates() {
         max_concurrent: PARALLEL,
         timeout: Duration::from_secs(300),
         kubeconfig: Some(kubeconfig),
+        ..SparkSubmitOptions::default()
     })
     .expect("spark-submit found");
     let options = SubmissionOptions {

@@ -72,7 +72,7 @@ async fn create_scheduled(env: &Env, yaml: &str) -> ScheduledSparkApplication {
         .expect("scheduled application created")
 }
 
-async fn status(env: &Env, name: &str) -> ScheduledSparkApplicationStatus {
+async fn status_of(env: &Env, name: &str) -> ScheduledSparkApplicationStatus {
     let scheduled = schedules(env).get(name).await.expect("get scheduled");
     scheduled.status.unwrap_or_default()
 }
@@ -250,48 +250,25 @@ async fn runs_are_named_for_their_time_owned_and_complete_with_the_status_kept()
     .await;
     let created = scheduled.creation_timestamp().unwrap().0.as_second();
 
-    // Four runs complete; only the two newest successful ones are kept.
+    // Runs complete and the oldest are trimmed.
     let status = eventually(40, || async {
-        let status = status(&env, "tick").await;
+        let status = status_of(&env, "tick").await;
         (runs.deleted().len() >= 2 && status.past_successful_run_names.len() == 2).then_some(status)
     })
     .await;
-    let deleted = runs.deleted();
-    let times = runs.times();
-    for time in times.keys() {
-        assert_eq!(
-            (time - created) % EVERY,
-            0,
-            "{time} is not on the schedule from {created}"
-        );
-        assert!(*time > created);
-    }
-    runs.assert_each_time_ran_once();
-
     assert_eq!(status.schedule_state, ScheduleState::Scheduled);
     assert_eq!(status.reason, None);
-    let last = status.last_run.clone().expect("lastRun").0;
-    assert_eq!(
-        status.last_run_name,
-        Some(format!("tick-{}", last.as_second()))
-    );
+    let last = status.last_run.clone().expect("lastRun").0.as_second();
+    assert_eq!(status.last_run_name, Some(format!("tick-{last}")));
     assert_eq!(
         status.next_run.expect("nextRun").0.as_second(),
-        last.as_second() + EVERY
+        last + EVERY
     );
-    // Newest first, each a completed run that still exists.
     let past = &status.past_successful_run_names;
     assert!(
         time_of("tick", &past[0]) > time_of("tick", &past[1]),
-        "{past:?}"
+        "newest first: {past:?}"
     );
-    for name in past {
-        let app = env
-            .app(name)
-            .await
-            .unwrap_or_else(|| panic!("{name} was trimmed"));
-        assert_eq!(state_of(&app), State::Completed);
-    }
     assert!(status.past_failed_run_names.is_empty());
 
     // Every run is owned by the schedule, so that deleting it deletes them.
@@ -305,23 +282,42 @@ async fn runs_are_named_for_their_time_owned_and_complete_with_the_status_kept()
             Some("org.apache.spark.examples.SparkPi")
         );
     }
-    // Trimmed runs were finished ones, the oldest first, and every run that ran completed.
-    assert!(
-        deleted.values().all(|s| *s == State::Completed),
-        "{deleted:?}"
-    );
-    let oldest: Vec<&String> = times.values().take(deleted.len()).collect();
-    assert_eq!(deleted.keys().collect::<Vec<_>>(), oldest);
-    let completed = eventually(20, || async {
+
+    // Stopped, the history settles: the two newest runs are kept, completed, and listed.
+    patch_spec(&env, "tick", serde_json::json!({ "suspend": true })).await;
+    let kept = eventually(30, || async {
+        let status = status_of(&env, "tick").await;
         let apps = live_runs(&env, "tick").await;
-        let completed = apps
-            .iter()
-            .filter(|a| state_of(a) == State::Completed)
-            .count();
-        (completed <= 2).then_some(completed)
+        let live: BTreeSet<String> = apps.iter().map(|a| a.name_any()).collect();
+        let listed: BTreeSet<String> = status.past_successful_run_names.iter().cloned().collect();
+        let settled = status.next_run.is_none()
+            && apps.iter().all(|a| state_of(a) == State::Completed)
+            && live == listed;
+        settled.then_some(live)
     })
     .await;
-    assert!(completed >= 1);
+    let times = runs.times();
+    assert!(times.len() >= 4, "{times:?}");
+    for time in times.keys() {
+        assert_eq!(
+            (time - created) % EVERY,
+            0,
+            "{time} is not on the schedule from {created}"
+        );
+        assert!(*time > created);
+    }
+    let newest: BTreeSet<String> = times.values().rev().take(2).cloned().collect();
+    assert_eq!(kept, newest);
+    // Every other run completed and was then deleted.
+    let deleted = runs.deleted();
+    for name in times.values().filter(|n| !kept.contains(*n)) {
+        assert_eq!(
+            deleted.get(name),
+            Some(&State::Completed),
+            "{name}: {deleted:?}"
+        );
+    }
+    runs.assert_each_time_ran_once();
 }
 
 #[tokio::test]
@@ -332,7 +328,7 @@ async fn failed_runs_are_kept_up_to_their_own_limit() {
     let annotations = r#""localcluster/run-seconds": "0.2", "localcluster/exit-code": "1""#;
     create_scheduled(&env, &scheduled_pi("flaky", spec, annotations)).await;
     let status = eventually(40, || async {
-        let status = status(&env, "flaky").await;
+        let status = status_of(&env, "flaky").await;
         let deleted = runs.deleted();
         (deleted.len() >= 2 && status.past_failed_run_names.len() == 1).then_some(status)
     })
@@ -343,15 +339,13 @@ async fn failed_runs_are_kept_up_to_their_own_limit() {
         "{:?}",
         runs.deleted()
     );
+    // The kept run failed (unless a newer failure has replaced it since).
     let kept = &status.past_failed_run_names[0];
-    let message = env
-        .app(kept)
-        .await
-        .and_then(|a| a.status)
-        .map(|s| s.application_state);
+    let state = env.app(kept).await.map(|a| state_of(&a));
+    let trimmed = runs.deleted().get(kept).copied();
     assert!(
-        message.as_ref().is_some_and(|m| m.state == State::Failed),
-        "{kept}: {message:?}"
+        state == Some(State::Failed) || trimmed == Some(State::Failed),
+        "{kept}: {state:?} {trimmed:?}"
     );
     eventually(20, || async {
         let apps = live_runs(&env, "flaky").await;
@@ -435,7 +429,7 @@ async fn replace_deletes_the_running_run_and_starts_the_next() {
     );
     assert_eq!(runs.most_at_once(), 1, "{:#?}", runs.events());
     runs.assert_each_time_ran_once();
-    let status = status(&env, "latest").await;
+    let status = status_of(&env, "latest").await;
     assert!(status.past_successful_run_names.is_empty() && status.past_failed_run_names.is_empty());
 }
 
@@ -446,7 +440,7 @@ async fn a_bad_schedule_fails_validation_with_the_reason_until_fixed() {
     let yaml = scheduled_pi("typo", "", "").replace("@every 2s", "every two seconds");
     create_scheduled(&env, &yaml).await;
     let reason = eventually(20, || async {
-        let status = status(&env, "typo").await;
+        let status = status_of(&env, "typo").await;
         (status.schedule_state == ScheduleState::FailedValidation).then_some(status.reason)
     })
     .await
@@ -457,7 +451,7 @@ async fn a_bad_schedule_fails_validation_with_the_reason_until_fixed() {
 
     patch_spec(&env, "typo", serde_json::json!({ "schedule": "@every 2s" })).await;
     runs.wait_for_created(1, 30).await;
-    let status = status(&env, "typo").await;
+    let status = status_of(&env, "typo").await;
     assert_eq!(status.schedule_state, ScheduleState::Scheduled);
     assert_eq!(status.reason, None);
 }
@@ -477,7 +471,7 @@ async fn suspend_stops_new_runs_and_resume_starts_them_again() {
     patch_spec(&env, "pausable", serde_json::json!({ "suspend": true })).await;
     // Once the operator has seen the suspension it reports no next run ...
     eventually(20, || async {
-        let status = status(&env, "pausable").await;
+        let status = status_of(&env, "pausable").await;
         (status.next_run.is_none() && status.schedule_state == ScheduleState::Scheduled)
             .then_some(())
     })
@@ -498,7 +492,7 @@ async fn suspend_stops_new_runs_and_resume_starts_them_again() {
         "{resumed:?} after {last_before}"
     );
     assert_eq!(resumed[1] - resumed[0], EVERY, "{resumed:?}");
-    assert!(status(&env, "pausable").await.next_run.is_some());
+    assert!(status_of(&env, "pausable").await.next_run.is_some());
     runs.assert_each_time_ran_once();
 }
 

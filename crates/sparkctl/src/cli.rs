@@ -85,6 +85,16 @@ pub enum Command {
     Suspend { name: String },
     /// Resume a suspended application: it is submitted again.
     Resume { name: String },
+    /// Forward a local port to the driver's Spark UI through the API server, until interrupted.
+    Forward {
+        name: String,
+        /// The local port (0 picks a free one).
+        #[arg(short = 'p', long, default_value_t = 4040)]
+        local_port: u16,
+        /// The driver's port to reach (default: the UI port in the status, else 4040).
+        #[arg(long)]
+        remote_port: Option<u16>,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completion { shell: clap_complete::Shell },
 }
@@ -97,6 +107,13 @@ pub struct CreateArgs {
     /// Start a one-off run of this ScheduledSparkApplication now.
     #[arg(long, value_name = "SCHEDULED_NAME")]
     pub from: Option<String>,
+    /// Upload local files (mainApplicationFile, jars, files, pyFiles given as `file://` URIs or
+    /// bare paths) here, e.g. `s3://bucket/prefix`, and point the application at the copies.
+    #[arg(long, value_name = "URI")]
+    pub upload_to: Option<String>,
+    /// Endpoint of an S3-compatible store (default: $AWS_ENDPOINT_URL, else AWS).
+    #[arg(long, value_name = "URL", requires = "upload_to")]
+    pub upload_endpoint: Option<String>,
     /// Show the state until the applications end; exit non-zero if one FAILED.
     #[arg(short, long)]
     pub wait: bool,

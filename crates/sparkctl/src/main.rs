@@ -4,6 +4,7 @@ mod cli;
 mod commands;
 mod connect;
 mod documents;
+mod upload;
 mod output;
 
 use std::process::ExitCode;
@@ -12,6 +13,9 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    // kube-rs takes rustls's process-wide provider, and the object stores bring a second one:
+    // pick ring explicitly.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -259,3 +259,80 @@ async fn errors_a_person_can_act_on() {
 fn unreachable_kubeconfig() -> String {
     "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: 'http://127.0.0.1:9'}\ncontexts:\n- name: c\n  context: {cluster: c, user: u}\ncurrent-context: c\nusers:\n- name: u\n  user: {}\n".into()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forward_reaches_the_drivers_ui_port() {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let env = Env::start().await;
+    let cli = Cli::new(&env, "forward");
+    env.create(&spark_pi("ui", r#""localcluster/run-seconds": "forever""#, "")).await;
+    env.wait_for("ui", State::Running, 30).await;
+    let driver = env.pods().get("ui-driver").await.unwrap();
+    let ip = driver.status.unwrap().pod_ip.unwrap();
+    // The Spark UI of the "driver": a one-line HTTP server on the pod's address.
+    let listener = tokio::net::TcpListener::bind((ip.as_str(), 4040)).await.unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut request = [0u8; 1024];
+            let _ = stream.read(&mut request).await;
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 8\r\nconnection: close\r\n\r\nSpark UI").await;
+        }
+    });
+    let mut forward = tokio::process::Command::new(SPARKCTL)
+        .args(["forward", "ui", "-p", "0"])
+        .env("KUBECONFIG", &cli.kubeconfig)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(forward.stdout.take().unwrap()).read_line(&mut first).await.unwrap();
+    let local = first.split_whitespace().nth(2).unwrap().to_string();
+    assert!(first.contains("-> 4040") && first.contains("ui-driver"), "{first}");
+    for _ in 0..2 {
+        let mut stream = tokio::net::TcpStream::connect(&local).await.unwrap();
+        stream.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        assert!(response.starts_with("HTTP/1.1 200") && response.ends_with("Spark UI"), "{response}");
+    }
+    forward.kill().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_follow_prints_new_events_as_they_come() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let env = Env::start().await;
+    let cli = Cli::new(&env, "event-follow");
+    env.create(&spark_pi("watched", r#""localcluster/run-seconds": "forever""#, "")).await;
+    env.wait_for("watched", State::Running, 30).await;
+    let mut follow = tokio::process::Command::new(SPARKCTL)
+        .args(["event", "watched", "--follow"])
+        .env("KUBECONFIG", &cli.kubeconfig)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(follow.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        let submitted = line.contains("SparkApplicationSubmitted");
+        seen.push(line);
+        if submitted {
+            break;
+        }
+    }
+    assert!(cli.run(&["suspend", "watched"]).await.status.success());
+    let suspended = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.contains("SparkApplicationSuspended") {
+                return line;
+            }
+        }
+        panic!("the event stream ended");
+    })
+    .await
+    .expect("the new event is printed while following");
+    assert!(suspended.contains("is suspended"), "{suspended}");
+    follow.kill().await.unwrap();
+}

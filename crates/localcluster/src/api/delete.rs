@@ -184,19 +184,20 @@ impl Cluster {
                 &current,
                 &options.preconditions,
             )?;
+            let request = AdmissionRequest {
+                operation: Operation::Delete,
+                resource: resource.clone(),
+                subresource: None,
+                namespace: key.namespace.clone(),
+                name: name.to_string(),
+                object: None,
+                old_object: Some(as_version(resource, &current)),
+                dry_run: options.dry_run,
+            };
             if let Some(hook) = self.admission() {
-                let request = AdmissionRequest {
-                    operation: Operation::Delete,
-                    resource: resource.clone(),
-                    subresource: None,
-                    namespace: key.namespace.clone(),
-                    name: name.to_string(),
-                    object: None,
-                    old_object: Some(as_version(resource, &current)),
-                    dry_run: options.dry_run,
-                };
                 hook.validate(&request).await?;
             }
+            self.call_validating_webhooks(&request).await?;
             if options.dry_run {
                 return Ok(Deletion::Deleted(as_version(resource, &current)));
             }

@@ -5,8 +5,9 @@
 //! - Writes: [`Cluster::create`], [`Cluster::update`] (main resource or the `status` subresource),
 //!   [`Cluster::patch`] (JSON, merge, strategic merge, server-side apply), [`Cluster::delete`]
 //!   (finalizers, graceful pod deletion, propagation policies), [`Cluster::delete_collection`].
-//!   Each runs kind strategy (defaults, clusterIP, CRD status, ...), CRD schema pruning, defaulting
-//!   and validation, then the [`Admission`] hook, before the store write.
+//!   Each runs kind strategy (defaults, clusterIP, CRD status, ...), the mutating [`Admission`]
+//!   hook and mutating webhooks, CRD schema pruning, defaulting and validation, then the
+//!   validating hook and validating webhooks (`webhooks`), before the store write.
 //! - Reads: [`Cluster::get`], [`Cluster::list`] (selectors, pagination), [`Cluster::watch`]
 //!   (resourceVersion, bookmarks, initial events, timeout).
 //! - Pods: [`Cluster::bind_pod`], [`Cluster::evict_pod`], [`Cluster::pod_log`] and
@@ -21,6 +22,7 @@ mod patching;
 mod read;
 mod strategy;
 mod validation;
+mod webhooks;
 mod write;
 
 use std::collections::HashMap;

@@ -13,8 +13,12 @@ const LABEL_MESSAGE: &str = "a lowercase RFC 1123 label must consist of lower ca
 const DNS1035_MESSAGE: &str = "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
 
 fn is_label(name: &str) -> bool {
+    name.len() <= 63 && is_label_shaped(name)
+}
+
+/// `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, of any length.
+fn is_label_shaped(name: &str) -> bool {
     !name.is_empty()
-        && name.len() <= 63
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
@@ -22,8 +26,11 @@ fn is_label(name: &str) -> bool {
         && !name.ends_with('-')
 }
 
+/// Kubernetes' `IsDNS1123Subdomain`: at most 253 characters matching the subdomain regex. Its
+/// dot-separated parts are not limited to 63 characters (Spark's
+/// `<app>-<id>-driver-podspec-conf-map` ConfigMaps often exceed that).
 pub(super) fn is_subdomain(name: &str) -> bool {
-    name.len() <= 253 && name.split('.').all(is_label)
+    name.len() <= 253 && name.split('.').all(is_label_shaped)
 }
 
 fn is_dns1035(name: &str) -> bool {
@@ -142,6 +149,11 @@ mod tests {
         assert!(is_subdomain("spark-pi.driver"));
         assert!(!is_subdomain("Spark"));
         assert!(!is_subdomain("-a"));
+        assert!(!is_subdomain("a..b"));
+        let long = format!("{}-driver-podspec-conf-map", "a".repeat(70));
+        assert!(is_subdomain(&long), "only the whole name is limited, to 253");
+        assert!(!is_subdomain(&"a".repeat(254)));
+        assert!(!is_label(&"a".repeat(64)));
         assert!(is_label("kube-system"));
         assert!(!is_label("a.b"));
         assert!(!is_dns1035("1abc"));

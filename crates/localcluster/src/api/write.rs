@@ -375,8 +375,9 @@ impl Cluster {
         Ok(as_version(resource, &stored))
     }
 
-    /// Admission and validation: mutating hook, the kind's and the schema's validation, then the
-    /// validating hook. Returns the object to store.
+    /// Admission and validation: the in-process mutating hook, mutating webhooks, the kind's and
+    /// the schema's validation, then the in-process validating hook and validating webhooks.
+    /// Returns the object to store.
     async fn admit(&self, request: &mut AdmissionRequest) -> Result<Value, ApiError> {
         let hook = self.admission();
         if let Some(hook) = &hook
@@ -384,12 +385,14 @@ impl Cluster {
         {
             request.object = Some(mutated);
         }
+        self.call_mutating_webhooks(request).await?;
         if let Some(object) = request.object.as_mut() {
             validation::validate(&request.resource, request.operation, object)?;
         }
         if let Some(hook) = &hook {
             hook.validate(request).await?;
         }
+        self.call_validating_webhooks(request).await?;
         Ok(request.object.take().unwrap_or(Value::Null))
     }
 

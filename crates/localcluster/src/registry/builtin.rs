@@ -62,7 +62,7 @@ pub(super) const BUILTINS: &[Builtin] = &[
         kind("", "v1", "Pod", "pods", NAMESPACED),
         &["po"],
         &["all"],
-        &["status", "log", "binding", "eviction"],
+        &["status", "log", "binding", "eviction", "portforward"],
     ),
     with(
         kind("", "v1", "Node", "nodes", CLUSTER),

@@ -146,6 +146,12 @@ async fn dispatch(
         return Err(ApiError::no_route());
     }
     let query = Query::parse(uri)?;
+    if request.subresource.as_deref() == Some("portforward")
+        && let Some(name) = request.name.as_deref()
+    {
+        let namespace = request.namespace.as_deref().unwrap_or_default();
+        return super::portforward::serve(&state.cluster, namespace, name, query.get("ports"), websocket);
+    }
     let call = Call {
         cluster: &state.cluster,
         resource: &resource,

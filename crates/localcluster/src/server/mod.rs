@@ -6,6 +6,7 @@ mod handlers;
 mod jsonpath;
 mod openapi;
 mod path;
+mod portforward;
 mod protobuf;
 pub mod table;
 pub mod tls;

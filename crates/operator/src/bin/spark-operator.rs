@@ -43,6 +43,8 @@ enum ControllerCommand {
 }
 
 fn main() -> std::process::ExitCode {
+    // kube-rs takes rustls's process-wide provider; pick ring (the one this build uses) explicitly.
+    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
     let result = match Cli::parse().command {
         Command::Crd { output_dir } => cli::crd::run(output_dir.as_deref()),
         Command::Validate { files } => cli::validate::run(&files),

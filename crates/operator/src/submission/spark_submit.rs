@@ -22,6 +22,9 @@ use super::{SubmissionContext, SubmissionError, pod_template_files, spark_submit
 /// How many lines of spark-submit's output a failure keeps.
 const KEPT_OUTPUT_LINES: usize = 30;
 
+/// JVM options for short runs: the client compiler only, and the serial collector.
+pub const DEFAULT_JAVA_OPTIONS: &str = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC";
+
 /// Why spark-submit could not be run or did not succeed.
 #[derive(Debug, thiserror::Error)]
 pub enum SparkSubmitError {
@@ -51,6 +54,9 @@ pub struct SparkSubmitOptions {
     /// Passed to the child as `KUBECONFIG`; otherwise it inherits the operator's environment
     /// (in a pod, fabric8 uses the service account).
     pub kubeconfig: Option<PathBuf>,
+    /// `JAVA_TOOL_OPTIONS` of spark-submit's JVMs. The default trades peak speed, which a run of
+    /// a few seconds never reaches, for start-up CPU (about 40% less).
+    pub java_options: Option<String>,
 }
 
 impl Default for SparkSubmitOptions {
@@ -60,6 +66,7 @@ impl Default for SparkSubmitOptions {
             max_concurrent: 4,
             timeout: Duration::from_secs(120),
             kubeconfig: None,
+            java_options: Some(DEFAULT_JAVA_OPTIONS.into()),
         }
     }
 }
@@ -118,7 +125,12 @@ impl SparkSubmitter {
                 .await
                 .map_err(|e| io_error(path, e))?;
         }
-        let result = self.run(&args, &conf_dir, &ctx.options.spark_user).await;
+        // Spark takes the driver's SPARK_USER from the submitter's: the proxy user when there is
+        // one (spark-submit runs as it), else this variable, set to the user Kubeflow's image
+        // runs spark-submit as.
+        let proxied = app.spec.proxy_user.as_ref().is_some_and(|u| !u.is_empty());
+        let spark_user = (!proxied).then_some(ctx.options.spark_user.as_str());
+        let result = self.run(&args, &conf_dir, spark_user).await;
         // The files were read by the time spark-submit exits; a failure to remove them is harmless.
         let _ = tokio::fs::remove_dir_all(&dir).await;
         result.map(|output| SparkSubmitOutput { args, output })
@@ -128,7 +140,7 @@ impl SparkSubmitter {
         &self,
         args: &[String],
         conf_dir: &Path,
-        spark_user: &str,
+        spark_user: Option<&str>,
     ) -> Result<String, SparkSubmitError> {
         let program = self.spark_home.join("bin").join("spark-submit");
         let mut command = tokio::process::Command::new(&program);
@@ -136,12 +148,18 @@ impl SparkSubmitter {
             .args(args)
             .env("SPARK_HOME", &self.spark_home)
             .env("SPARK_CONF_DIR", conf_dir)
-            .env("SPARK_USER", spark_user)
+            .env_remove("SPARK_USER")
             .env("SPARK_LOCAL_IP", "127.0.0.1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        if let Some(user) = spark_user {
+            command.env("SPARK_USER", user);
+        }
+        if let Some(options) = &self.options.java_options {
+            command.env("JAVA_TOOL_OPTIONS", options);
+        }
         if let Some(kubeconfig) = &self.options.kubeconfig {
             command.env("KUBECONFIG", kubeconfig);
         }
@@ -243,9 +261,15 @@ where
     })
 }
 
-/// The last lines of the output, which say why spark-submit failed.
+/// The last lines of the output, which say why spark-submit failed; Java stack frames are left
+/// out so that the exceptions and their causes fit.
 fn tail(output: &str) -> String {
-    let lines: Vec<&str> = output.lines().collect();
+    let lines: Vec<&str> = output
+        .lines()
+        .filter(|line| {
+            !line.trim_start().starts_with("at ") && !line.trim_start().starts_with("... ")
+        })
+        .collect();
     let start = lines.len().saturating_sub(KEPT_OUTPUT_LINES);
     lines[start..].join("\n")
 }
@@ -273,6 +297,9 @@ mod tests {
         let kept = tail(&output);
         assert!(kept.starts_with("line 70"), "{kept}");
         assert!(kept.ends_with("line 99"));
+        let trace =
+            "Exception in thread main: boom\n\tat a.B.c(B.java:1)\n\t... 3 more\nCaused by: x";
+        assert_eq!(tail(trace), "Exception in thread main: boom\nCaused by: x");
     }
 
     #[test]

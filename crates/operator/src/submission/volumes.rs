@@ -126,12 +126,13 @@ impl Declaration<'_> {
                 ));
             }
         };
+        // Spark 4 sets all three, empty when not configured.
         Ok(VolumeMount {
             name: self.name.to_string(),
             mount_path: self.required("mount.path")?,
-            read_only: read_only.then_some(true),
-            sub_path,
-            sub_path_expr,
+            read_only: Some(read_only),
+            sub_path: Some(sub_path.unwrap_or_default()),
+            sub_path_expr: Some(sub_path_expr.unwrap_or_default()),
             ..Default::default()
         })
     }

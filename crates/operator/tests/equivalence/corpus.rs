@@ -31,7 +31,12 @@ pub fn load() -> Vec<Entry> {
     paths
         .into_iter()
         .map(|path| {
-            let text = std::fs::read_to_string(&path).expect("corpus file");
+            let text = std::fs::read_to_string(&path)
+                .expect("corpus file")
+                .replace(
+                    "${MAVEN_REPO}",
+                    &format!("file://{}", maven_repo().display()),
+                );
             let name = path
                 .file_stem()
                 .unwrap_or_default()
@@ -47,6 +52,24 @@ pub fn load() -> Vec<Entry> {
             Entry { name, app, raw }
         })
         .collect()
+}
+
+/// The local Maven repository corpus files name as `${MAVEN_REPO}`.
+pub fn maven_repo() -> PathBuf {
+    std::env::temp_dir().join("spark-operator-equivalence-m2")
+}
+
+/// Creates the local Maven repository with the one package the corpus uses, `org.example:dep:1.0`
+/// (a POM and an empty jar), so that spark-submit resolves `--packages` without a network.
+pub fn create_maven_repo() {
+    let dir = maven_repo().join("org/example/dep/1.0");
+    std::fs::create_dir_all(&dir).expect("maven repository");
+    let pom = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<project xmlns=\"http://maven.apache.org/POM/4.0.0\"><modelVersion>4.0.0</modelVersion><groupId>org.example</groupId><artifactId>dep</artifactId><version>1.0</version></project>\n";
+    std::fs::write(dir.join("dep-1.0.pom"), pom).expect("pom written");
+    // An empty zip archive: the end-of-central-directory record alone.
+    let mut jar = b"PK\x05\x06".to_vec();
+    jar.extend([0u8; 18]);
+    std::fs::write(dir.join("dep-1.0.jar"), jar).expect("jar written");
 }
 
 /// The application types of the corpus.

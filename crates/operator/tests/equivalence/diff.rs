@@ -60,17 +60,16 @@ pub fn differences(
             }
         }
         (Some(Value::Array(s)), Some(Value::Array(n))) => {
-            if let (Some(s_names), Some(n_names)) = (names(s), names(n)) {
-                let s_set: BTreeSet<&str> = s_names.iter().copied().collect();
-                let n_set: BTreeSet<&str> = n_names.iter().copied().collect();
-                let common = |names: &[&str]| -> Vec<String> {
-                    names
-                        .iter()
-                        .filter(|n| s_set.contains(*n) && n_set.contains(*n))
-                        .map(|n| n.to_string())
+            if let (Some(s_keyed), Some(n_keyed)) = (keyed(s), keyed(n)) {
+                let s_keys: BTreeSet<&str> = s_keyed.iter().map(|(k, _)| k.as_str()).collect();
+                let n_keys: BTreeSet<&str> = n_keyed.iter().map(|(k, _)| k.as_str()).collect();
+                let common = |list: &[(String, &Value)]| -> Vec<String> {
+                    list.iter()
+                        .map(|(k, _)| k.clone())
+                        .filter(|k| s_keys.contains(k.as_str()) && n_keys.contains(k.as_str()))
                         .collect()
                 };
-                let (s_order, n_order) = (common(&s_names), common(&n_names));
+                let (s_order, n_order) = (common(&s_keyed), common(&n_keyed));
                 if s_order != n_order {
                     push(
                         format!("{path}#order"),
@@ -78,20 +77,12 @@ pub fn differences(
                         Some(&Value::from(n_order)),
                     );
                 }
-                for name in s_set.union(&n_set) {
-                    let find = |list: &[Value]| {
-                        list.iter()
-                            .find(|e| e.get("name").and_then(Value::as_str) == Some(*name))
-                            .cloned()
-                    };
-                    let (se, ne) = (find(s), find(n));
-                    differences(
-                        app,
-                        &format!("{path}[{name}]"),
-                        se.as_ref(),
-                        ne.as_ref(),
-                        out,
-                    );
+                let find = |list: &[(String, &'_ Value)], key: &str| {
+                    list.iter().find(|(k, _)| k == key).map(|(_, v)| (*v).clone())
+                };
+                for key in s_keys.union(&n_keys) {
+                    let (se, ne) = (find(&s_keyed, key), find(&n_keyed, key));
+                    differences(app, &format!("{path}[{key}]"), se.as_ref(), ne.as_ref(), out);
                 }
             } else {
                 for i in 0..s.len().max(n.len()) {
@@ -104,14 +95,22 @@ pub fn differences(
     }
 }
 
-/// The `name`s of a list of named objects, if every entry has a distinct one.
-fn names(list: &[Value]) -> Option<Vec<&str>> {
-    let names: Vec<&str> = list
+/// The entries of a list of named objects by key: the name, followed by `@2`, `@3`, ... for
+/// the second and later entries of the same name (Kubernetes keeps the last of repeated
+/// environment variables).
+fn keyed(list: &[Value]) -> Option<Vec<(String, &Value)>> {
+    let mut seen = std::collections::BTreeMap::<&str, usize>::new();
+    let keyed: Vec<(String, &Value)> = list
         .iter()
-        .map(|e| e.get("name").and_then(Value::as_str))
+        .map(|entry| {
+            let name = entry.get("name").and_then(Value::as_str)?;
+            let count = seen.entry(name).or_default();
+            *count += 1;
+            let key = if *count == 1 { name.to_string() } else { format!("{name}@{count}") };
+            Some((key, entry))
+        })
         .collect::<Option<_>>()?;
-    let distinct: BTreeSet<&str> = names.iter().copied().collect();
-    (!names.is_empty() && distinct.len() == names.len()).then_some(names)
+    (!keyed.is_empty()).then_some(keyed)
 }
 
 /// One entry of the allow-list: differences at paths matching `path` (where `*` matches any
@@ -175,5 +174,15 @@ mod tests {
         differences("x", "pod", Some(&s), Some(&n), &mut out);
         let paths: Vec<&str> = out.iter().map(|d| d.path.as_str()).collect();
         assert_eq!(paths, ["pod.env#order", "pod.env[A].value"]);
+    }
+
+    #[test]
+    fn repeated_names_are_numbered() {
+        let s = json!([{"name": "A", "value": "1"}, {"name": "A", "value": "2"}]);
+        let n = json!([{"name": "A", "value": "1"}, {"name": "A", "value": "3"}]);
+        let mut out = Vec::new();
+        differences("x", "env", Some(&s), Some(&n), &mut out);
+        let paths: Vec<&str> = out.iter().map(|d| d.path.as_str()).collect();
+        assert_eq!(paths, ["env[A@2].value"]);
     }
 }

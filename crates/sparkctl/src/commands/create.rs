@@ -17,16 +17,25 @@ use crate::cli::CreateArgs;
 use crate::connect::Connection;
 use crate::documents::{self, Document};
 use crate::output::Paint;
+use crate::upload;
+use std::path::Path;
 
 pub async fn run(connection: &Connection, args: CreateArgs) -> anyhow::Result<ExitCode> {
     let mut created = Vec::new();
     if let Some(scheduled) = &args.from {
         created.push(create_from_scheduled(connection, scheduled).await?);
     }
+    let destination = args.upload_to.as_deref().map(upload::Destination::parse).transpose()?;
     if let Some(file) = &args.filename {
+        let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
         for document in documents::read(file)? {
             match document {
-                Document::Application(app) => created.push(create(connection, *app).await?),
+                Document::Application(mut app) => {
+                    if let Some(destination) = &destination {
+                        upload_dependencies(connection, &mut app, destination, args.upload_endpoint.as_deref(), &base).await?;
+                    }
+                    created.push(create(connection, *app).await?)
+                }
                 Document::Scheduled(scheduled) => create_scheduled(connection, *scheduled).await?,
             }
         }
@@ -43,6 +52,28 @@ pub async fn run(connection: &Connection, args: CreateArgs) -> anyhow::Result<Ex
                 args.timeout_seconds
             )
         })?
+}
+
+/// Uploads the application's local files and points its spec at the copies.
+async fn upload_dependencies(
+    connection: &Connection,
+    app: &mut SparkApplication,
+    destination: &upload::Destination,
+    endpoint: Option<&str>,
+    base: &Path,
+) -> anyhow::Result<()> {
+    let namespace = app.namespace().unwrap_or_else(|| connection.namespace.clone());
+    let (uploads, rewritten) = upload::plan(&app.spec, destination, &namespace, &app.name_any(), base);
+    if uploads.is_empty() {
+        return Ok(());
+    }
+    let store = upload::store(destination, endpoint)?;
+    upload::upload(store.as_ref(), &uploads).await?;
+    for (file, key) in &uploads {
+        println!("uploaded {} to {}", file.display(), destination.uri(key));
+    }
+    app.spec = rewritten;
+    Ok(())
 }
 
 fn already_exists(error: kube::Error, kind: &str, name: &str) -> anyhow::Error {

@@ -1,0 +1,115 @@
+//! The HTTPS admission server: rustls with a certificate that can be replaced while serving (new
+//! handshakes get the new one; open connections carry on), and the three webhook paths.
+
+use std::sync::{Arc, RwLock};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use kube::{Api, Client};
+use serde_json::Value;
+use spark_operator_api::SparkApplication;
+use tokio_rustls::rustls::{
+    self,
+    pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject},
+    server::{ClientHello, ResolvesServerCert},
+    sign::CertifiedKey,
+};
+
+use super::certs::Bundle;
+use super::review::{self, MUTATE_POD_PATH, VALIDATE_APPLICATION_PATH, VALIDATE_SCHEDULED_PATH};
+
+/// The serving certificate, replaceable at any time.
+#[derive(Debug, Default)]
+pub struct Resolver {
+    current: RwLock<Option<Arc<CertifiedKey>>>,
+}
+
+impl Resolver {
+    /// Serves `bundle`'s certificate (with its CA) from the next handshake on.
+    pub fn install(&self, bundle: &Bundle) -> anyhow::Result<()> {
+        let mut chain: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_slice_iter(bundle.server_cert.as_bytes())
+                .collect::<Result<_, _>>()?;
+        chain.extend(
+            CertificateDer::pem_slice_iter(bundle.ca_cert.as_bytes())
+                .collect::<Result<Vec<_>, _>>()?,
+        );
+        let key = PrivateKeyDer::from_pem_slice(bundle.server_key.as_bytes())?;
+        let signer = rustls::crypto::ring::sign::any_supported_type(&key)?;
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) =
+            Some(Arc::new(CertifiedKey::new(chain, signer)));
+        Ok(())
+    }
+}
+
+impl ResolvesServerCert for Resolver {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// The rustls configuration serving whatever `resolver` holds.
+pub fn tls_config(resolver: Arc<Resolver>) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_cert_resolver(resolver);
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The admission routes; pods' applications are read with `client`.
+pub fn router(client: Client) -> Router {
+    Router::new()
+        .route(VALIDATE_APPLICATION_PATH, post(admit))
+        .route(VALIDATE_SCHEDULED_PATH, post(admit))
+        .route(MUTATE_POD_PATH, post(admit))
+        .route("/healthz", get(|| async { "ok" }))
+        .with_state(client)
+}
+
+fn json(status: StatusCode, body: &Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+async fn admit(State(client): State<Client>, uri: Uri, body: Bytes) -> Response {
+    let request = match serde_json::from_slice::<Value>(&body)
+        .map_err(|e| format!("the body is not JSON: {e}"))
+        .and_then(|review| review::request(&review))
+    {
+        Ok(request) => request,
+        Err(error) => return (StatusCode::BAD_REQUEST, error).into_response(),
+    };
+    let answer = if uri.path() == MUTATE_POD_PATH {
+        let app = match review::pod_application(&request) {
+            Some((namespace, name, _)) => {
+                let api: Api<SparkApplication> = Api::namespaced(client, &namespace);
+                match api.get_opt(&name).await {
+                    Ok(app) => app,
+                    Err(error) => {
+                        tracing::warn!(%error, app = name, "application of a pod not read");
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        review::mutate_pod(&request, app.as_ref())
+    } else {
+        review::validate(&request)
+    };
+    json(StatusCode::OK, &answer)
+}
