@@ -188,7 +188,16 @@ pub fn start_operator(bins: &Binaries, dir: &Path, kubeconfig: &Path) -> anyhow:
     let (_, file) = log_file(dir, "spark-operator")?;
     let child = Command::new(&bins.operator)
         .args(["controller", "start", "--install-crds"])
+        // No health/metrics listener: a fixed port could clash with another process on the machine.
+        .args([
+            "--health-probe-bind-address",
+            "0",
+            "--metrics-bind-address",
+            "0",
+        ])
         .env("KUBECONFIG", kubeconfig)
+        // The operator's own default logging (info) is part of what is measured.
+        .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(file)

@@ -36,7 +36,9 @@ async fn bytes_travel_both_ways_to_the_pods_address() {
         }
     });
     let running = json!({"status": {"phase": "Running", "podIP": "127.1.7.9"}});
-    pods.patch_status("web", &PatchParams::default(), &Patch::Merge(&running)).await.unwrap();
+    pods.patch_status("web", &PatchParams::default(), &Patch::Merge(&running))
+        .await
+        .unwrap();
 
     for _ in 0..2 {
         let mut forwarder = pods.portforward("web", &[port]).await.unwrap();

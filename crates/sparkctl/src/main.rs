@@ -4,8 +4,8 @@ mod cli;
 mod commands;
 mod connect;
 mod documents;
-mod upload;
 mod output;
+mod upload;
 
 use std::process::ExitCode;
 

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, anyhow, bail};
-use object_store::{ObjectStore, ObjectStoreExt};
 use object_store::path::Path as StorePath;
+use object_store::{ObjectStore, ObjectStoreExt};
 use spark_operator_api::SparkApplicationSpec;
 
 /// Where uploads go: `s3://bucket/prefix`, `gs://bucket/prefix` or `az://container/prefix`.
@@ -30,7 +30,11 @@ impl Destination {
             bail!("--upload-to {uri:?} names no bucket: use {scheme}://bucket/prefix");
         }
         Ok(Self {
-            scheme: if scheme == "s3a" { "s3".into() } else { scheme.into() },
+            scheme: if scheme == "s3a" {
+                "s3".into()
+            } else {
+                scheme.into()
+            },
             bucket: bucket.into(),
             prefix: prefix.trim_matches('/').into(),
         })
@@ -38,7 +42,10 @@ impl Destination {
 
     /// The object key of a file of an application.
     pub fn key(&self, namespace: &str, app: &str, file: &Path) -> String {
-        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         [self.prefix.as_str(), namespace, app, name.as_str()]
             .iter()
             .filter(|part| !part.is_empty())
@@ -49,7 +56,11 @@ impl Destination {
 
     /// The URI Spark reads the object by: Hadoop's `s3a://` for S3, the store's own scheme otherwise.
     pub fn uri(&self, key: &str) -> String {
-        let scheme = if self.scheme == "s3" { "s3a" } else { self.scheme.as_str() };
+        let scheme = if self.scheme == "s3" {
+            "s3a"
+        } else {
+            self.scheme.as_str()
+        };
         format!("{scheme}://{}/{key}", self.bucket)
     }
 }
@@ -63,7 +74,11 @@ pub fn local_file(uri: &str, base: &Path) -> Option<PathBuf> {
         None => uri,
     };
     let path = Path::new(path);
-    Some(if path.is_absolute() { path.to_path_buf() } else { base.join(path) })
+    Some(if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    })
 }
 
 /// Every local dependency of the spec, as (mutable reference to its URI).
@@ -101,15 +116,25 @@ pub fn plan(
 
 /// The store for the destination; credentials and endpoint come from the environment as the
 /// store's own tools read them (`AWS_ACCESS_KEY_ID`, `AWS_ENDPOINT_URL`, `GOOGLE_*`, `AZURE_*`).
-pub fn store(destination: &Destination, endpoint: Option<&str>) -> anyhow::Result<Arc<dyn ObjectStore>> {
+pub fn store(
+    destination: &Destination,
+    endpoint: Option<&str>,
+) -> anyhow::Result<Arc<dyn ObjectStore>> {
     Ok(match destination.scheme.as_str() {
         "s3" => {
-            let mut builder =
-                object_store::aws::AmazonS3Builder::from_env().with_bucket_name(&destination.bucket);
-            if let Some(endpoint) = endpoint.map(str::to_string).or_else(|| std::env::var("AWS_ENDPOINT_URL").ok()) {
-                builder = builder.with_allow_http(endpoint.starts_with("http://")).with_endpoint(endpoint);
+            let mut builder = object_store::aws::AmazonS3Builder::from_env()
+                .with_bucket_name(&destination.bucket);
+            if let Some(endpoint) = endpoint
+                .map(str::to_string)
+                .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+            {
+                builder = builder
+                    .with_allow_http(endpoint.starts_with("http://"))
+                    .with_endpoint(endpoint);
             }
-            if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none() {
+            if std::env::var_os("AWS_REGION").is_none()
+                && std::env::var_os("AWS_DEFAULT_REGION").is_none()
+            {
                 builder = builder.with_region("us-east-1");
             }
             Arc::new(builder.build().context("configuring S3")?)
@@ -160,7 +185,10 @@ mod tests {
     #[test]
     fn destinations_are_checked() {
         let d = Destination::parse("s3://bucket/some/prefix/").unwrap();
-        assert_eq!((d.bucket.as_str(), d.prefix.as_str()), ("bucket", "some/prefix"));
+        assert_eq!(
+            (d.bucket.as_str(), d.prefix.as_str()),
+            ("bucket", "some/prefix")
+        );
         assert!(Destination::parse("bucket/prefix").is_err());
         assert!(Destination::parse("ftp://bucket").is_err());
         assert!(Destination::parse("s3:///prefix").is_err());
@@ -171,12 +199,29 @@ mod tests {
         let d = Destination::parse("s3://jobs/uploads").unwrap();
         let (uploads, rewritten) = plan(&spec(), &d, "default", "pi", Path::new("/home/me"));
         let keys: Vec<&str> = uploads.iter().map(|(_, k)| k.as_str()).collect();
-        assert_eq!(keys, ["uploads/default/pi/main.py", "uploads/default/pi/data.csv", "uploads/default/pi/util.py"]);
+        assert_eq!(
+            keys,
+            [
+                "uploads/default/pi/main.py",
+                "uploads/default/pi/data.csv",
+                "uploads/default/pi/util.py"
+            ]
+        );
         assert_eq!(uploads[0].0, Path::new("/home/me/jobs/main.py"));
-        assert_eq!(rewritten.main_application_file.as_deref(), Some("s3a://jobs/uploads/default/pi/main.py"));
+        assert_eq!(
+            rewritten.main_application_file.as_deref(),
+            Some("s3a://jobs/uploads/default/pi/main.py")
+        );
         let deps = rewritten.deps.unwrap();
-        assert_eq!(deps.py_files, ["s3a://jobs/uploads/default/pi/util.py", "s3a://other/x.py"]);
-        assert_eq!(deps.jars, ["local:///opt/spark/jars/a.jar"], "files in the image stay");
+        assert_eq!(
+            deps.py_files,
+            ["s3a://jobs/uploads/default/pi/util.py", "s3a://other/x.py"]
+        );
+        assert_eq!(
+            deps.jars,
+            ["local:///opt/spark/jars/a.jar"],
+            "files in the image stay"
+        );
         assert_eq!(deps.files, ["s3a://jobs/uploads/default/pi/data.csv"]);
     }
 }

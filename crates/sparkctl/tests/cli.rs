@@ -265,17 +265,28 @@ async fn forward_reaches_the_drivers_ui_port() {
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
     let env = Env::start().await;
     let cli = Cli::new(&env, "forward");
-    env.create(&spark_pi("ui", r#""localcluster/run-seconds": "forever""#, "")).await;
+    env.create(&spark_pi(
+        "ui",
+        r#""localcluster/run-seconds": "forever""#,
+        "",
+    ))
+    .await;
     env.wait_for("ui", State::Running, 30).await;
     let driver = env.pods().get("ui-driver").await.unwrap();
     let ip = driver.status.unwrap().pod_ip.unwrap();
     // The Spark UI of the "driver": a one-line HTTP server on the pod's address.
-    let listener = tokio::net::TcpListener::bind((ip.as_str(), 4040)).await.unwrap();
+    let listener = tokio::net::TcpListener::bind((ip.as_str(), 4040))
+        .await
+        .unwrap();
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
             let mut request = [0u8; 1024];
             let _ = stream.read(&mut request).await;
-            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 8\r\nconnection: close\r\n\r\nSpark UI").await;
+            let _ = stream
+                .write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 8\r\nconnection: close\r\n\r\nSpark UI",
+                )
+                .await;
         }
     });
     let mut forward = tokio::process::Command::new(SPARKCTL)
@@ -286,15 +297,27 @@ async fn forward_reaches_the_drivers_ui_port() {
         .spawn()
         .unwrap();
     let mut first = String::new();
-    BufReader::new(forward.stdout.take().unwrap()).read_line(&mut first).await.unwrap();
+    BufReader::new(forward.stdout.take().unwrap())
+        .read_line(&mut first)
+        .await
+        .unwrap();
     let local = first.split_whitespace().nth(2).unwrap().to_string();
-    assert!(first.contains("-> 4040") && first.contains("ui-driver"), "{first}");
+    assert!(
+        first.contains("-> 4040") && first.contains("ui-driver"),
+        "{first}"
+    );
     for _ in 0..2 {
         let mut stream = tokio::net::TcpStream::connect(&local).await.unwrap();
-        stream.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
         let mut response = String::new();
         stream.read_to_string(&mut response).await.unwrap();
-        assert!(response.starts_with("HTTP/1.1 200") && response.ends_with("Spark UI"), "{response}");
+        assert!(
+            response.starts_with("HTTP/1.1 200") && response.ends_with("Spark UI"),
+            "{response}"
+        );
     }
     forward.kill().await.unwrap();
 }
@@ -304,7 +327,12 @@ async fn event_follow_prints_new_events_as_they_come() {
     use tokio::io::{AsyncBufReadExt, BufReader};
     let env = Env::start().await;
     let cli = Cli::new(&env, "event-follow");
-    env.create(&spark_pi("watched", r#""localcluster/run-seconds": "forever""#, "")).await;
+    env.create(&spark_pi(
+        "watched",
+        r#""localcluster/run-seconds": "forever""#,
+        "",
+    ))
+    .await;
     env.wait_for("watched", State::Running, 30).await;
     let mut follow = tokio::process::Command::new(SPARKCTL)
         .args(["event", "watched", "--follow"])

@@ -25,16 +25,33 @@ impl Drop for S3Server {
 }
 
 async fn s3_server() -> S3Server {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let child = Command::new("python3")
-        .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+        .args([
+            "-m",
+            "moto.server",
+            "-H",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("python3 runs");
-    let server = S3Server { child, endpoint: format!("http://127.0.0.1:{port}") };
+    let server = S3Server {
+        child,
+        endpoint: format!("http://127.0.0.1:{port}"),
+    };
     common::eventually(30, || async {
-        tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok().map(|_| ())
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .ok()
+            .map(|_| ())
     })
     .await;
     server
@@ -45,8 +62,15 @@ fn boto3(endpoint: &str, snippet: &str) -> String {
     let program = format!(
         "import boto3\ns3 = boto3.client('s3', endpoint_url='{endpoint}', aws_access_key_id='test', aws_secret_access_key='test', region_name='us-east-1')\n{snippet}"
     );
-    let output = Command::new("python3").args(["-c", &program]).output().unwrap();
-    assert!(output.status.success(), "boto3 failed (is moto[server] installed? `pip install 'moto[server]'`): {}", String::from_utf8_lossy(&output.stderr));
+    let output = Command::new("python3")
+        .args(["-c", &program])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "boto3 failed (is moto[server] installed? `pip install 'moto[server]'`): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
@@ -86,7 +110,13 @@ spec:
         .arg("create")
         .arg("-f")
         .arg(dir.join("app.yaml"))
-        .args(["--upload-to", "s3://spark-jobs/uploads", "--upload-endpoint", &s3.endpoint, "--wait"])
+        .args([
+            "--upload-to",
+            "s3://spark-jobs/uploads",
+            "--upload-endpoint",
+            &s3.endpoint,
+            "--wait",
+        ])
         .env("KUBECONFIG", &kubeconfig)
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
@@ -94,14 +124,27 @@ spec:
         .await
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
-    assert!(stdout.contains("to s3a://spark-jobs/uploads/default/uploaded/pi.py"), "{stdout}");
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("to s3a://spark-jobs/uploads/default/uploaded/pi.py"),
+        "{stdout}"
+    );
 
     let app = env.app("uploaded").await.unwrap();
-    assert_eq!(app.spec.main_application_file.as_deref(), Some("s3a://spark-jobs/uploads/default/uploaded/pi.py"));
+    assert_eq!(
+        app.spec.main_application_file.as_deref(),
+        Some("s3a://spark-jobs/uploads/default/uploaded/pi.py")
+    );
     assert_eq!(
         app.spec.deps.unwrap().py_files,
-        ["s3a://spark-jobs/uploads/default/uploaded/util.py", "local:///opt/spark/python/lib/pyspark.zip"]
+        [
+            "s3a://spark-jobs/uploads/default/uploaded/util.py",
+            "local:///opt/spark/python/lib/pyspark.zip"
+        ]
     );
     let stored = boto3(
         &s3.endpoint,
@@ -115,14 +158,21 @@ async fn a_missing_local_file_is_named() {
     let env = Env::start().await;
     let dir = std::env::temp_dir().join(format!("sparkctl-upload-missing-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    env.cluster.write_kubeconfig(&dir.join("kubeconfig")).unwrap();
+    env.cluster
+        .write_kubeconfig(&dir.join("kubeconfig"))
+        .unwrap();
     let yaml = "apiVersion: sparkoperator.k8s.io/v1beta2\nkind: SparkApplication\nmetadata: {name: lost}\nspec: {type: Python, mode: cluster, sparkVersion: 4.0.0, mainApplicationFile: nowhere.py, driver: {}, executor: {}}\n";
     std::fs::write(dir.join("app.yaml"), yaml).unwrap();
     let output = tokio::process::Command::new(SPARKCTL)
         .arg("create")
         .arg("-f")
         .arg(dir.join("app.yaml"))
-        .args(["--upload-to", "s3://b/p", "--upload-endpoint", "http://127.0.0.1:9"])
+        .args([
+            "--upload-to",
+            "s3://b/p",
+            "--upload-endpoint",
+            "http://127.0.0.1:9",
+        ])
         .env("KUBECONFIG", dir.join("kubeconfig"))
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
@@ -132,5 +182,8 @@ async fn a_missing_local_file_is_named() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("nowhere.py"), "{stderr}");
-    assert!(env.app("lost").await.is_none(), "nothing is created when the upload fails");
+    assert!(
+        env.app("lost").await.is_none(),
+        "nothing is created when the upload fails"
+    );
 }

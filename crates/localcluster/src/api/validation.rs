@@ -151,7 +151,10 @@ mod tests {
         assert!(!is_subdomain("-a"));
         assert!(!is_subdomain("a..b"));
         let long = format!("{}-driver-podspec-conf-map", "a".repeat(70));
-        assert!(is_subdomain(&long), "only the whole name is limited, to 253");
+        assert!(
+            is_subdomain(&long),
+            "only the whole name is limited, to 253"
+        );
         assert!(!is_subdomain(&"a".repeat(254)));
         assert!(!is_label(&"a".repeat(64)));
         assert!(is_label("kube-system"));

@@ -150,7 +150,13 @@ async fn dispatch(
         && let Some(name) = request.name.as_deref()
     {
         let namespace = request.namespace.as_deref().unwrap_or_default();
-        return super::portforward::serve(&state.cluster, namespace, name, query.get("ports"), websocket);
+        return super::portforward::serve(
+            &state.cluster,
+            namespace,
+            name,
+            query.get("ports"),
+            websocket,
+        );
     }
     let call = Call {
         cluster: &state.cluster,

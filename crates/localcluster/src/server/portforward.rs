@@ -28,11 +28,15 @@ pub fn parse_ports(value: Option<&str>) -> Result<Vec<u16>, ApiError> {
                 .parse::<u16>()
                 .ok()
                 .filter(|p| *p > 0)
-                .ok_or_else(|| ApiError::bad_request(format!("invalid port {p:?}: ports must be 1 to 65535")))
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!("invalid port {p:?}: ports must be 1 to 65535"))
+                })
         })
         .collect::<Result<_, _>>()?;
     if ports.is_empty() {
-        return Err(ApiError::bad_request("at least one port must be given: ?ports=8080"));
+        return Err(ApiError::bad_request(
+            "at least one port must be given: ?ports=8080",
+        ));
     }
     Ok(ports)
 }
@@ -55,15 +59,23 @@ pub fn serve(
     let ports = parse_ports(ports)?;
     let pods = cluster.resource("v1", "pods")?;
     let pod = cluster.get(&pods, namespace, name)?;
-    let phase = pod.pointer("/status/phase").and_then(Value::as_str).unwrap_or_default();
-    let ip = pod.pointer("/status/podIP").and_then(Value::as_str).unwrap_or_default().to_string();
+    let phase = pod
+        .pointer("/status/phase")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let ip = pod
+        .pointer("/status/podIP")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     if phase != "Running" || ip.is_empty() {
         return Err(ApiError::bad_request(format!(
             "unable to upgrade connection: pod {name} is not running (phase {phase:?})"
         )));
     }
-    let websocket = websocket
-        .ok_or_else(|| ApiError::bad_request("port forwarding needs a WebSocket upgrade (v4.channel.k8s.io)"))?;
+    let websocket = websocket.ok_or_else(|| {
+        ApiError::bad_request("port forwarding needs a WebSocket upgrade (v4.channel.k8s.io)")
+    })?;
     Ok(websocket
         .protocols([PROTOCOL])
         .on_upgrade(move |socket| relay(socket, ip, ports))
@@ -77,7 +89,10 @@ async fn relay(socket: WebSocket, ip: String, ports: Vec<u16>) {
     for (index, port) in ports.iter().enumerate() {
         let data = (2 * index) as u8;
         let error = data + 1;
-        let opened = [frame(data, &port.to_le_bytes()), frame(error, &port.to_le_bytes())];
+        let opened = [
+            frame(data, &port.to_le_bytes()),
+            frame(error, &port.to_le_bytes()),
+        ];
         for message in opened {
             if sink.send(message).await.is_err() {
                 return;
@@ -91,7 +106,8 @@ async fn relay(socket: WebSocket, ip: String, ports: Vec<u16>) {
                 tokio::spawn(async move {
                     let mut buffer = vec![0u8; 32 * 1024];
                     while let Ok(read) = reader.read(&mut buffer).await {
-                        if read == 0 || to_client.send(frame(data, &buffer[..read])).await.is_err() {
+                        if read == 0 || to_client.send(frame(data, &buffer[..read])).await.is_err()
+                        {
                             break;
                         }
                     }
@@ -101,7 +117,9 @@ async fn relay(socket: WebSocket, ip: String, ports: Vec<u16>) {
             Err(error) => {
                 writers.push(None);
                 let message = format!("error forwarding port {port} to pod at {ip}: {error}");
-                let _ = sink.send(frame(error_channel(index), message.as_bytes())).await;
+                let _ = sink
+                    .send(frame(error_channel(index), message.as_bytes()))
+                    .await;
             }
         }
     }

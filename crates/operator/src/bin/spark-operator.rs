@@ -24,6 +24,11 @@ enum Command {
         #[command(subcommand)]
         command: ControllerCommand,
     },
+    /// Run the admission webhooks.
+    Webhook {
+        #[command(subcommand)]
+        command: WebhookCommand,
+    },
     /// Start a local cluster and the operator in this process, run one application file, and
     /// exit 0 when it COMPLETED.
     RunLocal(cli::local::RunLocalArgs),
@@ -42,6 +47,13 @@ enum ControllerCommand {
     Start(Box<cli::controller::StartArgs>),
 }
 
+#[derive(Subcommand)]
+enum WebhookCommand {
+    /// Serve the validating and mutating admission webhooks over HTTPS, with a certificate kept in
+    /// a Secret and the webhook configurations written and renewed by the operator.
+    Start(Box<cli::webhook::StartArgs>),
+}
+
 fn main() -> std::process::ExitCode {
     // kube-rs takes rustls's process-wide provider; pick ring (the one this build uses) explicitly.
     let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
@@ -51,6 +63,9 @@ fn main() -> std::process::ExitCode {
         Command::Controller {
             command: ControllerCommand::Start(args),
         } => block_on(cli::controller::start(*args)),
+        Command::Webhook {
+            command: WebhookCommand::Start(args),
+        } => block_on(cli::webhook::start(*args)),
         Command::RunLocal(args) => block_on(cli::local::run(args)),
     };
     match result {

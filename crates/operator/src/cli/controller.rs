@@ -45,6 +45,11 @@ pub struct StartArgs {
     pub log_format: LogFormat,
     #[command(flatten)]
     pub runtime: RuntimeFlags,
+    /// Also serve the admission webhooks in this process (the `webhook start` flags apply).
+    #[arg(long)]
+    pub enable_webhook: bool,
+    #[command(flatten)]
+    pub webhook: super::webhook::WebhookFlags,
 }
 
 impl StartArgs {
@@ -100,6 +105,16 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
             identity: default_identity(),
             timings,
         });
+    let webhook = if args.enable_webhook {
+        let webhook_config = args
+            .webhook
+            .config(client.default_namespace())
+            .map_err(|message| anyhow::anyhow!("{message}"))?;
+        let server = crate::webhook::WebhookServer::bind(webhook_config).await?;
+        Some(tokio::spawn(server.run(client.clone(), shutdown_signal())))
+    } else {
+        None
+    };
     let operator = Operator::bind(RuntimeConfig {
         controller: config,
         leader_election,
@@ -108,7 +123,11 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
         health_address: settings.health_address,
     })
     .await?;
-    match operator.run(client, shutdown_signal()).await? {
+    let ended = operator.run(client, shutdown_signal()).await;
+    if let Some(webhook) = webhook {
+        webhook.abort();
+    }
+    match ended? {
         LeadershipEnd::Shutdown => Ok(()),
         LeadershipEnd::Lost(reason) => bail!(
             "lost the leader lease ({reason}); the controllers were stopped, and the process exits so that it starts again as a standby"

@@ -5,3 +5,4 @@ pub mod crd;
 pub mod local;
 pub mod runtime_flags;
 pub mod validate;
+pub mod webhook;

@@ -102,8 +102,10 @@ impl WebhookFlags {
         config.mutating_name = self.mutating_webhook_name.clone();
         config.validating_name = self.validating_webhook_name.clone();
         config.failure_policy = self.webhook_failure_policy.clone();
-        config.namespace_selector =
-            selector_object("--webhook-namespace-selector", &self.webhook_namespace_selector)?;
+        config.namespace_selector = selector_object(
+            "--webhook-namespace-selector",
+            &self.webhook_namespace_selector,
+        )?;
         config.object_selector =
             selector_object("--webhook-object-selector", &self.webhook_object_selector)?;
         config.timeout_seconds = self.webhook_timeout;
@@ -170,9 +172,8 @@ pub fn selector_object(flag: &str, selector: &str) -> Result<Value, String> {
         } else if let Some((key, values)) = set("in") {
             expressions.push(json!({"key": key, "operator": "In", "values": values}));
         } else if let Some((key, value)) = part.split_once("!=") {
-            expressions.push(
-                json!({"key": key.trim(), "operator": "NotIn", "values": [value.trim()]}),
-            );
+            expressions
+                .push(json!({"key": key.trim(), "operator": "NotIn", "values": [value.trim()]}));
         } else if let Some((key, value)) = part.split_once("==").or_else(|| part.split_once('=')) {
             labels.insert(key.trim().to_string(), json!(value.trim()));
         } else if let Some(key) = part.strip_prefix('!') {
@@ -183,8 +184,8 @@ pub fn selector_object(flag: &str, selector: &str) -> Result<Value, String> {
         let last_key = expressions
             .last()
             .and_then(|e| e["key"].as_str().map(str::to_string));
-        let keys_ok = labels.keys().all(|k| valid_key(k))
-            && last_key.as_deref().is_none_or(valid_key);
+        let keys_ok =
+            labels.keys().all(|k| valid_key(k)) && last_key.as_deref().is_none_or(valid_key);
         if !keys_ok {
             return Err(bad(&part));
         }

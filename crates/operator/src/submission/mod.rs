@@ -4,7 +4,11 @@
 //! the driver unchanged. Kubeflow's translation of the spec into spark-submit arguments is in
 //! `conf`, what spark-submit makes of them in `submit`, Spark's driver pod in `driver`, what
 //! Kubeflow's pod webhook adds in `customize` (applied to the driver pod and to the executor pod
-//! template, so that no webhook is needed).
+//! template, so that no webhook is needed). `spark_submit` runs the real spark-submit instead.
+//!
+//! `tests/equivalence.rs` submits a corpus of applications both ways against the local cluster
+//! and compares the objects; `tests/equivalence/allow-list.yaml` lists the differences below as
+//! they show there.
 //!
 //! # Intentional differences from spark-submit
 //!

@@ -78,11 +78,19 @@ pub fn differences(
                     );
                 }
                 let find = |list: &[(String, &'_ Value)], key: &str| {
-                    list.iter().find(|(k, _)| k == key).map(|(_, v)| (*v).clone())
+                    list.iter()
+                        .find(|(k, _)| k == key)
+                        .map(|(_, v)| (*v).clone())
                 };
                 for key in s_keys.union(&n_keys) {
                     let (se, ne) = (find(&s_keyed, key), find(&n_keyed, key));
-                    differences(app, &format!("{path}[{key}]"), se.as_ref(), ne.as_ref(), out);
+                    differences(
+                        app,
+                        &format!("{path}[{key}]"),
+                        se.as_ref(),
+                        ne.as_ref(),
+                        out,
+                    );
                 }
             } else {
                 for i in 0..s.len().max(n.len()) {
@@ -106,7 +114,11 @@ fn keyed(list: &[Value]) -> Option<Vec<(String, &Value)>> {
             let name = entry.get("name").and_then(Value::as_str)?;
             let count = seen.entry(name).or_default();
             *count += 1;
-            let key = if *count == 1 { name.to_string() } else { format!("{name}@{count}") };
+            let key = if *count == 1 {
+                name.to_string()
+            } else {
+                format!("{name}@{count}")
+            };
             Some((key, entry))
         })
         .collect::<Option<_>>()?;

@@ -25,14 +25,25 @@ pub async fn run(connection: &Connection, args: CreateArgs) -> anyhow::Result<Ex
     if let Some(scheduled) = &args.from {
         created.push(create_from_scheduled(connection, scheduled).await?);
     }
-    let destination = args.upload_to.as_deref().map(upload::Destination::parse).transpose()?;
+    let destination = args
+        .upload_to
+        .as_deref()
+        .map(upload::Destination::parse)
+        .transpose()?;
     if let Some(file) = &args.filename {
         let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
         for document in documents::read(file)? {
             match document {
                 Document::Application(mut app) => {
                     if let Some(destination) = &destination {
-                        upload_dependencies(connection, &mut app, destination, args.upload_endpoint.as_deref(), &base).await?;
+                        upload_dependencies(
+                            connection,
+                            &mut app,
+                            destination,
+                            args.upload_endpoint.as_deref(),
+                            &base,
+                        )
+                        .await?;
                     }
                     created.push(create(connection, *app).await?)
                 }
@@ -62,8 +73,11 @@ async fn upload_dependencies(
     endpoint: Option<&str>,
     base: &Path,
 ) -> anyhow::Result<()> {
-    let namespace = app.namespace().unwrap_or_else(|| connection.namespace.clone());
-    let (uploads, rewritten) = upload::plan(&app.spec, destination, &namespace, &app.name_any(), base);
+    let namespace = app
+        .namespace()
+        .unwrap_or_else(|| connection.namespace.clone());
+    let (uploads, rewritten) =
+        upload::plan(&app.spec, destination, &namespace, &app.name_any(), base);
     if uploads.is_empty() {
         return Ok(());
     }

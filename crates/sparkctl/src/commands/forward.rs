@@ -13,19 +13,30 @@ use crate::connect::Connection;
 
 const SPARK_UI_PORT: u16 = 4040;
 
-pub async fn run(connection: &Connection, name: &str, local_port: u16, remote_port: Option<u16>) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    connection: &Connection,
+    name: &str,
+    local_port: u16,
+    remote_port: Option<u16>,
+) -> anyhow::Result<ExitCode> {
     let app = application(connection, name).await?;
     let status = app.status.unwrap_or_default();
-    let pod = status
-        .driver_info
-        .pod_name
-        .ok_or_else(|| anyhow!("{name} has no driver pod yet; `sparkctl status {name}` shows its state"))?;
+    let pod = status.driver_info.pod_name.ok_or_else(|| {
+        anyhow!("{name} has no driver pod yet; `sparkctl status {name}` shows its state")
+    })?;
     let remote = remote_port
-        .or_else(|| status.driver_info.web_ui_port.and_then(|p| u16::try_from(p).ok()))
+        .or_else(|| {
+            status
+                .driver_info
+                .web_ui_port
+                .and_then(|p| u16::try_from(p).ok())
+        })
         .unwrap_or(SPARK_UI_PORT);
     let listener = TcpListener::bind(("127.0.0.1", local_port))
         .await
-        .with_context(|| format!("cannot listen on 127.0.0.1:{local_port}; choose another with -p"))?;
+        .with_context(|| {
+            format!("cannot listen on 127.0.0.1:{local_port}; choose another with -p")
+        })?;
     let local = listener.local_addr()?;
     println!("Forwarding from {local} -> {remote} (driver pod {pod}); Ctrl-C stops");
     let pods: Api<Pod> = Api::namespaced(connection.client.clone(), &connection.namespace);
@@ -44,7 +55,9 @@ pub async fn run(connection: &Connection, name: &str, local_port: u16, remote_po
                     return;
                 }
             };
-            let (Some(mut upstream), Some(errors)) = (forwarder.take_stream(remote), forwarder.take_error(remote)) else {
+            let (Some(mut upstream), Some(errors)) =
+                (forwarder.take_stream(remote), forwarder.take_error(remote))
+            else {
                 return;
             };
             let copy = tokio::io::copy_bidirectional(&mut client, &mut upstream);

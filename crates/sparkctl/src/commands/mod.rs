@@ -45,9 +45,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Delete { names } => manage::delete(&connection, &names).await,
         Command::Suspend { name } => manage::set_suspend(&connection, &name, true).await,
         Command::Resume { name } => manage::set_suspend(&connection, &name, false).await,
-        Command::Forward { name, local_port, remote_port } => {
-            forward::run(&connection, &name, local_port, remote_port).await
-        }
+        Command::Forward {
+            name,
+            local_port,
+            remote_port,
+        } => forward::run(&connection, &name, local_port, remote_port).await,
         Command::Completion { .. } => Ok(ExitCode::SUCCESS),
     }
 }

@@ -34,9 +34,7 @@ fn roots(ca_bundle: Option<&[u8]>) -> Result<RootCertStore, String> {
     if let Some(pem) = ca_bundle {
         for cert in CertificateDer::pem_slice_iter(pem) {
             let cert = cert.map_err(|e| format!("caBundle: {e}"))?;
-            roots
-                .add(cert)
-                .map_err(|e| format!("caBundle: {e}"))?;
+            roots.add(cert).map_err(|e| format!("caBundle: {e}"))?;
         }
     }
     Ok(roots)
@@ -109,7 +107,10 @@ async fn exchange(
         return Err(format!(
             "the server responded with status {}: {}",
             status.as_u16(),
-            String::from_utf8_lossy(&bytes).chars().take(200).collect::<String>()
+            String::from_utf8_lossy(&bytes)
+                .chars()
+                .take(200)
+                .collect::<String>()
         ));
     }
     serde_json::from_slice(&bytes).map_err(|e| format!("the response is not JSON: {e}"))
@@ -162,8 +163,11 @@ mod tests {
 
     #[test]
     fn urls_become_destinations() {
-        let d = from_url("https://127.0.0.1:9443/validate?x=1", Duration::from_secs(5))
-            .expect("url reads");
+        let d = from_url(
+            "https://127.0.0.1:9443/validate?x=1",
+            Duration::from_secs(5),
+        )
+        .expect("url reads");
         assert_eq!(d.address, "127.0.0.1:9443".parse().expect("address"));
         assert_eq!(d.server_name, "127.0.0.1");
         assert_eq!(d.path_and_query, "/validate?x=1&timeout=5s");

@@ -49,7 +49,11 @@ impl Phase {
 /// A failed call: denied when the policy is `Fail`, logged and skipped when it is `Ignore`.
 fn call_failed(name: &str, ignore: bool, why: &str) -> Result<(), ApiError> {
     if ignore {
-        tracing::warn!(webhook = name, error = why, "webhook call failed; failurePolicy Ignore");
+        tracing::warn!(
+            webhook = name,
+            error = why,
+            "webhook call failed; failurePolicy Ignore"
+        );
         return Ok(());
     }
     Err(ApiError::internal(format!(
@@ -282,7 +286,10 @@ impl Cluster {
                 ))
             })?;
         let port_name = service_port["name"].as_str().unwrap_or_default();
-        let target = service_port.get("targetPort").cloned().unwrap_or(port.into());
+        let target = service_port
+            .get("targetPort")
+            .cloned()
+            .unwrap_or(port.into());
         let endpoints = self
             .store()
             .get(&ObjectKey::new("endpoints", namespace, name))

@@ -67,7 +67,10 @@ pub fn verdict(webhook: &str, uid: &str, response: &Value) -> Result<Verdict, St
     let Some(answer) = response.get("response").filter(|r| r.is_object()) else {
         return Err("webhook response was absent".into());
     };
-    let got = answer.get("uid").and_then(Value::as_str).unwrap_or_default();
+    let got = answer
+        .get("uid")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if got != uid {
         return Err(format!("expected response.uid={uid:?}, got {got:?}"));
     }
@@ -143,7 +146,9 @@ mod tests {
         let denied = verdict(
             "v.example.com",
             "u1",
-            &response(json!({"uid": "u1", "allowed": false, "status": {"message": "spec.x: bad", "code": 422}})),
+            &response(
+                json!({"uid": "u1", "allowed": false, "status": {"message": "spec.x: bad", "code": 422}}),
+            ),
         );
         let Ok(Verdict::Denied(error)) = denied else {
             panic!("expected a denial, got {denied:?}");
@@ -168,11 +173,27 @@ mod tests {
         let ok = verdict(
             "w",
             "u",
-            &response(json!({"uid": "u", "allowed": true, "patchType": "JSONPatch", "patch": patch})),
+            &response(
+                json!({"uid": "u", "allowed": true, "patchType": "JSONPatch", "patch": patch}),
+            ),
         );
         assert!(matches!(ok, Ok(Verdict::Allowed { patch: Some(_) })));
-        assert!(verdict("w", "u", &response(json!({"uid": "other", "allowed": true}))).is_err());
-        assert!(verdict("w", "u", &json!({"response": {"uid": "u", "allowed": true}})).is_err());
+        assert!(
+            verdict(
+                "w",
+                "u",
+                &response(json!({"uid": "other", "allowed": true}))
+            )
+            .is_err()
+        );
+        assert!(
+            verdict(
+                "w",
+                "u",
+                &json!({"response": {"uid": "u", "allowed": true}})
+            )
+            .is_err()
+        );
         assert!(
             verdict(
                 "w",

@@ -99,7 +99,10 @@ fn webhook(value: &Value) -> Result<Webhook, (String, bool, String)> {
     let ignore_failures = value.get("failurePolicy").and_then(Value::as_str) == Some("Ignore");
     let fail = |why: String| (name.clone(), ignore_failures, why);
     let client = value.get("clientConfig").cloned().unwrap_or(Value::Null);
-    let endpoint = match (client.get("url").and_then(Value::as_str), client.get("service")) {
+    let endpoint = match (
+        client.get("url").and_then(Value::as_str),
+        client.get("service"),
+    ) {
         (Some(url), _) => Endpoint::Url(url.to_string()),
         (None, Some(service)) if service.is_object() => Endpoint::Service {
             namespace: text(service, "namespace"),
@@ -258,7 +261,8 @@ mod tests {
         assert_eq!(w.timeout, Duration::from_secs(10));
         assert!(w.dry_run_safe);
         assert_eq!(w.rules[0].scope, "*");
-        let w = hook(json!({"timeoutSeconds": 90, "failurePolicy": "Ignore", "sideEffects": "Some"}));
+        let w =
+            hook(json!({"timeoutSeconds": 90, "failurePolicy": "Ignore", "sideEffects": "Some"}));
         assert_eq!(w.timeout, Duration::from_secs(30));
         assert!(w.ignore_failures);
         assert!(!w.dry_run_safe);
@@ -311,7 +315,13 @@ mod tests {
             Ok(true)
         );
         assert_eq!(
-            should_call(&w, &pods_target("DELETE", ""), Some(&team_a), None, Some(&labelled)),
+            should_call(
+                &w,
+                &pods_target("DELETE", ""),
+                Some(&team_a),
+                None,
+                Some(&labelled)
+            ),
             Ok(false)
         );
     }
