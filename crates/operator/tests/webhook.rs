@@ -67,17 +67,18 @@ async fn start_webhook(env: &Env, config: WebhookConfig) -> Running {
 }
 
 async fn kubectl_apply(env: &Env, yaml: &str) -> (bool, String) {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = std::env::temp_dir().join(format!("webhook-test-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
     env.cluster
-        .write_kubeconfig(&dir.path().join("kubeconfig"))
+        .write_kubeconfig(&dir.join("kubeconfig"))
         .expect("kubeconfig");
-    let file = dir.path().join("app.yaml");
+    let file = dir.join("app.yaml");
     std::fs::write(&file, yaml).expect("written");
     let output = tokio::process::Command::new(KUBECTL)
         .args(["apply", "-f", &file.display().to_string()])
         .env_clear()
-        .env("KUBECONFIG", dir.path().join("kubeconfig"))
-        .env("HOME", dir.path())
+        .env("KUBECONFIG", dir.join("kubeconfig"))
+        .env("HOME", &dir)
         .env("PATH", "/usr/bin:/bin")
         .output()
         .await
@@ -87,6 +88,7 @@ async fn kubectl_apply(env: &Env, yaml: &str) -> (bool, String) {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+    let _ = std::fs::remove_dir_all(&dir);
     (output.status.success(), text)
 }
 

@@ -111,7 +111,12 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
             .config(client.default_namespace())
             .map_err(|message| anyhow::anyhow!("{message}"))?;
         let server = crate::webhook::WebhookServer::bind(webhook_config).await?;
-        Some(tokio::spawn(server.run(client.clone(), shutdown_signal())))
+        let client = client.clone();
+        Some(tokio::spawn(async move {
+            if let Err(error) = server.run(client, shutdown_signal()).await {
+                tracing::error!(error = format!("{error:#}"), "admission webhook stopped");
+            }
+        }))
     } else {
         None
     };
