@@ -50,9 +50,9 @@ struct Args {
     keep_logs: bool,
 }
 
-const SPARK_SUBMIT_NOTE: &str = "spark-submit mode: not measured. The operator has no spark-submit \
-     submission mode yet (only native submission), so the native / spark-submit ratios of issue 10 \
-     cannot be given; they will be added when that mode exists.";
+const SPARK_SUBMIT_NOTE: &str = "spark-submit mode: not measured. `spark-operator controller \
+     start` cannot run applications through spark-submit yet (native submission only), so the \
+     native / spark-submit ratios of issue 10 are not given; they are to be added with that mode.";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

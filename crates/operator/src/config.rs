@@ -24,6 +24,11 @@ pub struct ControllerConfig {
     pub resync_period: Duration,
     /// The name events are reported under.
     pub reporter: String,
+    /// How applications are submitted unless their `sparkoperator.k8s.io/submitter` annotation
+    /// says otherwise.
+    pub submitter: SubmitterKind,
+    /// How `spark-submit` is run for applications submitted that way.
+    pub spark_submit: crate::submission::spark_submit::SparkSubmitOptions,
     /// Grace periods, default time to live and executor tracking limit.
     pub lifecycle: crate::lifecycle::Settings,
     /// Where reconciles and status changes are counted (served by `controller start`).
@@ -44,9 +49,46 @@ impl Default for ControllerConfig {
             enable_ui_service: true,
             resync_period: Duration::from_secs(30),
             reporter: "spark-operator".into(),
+            submitter: SubmitterKind::Native,
+            spark_submit: Default::default(),
             lifecycle: crate::lifecycle::Settings::default(),
             metrics: crate::metrics::Metrics::default(),
             readiness: crate::runtime::readiness::Readiness::default(),
+        }
+    }
+}
+
+/// The two ways of submitting an application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum SubmitterKind {
+    /// The operator creates the driver Pod, its ConfigMaps and Service itself.
+    #[default]
+    Native,
+    /// The operator runs Spark's own `spark-submit`, as Kubeflow's operator does.
+    SparkSubmit,
+}
+
+/// The annotation that chooses the submitter of one application: `native` or `spark-submit`.
+pub const SUBMITTER_ANNOTATION: &str = "sparkoperator.k8s.io/submitter";
+
+impl SubmitterKind {
+    /// The submitter of `app`: its annotation when it names one, else `default`.
+    pub fn of(
+        app: &spark_operator_api::SparkApplication,
+        default: SubmitterKind,
+    ) -> Result<SubmitterKind, String> {
+        use kube::ResourceExt;
+        match app
+            .annotations()
+            .get(SUBMITTER_ANNOTATION)
+            .map(|v| v.trim())
+        {
+            None | Some("") => Ok(default),
+            Some("native") => Ok(SubmitterKind::Native),
+            Some("spark-submit") => Ok(SubmitterKind::SparkSubmit),
+            Some(other) => Err(format!(
+                "annotation {SUBMITTER_ANNOTATION}: {other:?} is not a submitter; use \"native\" or \"spark-submit\""
+            )),
         }
     }
 }

@@ -278,13 +278,16 @@ async fn start(client: &Client, state: &Arc<Mutex<State>>, pod: Pod, node: Strin
         plan.exit_code = code;
     }
     let driver = spark::is_driver(&value);
-    if driver {
-        start_executors(&api, &value).await;
-    }
+    // In a task of its own: it may wait for the driver's ConfigMap, and the watch loop must not.
+    let creating = driver.then(|| {
+        let (api, value) = (api.clone(), value.clone());
+        tokio::spawn(async move { start_executors(&api, &value).await })
+    });
     if let Some(duration) = plan.duration {
         tokio::spawn(async move {
             tokio::time::sleep(duration).await;
-            if driver {
+            if let Some(creating) = creating {
+                let _ = creating.await;
                 end_executors(&api, &value, plan.exit_code).await;
             }
             let finished = kubelet::finished_status(&running, plan.exit_code, &now());
@@ -307,14 +310,25 @@ async fn start_executors(api: &Api<Pod>, driver: &Value) {
     let namespace = driver["metadata"]["namespace"].as_str().unwrap_or_default();
     let config_maps: Api<k8s_openapi::api::core::v1::ConfigMap> =
         Api::namespaced(api.clone().into_client(), namespace);
-    let properties = match config_maps.get(&conf_map).await {
-        Ok(cm) => cm
-            .data
-            .and_then(|mut data| data.remove("spark.properties"))
-            .unwrap_or_default(),
-        Err(error) => {
-            debug!(%error, conf_map, "driver configuration not found; no executors");
-            return;
+    // spark-submit creates the ConfigMap just after the pod (owned by it); a kubelet would wait
+    // for the volume before starting the container, so the simulated driver waits for it too.
+    let mut waited = 0;
+    let properties = loop {
+        match config_maps.get_opt(&conf_map).await {
+            Ok(Some(cm)) => {
+                break cm
+                    .data
+                    .and_then(|mut data| data.remove("spark.properties"))
+                    .unwrap_or_default();
+            }
+            Ok(None) if waited < 100 => {
+                waited += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Ok(None) | Err(_) => {
+                debug!(conf_map, "driver configuration not found; no executors");
+                return;
+            }
         }
     };
     for executor in spark::executor_pods(driver, &spark::parse_properties(&properties)) {

@@ -5,10 +5,11 @@ use anyhow::bail;
 use clap::Args;
 
 use super::runtime_flags::RuntimeFlags;
-use crate::config::ControllerConfig;
+use crate::config::{ControllerConfig, SubmitterKind};
 use crate::leader::{LeaderElectionConfig, LeadershipEnd, default_identity};
 use crate::metrics::Metrics;
 use crate::runtime::{Operator, RuntimeConfig};
+use crate::submission::spark_submit::SparkSubmitOptions;
 use crate::telemetry::{self, LogFormat};
 
 /// Flags of `controller start`, named as in Kubeflow's operator.
@@ -35,6 +36,20 @@ pub struct StartArgs {
     /// Ingress class of the Spark UI Ingress.
     #[arg(long)]
     pub ingress_class_name: Option<String>,
+    /// How applications are submitted unless their `sparkoperator.k8s.io/submitter` annotation
+    /// says otherwise: `native` (the operator builds the driver's objects) or `spark-submit`
+    /// (Spark's own, from --spark-home, $SPARK_HOME or the installed pyspark).
+    #[arg(long, value_enum, default_value_t = SubmitterKind::Native)]
+    pub submitter: SubmitterKind,
+    /// The Spark installation whose bin/spark-submit is run.
+    #[arg(long)]
+    pub spark_home: Option<std::path::PathBuf>,
+    /// spark-submit runs at once; more wait their turn.
+    #[arg(long, default_value_t = 4)]
+    pub spark_submit_concurrency: usize,
+    /// A spark-submit run taking longer fails the submission.
+    #[arg(long, default_value_t = 120)]
+    pub spark_submit_timeout_seconds: u64,
     /// Apply the CRDs before starting.
     #[arg(long)]
     pub install_crds: bool,
@@ -67,6 +82,13 @@ impl StartArgs {
             ingress_url_format: self.ingress_url_format.clone(),
             ingress_class_name: self.ingress_class_name.clone(),
             enable_ui_service: self.enable_ui_service,
+            submitter: self.submitter,
+            spark_submit: SparkSubmitOptions {
+                spark_home: self.spark_home.clone(),
+                max_concurrent: self.spark_submit_concurrency.max(1),
+                timeout: std::time::Duration::from_secs(self.spark_submit_timeout_seconds.max(1)),
+                ..SparkSubmitOptions::default()
+            },
             ..ControllerConfig::default()
         }
     }
@@ -90,6 +112,10 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
     let client = kube::Client::try_from(kube_config)?;
     if args.install_crds {
         crate::install::install_crds(&client).await?;
+    }
+    if args.submitter == SubmitterKind::SparkSubmit {
+        // Fail at start, not on the first application, when spark-submit cannot be found.
+        crate::submission::spark_submit::find_spark_home(args.spark_home.as_deref())?;
     }
     let mut config = args.controller_config(cluster_url);
     config.metrics = Metrics::new(settings.metrics);

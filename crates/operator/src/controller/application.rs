@@ -18,10 +18,9 @@ use spark_operator_api::{
 use tracing::{debug, info, warn};
 
 use super::Context;
-use super::resources::{SUBMISSION_ID_LABEL, create_or_adopt, delete_labelled};
+use super::resources::{SUBMISSION_ID_LABEL, delete_labelled};
 use crate::error::{Error, Result};
 use crate::lifecycle::{self, Action, Decision, Observation, SubmissionOutcome};
-use crate::submission::{self, SubmissionContext};
 
 pub async fn reconcile(app: Arc<SparkApplication>, ctx: Arc<Context>) -> Result<Requeue> {
     if app.metadata.deletion_timestamp.is_some() {
@@ -170,16 +169,17 @@ async fn act(
     match action {
         Action::Submit { submission_id } => {
             let mut web_ui = DriverInfo::default();
-            let outcome = match submit(app, ctx, &submission_id, now, &mut web_ui).await {
-                Ok(outcome) => outcome,
-                Err(Error::Kube(kube::Error::Api(status))) if status.code != 409 => {
-                    SubmissionOutcome::Failed {
-                        message: status.message,
+            let outcome =
+                match super::submit::submit(app, ctx, &submission_id, now, &mut web_ui).await {
+                    Ok(outcome) => outcome,
+                    Err(Error::Kube(kube::Error::Api(status))) if status.code != 409 => {
+                        SubmissionOutcome::Failed {
+                            message: status.message,
+                        }
                     }
-                }
-                Err(Error::Submission(message)) => SubmissionOutcome::Failed { message },
-                Err(other) => return Err(other),
-            };
+                    Err(Error::Submission(message)) => SubmissionOutcome::Failed { message },
+                    Err(other) => return Err(other),
+                };
             let mut decision = lifecycle::after_submission(app, status, outcome, now);
             if decision.status.application_state.state == ApplicationStateType::Submitted {
                 let info = &mut decision.status.driver_info;
@@ -229,84 +229,6 @@ async fn act(
             Ok(None)
         }
     }
-}
-
-/// Creates the objects of one attempt; the driver pod last, so that it starts with everything it
-/// mounts already there. `web_ui` receives where the Spark UI is served.
-async fn submit(
-    app: &SparkApplication,
-    ctx: &Context,
-    submission_id: &str,
-    now: jiff::Timestamp,
-    web_ui: &mut DriverInfo,
-) -> Result<SubmissionOutcome> {
-    let context = SubmissionContext::new(
-        app,
-        submission_id,
-        now.as_millisecond(),
-        &ctx.master_url,
-        &ctx.config,
-    );
-    let plan = submission::plan(app, &context).map_err(|e| Error::Submission(e.to_string()))?;
-    let namespace = app.namespace().unwrap_or_default();
-    let client = ctx.client.clone();
-    let config_maps = Api::<ConfigMap>::namespaced(client.clone(), &namespace);
-    let services = Api::<Service>::namespaced(client.clone(), &namespace);
-    for config_map in plan.config_maps() {
-        create_or_adopt(&config_maps, config_map, submission_id).await?;
-    }
-    for service in plan.services() {
-        let created = create_or_adopt(&services, service, submission_id).await?;
-        if plan
-            .ui_service
-            .as_ref()
-            .is_some_and(|ui| ui.name_any() == created.name_any())
-        {
-            let spec = created.spec.unwrap_or_default();
-            let port = spec.ports.unwrap_or_default().first().map(|p| p.port);
-            web_ui.web_ui_service_name = Some(created.metadata.name.unwrap_or_default());
-            web_ui.web_ui_port = port;
-            web_ui.web_ui_address = spec
-                .cluster_ip
-                .zip(port)
-                .map(|(ip, port)| format!("{ip}:{port}"));
-        }
-    }
-    let ingresses = Api::<Ingress>::namespaced(client.clone(), &namespace);
-    for ingress in plan.ingresses() {
-        let created = create_or_adopt(&ingresses, ingress, submission_id).await?;
-        if plan
-            .ui_ingress
-            .as_ref()
-            .is_some_and(|ui| ui.name_any() == created.name_any())
-        {
-            let rule = created
-                .spec
-                .and_then(|s| s.rules)
-                .and_then(|r| r.into_iter().next());
-            let host = rule
-                .as_ref()
-                .and_then(|r| r.host.clone())
-                .unwrap_or_default();
-            let path = rule
-                .and_then(|r| r.http)
-                .and_then(|h| h.paths.into_iter().next())
-                .and_then(|p| p.path)
-                .unwrap_or_default();
-            web_ui.web_ui_ingress_name = created.metadata.name;
-            web_ui.web_ui_ingress_address = Some(format!("http://{host}{path}"));
-        }
-    }
-    let driver = create_or_adopt(
-        &Api::<Pod>::namespaced(client, &namespace),
-        plan.driver_pod(),
-        submission_id,
-    )
-    .await?;
-    Ok(SubmissionOutcome::Submitted {
-        driver_pod_name: driver.name_any(),
-        app_id: context.app_id.clone(),
-    })
 }
 
 /// An application that fails validation ends FAILED with every problem in its error message.

@@ -7,6 +7,8 @@ pub mod events;
 pub mod index;
 pub mod resources;
 pub mod scheduled;
+mod spark_submit;
+mod submit;
 
 use std::sync::Arc;
 
@@ -40,6 +42,11 @@ pub struct Context {
     pub services: AppIndex<Service>,
     /// `spark.master` of the drivers.
     pub master_url: String,
+    /// Runs `spark-submit` for applications submitted that way; set up on first use, so that an
+    /// operator that never needs Spark installed does not look for it.
+    pub spark_submitter: tokio::sync::OnceCell<
+        std::result::Result<crate::submission::spark_submit::SparkSubmitter, String>,
+    >,
 }
 
 /// Runs the SparkApplication and ScheduledSparkApplication controllers until `shutdown` resolves.
@@ -151,6 +158,7 @@ async fn run_in(
         config_maps: AppIndex::default(),
         services: AppIndex::default(),
         master_url: master_url.to_string(),
+        spark_submitter: tokio::sync::OnceCell::new(),
     });
     let mut app_watch = watcher::Config::default();
     if let Some(selector) = &config.label_selector {

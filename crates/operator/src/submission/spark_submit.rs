@@ -29,7 +29,7 @@ pub const DEFAULT_JAVA_OPTIONS: &str = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC
 #[derive(Debug, thiserror::Error)]
 pub enum SparkSubmitError {
     #[error(
-        "spark-submit not found: set SPARK_HOME (or --spark-home) to a Spark 4 installation, or \
+        "spark-submit not found: set SPARK_HOME to a Spark 4 installation, or \
          install pyspark (`pip install pyspark==4.0.1`); {0}"
     )]
     SparkHomeMissing(String),
