@@ -305,6 +305,7 @@ async fn metrics_count_runs_once_readyz_waits_for_caches_and_the_chart_grants_ev
         p("", "services", "get"), // create_or_adopt reads an existing object of the same name
         p("", "configmaps", "get"),
         p("", "pods", "get"),
+        p("", "pods", "patch"), // spark-submit mode: the driver made owned by its application
         p("networking.k8s.io", "ingresses", "create"), // only with --ingress-url-format
         p("networking.k8s.io", "ingresses", "get"),
         p("networking.k8s.io", "ingresses", "delete"),

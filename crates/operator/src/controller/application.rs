@@ -37,15 +37,24 @@ pub async fn reconcile(app: Arc<SparkApplication>, ctx: Arc<Context>) -> Result<
 
     let observed = observe(&app, &ctx, now);
     let mut decision = lifecycle::decide(&app, &observed);
+    // Events describe transitions; they are recorded once the status holding the transition is
+    // written, so a reconcile repeated after a conflict does not report the same step twice.
+    let mut events = Vec::new();
     let mut follow_up = None;
     for action in std::mem::take(&mut decision.actions) {
-        if let Some(next) = act(&app, &ctx, &decision.status, action, now).await? {
+        if let Action::Event { .. } = action {
+            events.push(action);
+        } else if let Some(next) = act(&app, &ctx, &decision.status, action, now).await? {
             follow_up = Some(next);
         }
     }
     if let Some(mut next) = follow_up {
         for action in std::mem::take(&mut next.actions) {
-            act(&app, &ctx, &next.status, action, now).await?;
+            if let Action::Event { .. } = action {
+                events.push(action);
+            } else {
+                act(&app, &ctx, &next.status, action, now).await?;
+            }
         }
         decision = Decision {
             actions: Vec::new(),
@@ -53,6 +62,9 @@ pub async fn reconcile(app: Arc<SparkApplication>, ctx: Arc<Context>) -> Result<
         };
     }
     write_status(&app, &ctx, &current, decision.status).await?;
+    for event in events {
+        act(&app, &ctx, &current, event, now).await?;
+    }
     Ok(match decision.requeue_after {
         Some(after) => Requeue::requeue(after),
         None => Requeue::requeue(ctx.config.resync_period),

@@ -1,25 +1,55 @@
-//! Kubernetes Events about applications, with Kubeflow's reasons.
+//! Kubernetes Events about applications, with Kubeflow's reasons, recorded off the reconcile
+//! path: a reconcile queues an event and goes on; a background task creates the Event objects.
+//! Each event is its own object (no aggregation into series), so recording costs the same with
+//! ten applications or ten thousand.
 
-use k8s_openapi::api::core::v1::ObjectReference;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::{Client, Resource};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
+use kube::api::{ObjectMeta, PostParams};
+use kube::{Api, Client, Resource};
 use spark_operator_api::SparkApplication;
+use tokio::sync::mpsc;
 use tracing::warn;
+
+/// Events waiting to be recorded; beyond this a burst drops events rather than slow reconciles.
+const QUEUE: usize = 10_000;
+/// Events recorded at once.
+const CONCURRENCY: usize = 8;
 
 /// Publishes events; a failure to record one is logged, never fails a reconcile.
 #[derive(Clone)]
 pub struct EventPublisher {
-    recorder: std::sync::Arc<Recorder>,
+    queue: mpsc::Sender<Event>,
+    reporter: String,
+    instance: Option<String>,
 }
 
+static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+
 impl EventPublisher {
+    /// Starts the task that records the events; it ends when every publisher is dropped.
     pub fn new(client: Client, reporter: &str) -> Self {
-        let reporter = Reporter {
-            controller: reporter.to_string(),
-            instance: std::env::var("POD_NAME").ok(),
-        };
+        let (queue, pending) = mpsc::channel::<Event>(QUEUE);
+        let stream = futures::stream::unfold(pending, |mut pending| async move {
+            pending.recv().await.map(|event| (event, pending))
+        });
+        tokio::spawn(stream.for_each_concurrent(CONCURRENCY, move |event| {
+            let client = client.clone();
+            async move {
+                let namespace = event.metadata.namespace.clone().unwrap_or_default();
+                let events: Api<Event> = Api::namespaced(client, &namespace);
+                if let Err(error) = events.create(&PostParams::default(), &event).await {
+                    warn!(%error, reason = event.reason.as_deref().unwrap_or_default(), "could not record event");
+                }
+            }
+        }));
         Self {
-            recorder: std::sync::Arc::new(Recorder::new(client, reporter)),
+            queue,
+            reporter: reporter.to_string(),
+            instance: std::env::var("POD_NAME").ok(),
         }
     }
 
@@ -34,7 +64,7 @@ impl EventPublisher {
             .await;
     }
 
-    /// Publishes an event about the object `reference` points at.
+    /// Queues an event about the object `reference` points at.
     pub async fn publish_on(
         &self,
         reference: &ObjectReference,
@@ -42,19 +72,39 @@ impl EventPublisher {
         reason: &str,
         message: String,
     ) {
+        let now = jiff::Timestamp::now();
+        let object = reference.name.clone().unwrap_or_default();
+        let unique =
+            (now.as_nanosecond() as u64).wrapping_add(SEQUENCE.fetch_add(1, Ordering::Relaxed));
         let event = Event {
-            type_: if warning {
-                EventType::Warning
-            } else {
-                EventType::Normal
+            metadata: ObjectMeta {
+                name: Some(format!("{object}.{unique:x}")),
+                namespace: reference.namespace.clone(),
+                ..Default::default()
             },
-            reason: reason.to_string(),
-            note: Some(message),
-            action: reason.to_string(),
-            secondary: None,
+            involved_object: reference.clone(),
+            reason: Some(reason.to_string()),
+            message: Some(message),
+            type_: Some(if warning { "Warning" } else { "Normal" }.to_string()),
+            first_timestamp: Some(Time(now)),
+            last_timestamp: Some(Time(now)),
+            event_time: Some(MicroTime(now)),
+            count: Some(1),
+            action: Some(reason.to_string()),
+            source: Some(EventSource {
+                component: Some(self.reporter.clone()),
+                host: None,
+            }),
+            reporting_component: Some(self.reporter.clone()),
+            reporting_instance: Some(
+                self.instance
+                    .clone()
+                    .unwrap_or_else(|| self.reporter.clone()),
+            ),
+            ..Default::default()
         };
-        if let Err(error) = self.recorder.publish(&event, reference).await {
-            warn!(%error, reason, "could not record event");
+        if self.queue.try_send(event).is_err() {
+            warn!(reason, object, "event queue full; event dropped");
         }
     }
 }

@@ -17,7 +17,7 @@ use futures::TryStreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Controller;
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
@@ -205,50 +205,69 @@ async fn run_in(
     );
     // Guarded: an object the types cannot read (written under an older or looser CRD) must not
     // break the watch of every other application; it is reported on its own.
-    let controller = Controller::new(
+    // Field ownership is never read by the controller: dropped from its copy of each application.
+    let (applications, application_writer) = reflector::store();
+    let application_events = watcher(
         api::<DeserializeGuard<SparkApplication>>(&client, &namespace),
         app_watch,
     )
-    .watches_stream(pod_events, owning_application)
-    .watches_stream(config_map_events, owning_application)
-    .watches_stream(service_events, owning_application)
-    .with_config(
-        kube::runtime::controller::Config::default().concurrency(config.controller_threads),
-    )
-    .graceful_shutdown_on(shutdown)
-    .run(
-        move |app, ctx| {
-            let caches = caches.clone();
-            async move {
-                caches.pods.wait_until_ready().await;
-                caches.config_maps.wait_until_ready().await;
-                caches.services.wait_until_ready().await;
-                match &app.0 {
-                    Ok(readable) => {
-                        let metrics = ctx.config.metrics.clone();
-                        let reconcile = application::reconcile(Arc::new(readable.clone()), ctx);
-                        metrics.reconciled(readable, reconcile).await
+    .default_backoff()
+    .modify(|guard| match &mut guard.0 {
+        Ok(app) => app.metadata.managed_fields = None,
+        Err(unreadable) => unreadable.metadata.managed_fields = None,
+    })
+    .reflect(application_writer)
+    .applied_objects();
+    // Only the pods' changes call for a reconcile. The ConfigMaps and Services only keep their
+    // index current: an application waiting for them to go looks again on its own schedule.
+    let indexes = async move {
+        futures::join!(
+            config_map_events.for_each(|_| async {}),
+            service_events.for_each(|_| async {})
+        )
+    };
+    let controller = Controller::for_stream(application_events, applications)
+        .watches_stream(pod_events, owning_application)
+        .with_config(
+            kube::runtime::controller::Config::default().concurrency(config.controller_threads),
+        )
+        .graceful_shutdown_on(shutdown)
+        .run(
+            move |app, ctx| {
+                let caches = caches.clone();
+                async move {
+                    caches.pods.wait_until_ready().await;
+                    caches.config_maps.wait_until_ready().await;
+                    caches.services.wait_until_ready().await;
+                    match &app.0 {
+                        Ok(readable) => {
+                            let metrics = ctx.config.metrics.clone();
+                            let reconcile = application::reconcile(Arc::new(readable.clone()), ctx);
+                            metrics.reconciled(readable, reconcile).await
+                        }
+                        Err(unreadable) => application::report_unreadable(unreadable, &ctx).await,
                     }
-                    Err(unreadable) => application::report_unreadable(unreadable, &ctx).await,
                 }
+            },
+            application::error_policy,
+            context,
+        );
+    let reconciles = controller.for_each(|result| async move {
+        match result {
+            // Another writer got there first; the reconcile is simply run again.
+            Err(kube::runtime::controller::Error::ReconcilerFailed(
+                Error::Kube(kube::Error::Api(status)),
+                _,
+            )) if status.code == 409 => {
+                debug!(message = %status.message, "status conflict; reconciling again")
             }
-        },
-        application::error_policy,
-        context,
-    );
-    controller
-        .for_each(|result| async move {
-            match result {
-                // Another writer got there first; the reconcile is simply run again.
-                Err(kube::runtime::controller::Error::ReconcilerFailed(
-                    Error::Kube(kube::Error::Api(status)),
-                    _,
-                )) if status.code == 409 => {
-                    debug!(message = %status.message, "status conflict; reconciling again")
-                }
-                Err(error) => warn!(%error, "reconcile failed"),
-                Ok(_) => {}
-            }
-        })
-        .await;
+            Err(error) => warn!(%error, "reconcile failed"),
+            Ok(_) => {}
+        }
+    });
+    // The indexes' watches end with the controller.
+    tokio::select! {
+        _ = reconciles => {}
+        _ = indexes => {}
+    }
 }
