@@ -1,4 +1,4 @@
-//! `spark-bench`: the benchmark of issue 10 for native submission. For each N it starts a fresh
+//! `spark-bench`: the benchmark of issue 10. For each N it starts a fresh
 //! local cluster and a fresh operator as child processes, creates N SparkApplications whose drivers
 //! run for zero seconds, and measures create-to-driver-pod latency, submissions per second, time
 //! until all COMPLETED, and the operator's CPU seconds and peak RSS. See bench/README.md.
@@ -20,7 +20,7 @@ use procs::{Binaries, Usage};
 use report::SizeResult;
 use workload::Observed;
 
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(about = "Benchmark of the operator's native submission on the local cluster")]
 struct Args {
     /// Numbers of applications, one fresh cluster and operator each.
@@ -45,14 +45,14 @@ struct Args {
     /// Give up on a size when its applications have not all ended after this many seconds.
     #[arg(long, default_value_t = 600)]
     timeout_seconds: u64,
+    /// Applications run once more with `--submitter spark-submit`, for the comparison (0: none).
+    /// Needs Spark (SPARK_HOME or `pip install pyspark==4.0.1`).
+    #[arg(long, default_value_t = 100)]
+    spark_submit_size: usize,
     /// Keep the logs of the cluster and the operator (in a temporary folder) after the run.
     #[arg(long)]
     keep_logs: bool,
 }
-
-const SPARK_SUBMIT_NOTE: &str = "spark-submit mode: not measured. `spark-operator controller \
-     start` cannot run applications through spark-submit yet (native submission only), so the \
-     native / spark-submit ratios of issue 10 are not given; they are to be added with that mode.";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -79,7 +79,7 @@ async fn main() -> anyhow::Result<()> {
     let mut results = Vec::new();
     for &n in &args.sizes {
         println!("\n== N = {n}");
-        match run_size(&bins, &args, n, &work).await {
+        match run_size(&bins, &args, n, &work, "native").await {
             Ok(result) => {
                 println!("{}", report::markdown_table(std::slice::from_ref(&result)));
                 results.push(result);
@@ -93,12 +93,13 @@ async fn main() -> anyhow::Result<()> {
 
     let table = report::markdown_table(&results);
     let targets = report::targets(&results);
-    println!("\n{header}\n\n{table}\n{targets}\n{SPARK_SUBMIT_NOTE}");
+    let comparison = compare_spark_submit(&bins, &args, &work, &results).await?;
+    println!("\n{header}\n\n{table}\n{targets}\n{comparison}");
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let markdown = format!(
         "# spark-bench results\n\n{header}\n\nNative submission:\n\n{table}\nTargets (issue 10):\n\n\
-         {targets}\n{SPARK_SUBMIT_NOTE}\n"
+         {targets}\n{comparison}\n"
     );
     let md_path = args.out.join("results.md");
     std::fs::write(&md_path, markdown).with_context(|| format!("writing {}", md_path.display()))?;
@@ -150,6 +151,7 @@ async fn run_size(
     args: &Args,
     n: usize,
     work: &Path,
+    submitter: &str,
 ) -> anyhow::Result<SizeResult> {
     let kubeconfig = work.join("kubeconfig");
     let cluster = procs::start_cluster(bins, work, &kubeconfig).await?;
@@ -164,7 +166,7 @@ async fn run_size(
     cluster.stop().await;
 
     let mut cluster = procs::start_cluster(bins, work, &kubeconfig).await?;
-    let mut operator = procs::start_operator(bins, work, &kubeconfig)?;
+    let mut operator = procs::start_operator(bins, work, &kubeconfig, submitter)?;
     let observer = workload::client(&kubeconfig).await?;
     let served = workload::wait_served(&observer, 60).await;
     operator.check_alive(&work.join("spark-operator.log"))?;
@@ -325,4 +327,52 @@ fn summarize(
         cluster_writes: figures.writes,
         ceiling_per_sec: figures.ceiling,
     }
+}
+
+/// The same workload through `--submitter spark-submit` at `--spark-submit-size`, beside native
+/// submission at that size: the section of results.md that compares the two.
+async fn compare_spark_submit(
+    bins: &Binaries,
+    args: &Args,
+    work: &Path,
+    native: &[SizeResult],
+) -> anyhow::Result<String> {
+    let n = args.spark_submit_size;
+    let args_executors = args.executors;
+    if n == 0 {
+        return Ok("spark-submit mode: not run (--spark-submit-size 0).".into());
+    }
+    let has_spark = std::env::var_os("SPARK_HOME").is_some()
+        || std::process::Command::new("python3")
+            .args(["-c", "import pyspark"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if !has_spark {
+        return Ok("spark-submit mode: not run: no Spark here (set SPARK_HOME or `pip install pyspark==4.0.1`).".into());
+    }
+    // spark-submit refuses zero executors without dynamic allocation ("Number of executors must
+    // be a positive number"): both modes run with at least one here.
+    let args = &Args {
+        executors: args.executors.max(1),
+        ..args.clone()
+    };
+    let native = match native
+        .iter()
+        .find(|r| r.n == n && args.executors == args_executors)
+    {
+        Some(result) => result.clone(),
+        None => {
+            println!(
+                "\n== native at N = {n}, {} executor(s), for the comparison",
+                args.executors
+            );
+            run_size(bins, args, n, work, "native").await?
+        }
+    };
+    println!(
+        "\n== spark-submit mode, N = {n}, {} executor(s)",
+        args.executors
+    );
+    let spark_submit = run_size(bins, args, n, work, "spark-submit").await?;
+    Ok(report::comparison(&native, &spark_submit))
 }

@@ -97,15 +97,15 @@ pub struct Usage {
     pub peak_rss_kib: u64,
 }
 
-/// utime + stime, in clock ticks, from the text of /proc/PID/stat (fields 14 and 15; the command
-/// name in parentheses may hold spaces, so fields are counted after its closing parenthesis).
+/// utime + stime of the process and of its children that ended (cutime + cstime: the
+/// spark-submit JVMs the operator runs in spark-submit mode), in clock ticks, from the text of
+/// /proc/PID/stat (fields 14 to 17; the command name in parentheses may hold spaces, so fields are
+/// counted after its closing parenthesis).
 pub fn cpu_ticks(stat: &str) -> Option<u64> {
     let rest = &stat[stat.rfind(')')? + 1..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    // `rest` starts at field 3 (state); utime is field 14, stime field 15.
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some(utime + stime)
+    // `rest` starts at field 3 (state); utime is field 14, stime 15, cutime 16, cstime 17.
+    (11..=14).map(|i| fields.get(i)?.parse::<u64>().ok()).sum()
 }
 
 /// A `Name:   123 kB` line of /proc/PID/status, in KiB.
@@ -184,10 +184,21 @@ pub async fn start_cluster(
 }
 
 /// Starts `spark-operator controller start --install-crds` against the cluster of `kubeconfig`.
-pub fn start_operator(bins: &Binaries, dir: &Path, kubeconfig: &Path) -> anyhow::Result<Process> {
+pub fn start_operator(
+    bins: &Binaries,
+    dir: &Path,
+    kubeconfig: &Path,
+    submitter: &str,
+) -> anyhow::Result<Process> {
     let (_, file) = log_file(dir, "spark-operator")?;
     let child = Command::new(&bins.operator)
-        .args(["controller", "start", "--install-crds"])
+        .args([
+            "controller",
+            "start",
+            "--install-crds",
+            "--submitter",
+            submitter,
+        ])
         // No health/metrics listener: a fixed port could clash with another process on the machine.
         .args([
             "--health-probe-bind-address",
@@ -218,7 +229,7 @@ mod tests {
     fn reads_cpu_ticks_past_a_command_with_spaces() {
         let stat = "4242 (tokio (rt) x) S 1 4242 4242 0 -1 4194560 1595 0 0 0 \
                     120 35 0 0 20 0 9 0 123456 1000000 2000 18446744073709551615";
-        assert_eq!(cpu_ticks(stat), Some(155));
+        assert_eq!(cpu_ticks(stat), Some(155), "120 + 35 + children's 0 + 0");
         assert_eq!(cpu_ticks("garbage"), None);
     }
 

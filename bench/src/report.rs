@@ -224,3 +224,46 @@ mod tests {
         );
     }
 }
+
+/// Native submission beside spark-submit mode at one size, with the ratios native / spark-submit.
+pub fn comparison(native: &SizeResult, spark_submit: &SizeResult) -> String {
+    let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.4}", a / b),
+        _ => "-".into(),
+    };
+    let rows = [
+        (
+            "create→driver pod p50 (ms)",
+            native.p50_ms(),
+            spark_submit.p50_ms(),
+        ),
+        (
+            "create→driver pod p99 (ms)",
+            native.p99_ms(),
+            spark_submit.p99_ms(),
+        ),
+        (
+            "submissions/s",
+            Some(native.submissions_per_sec()),
+            Some(spark_submit.submissions_per_sec()),
+        ),
+        (
+            "operator CPU per app (ms, with its spark-submit children)",
+            Some(native.operator_cpu_ms_per_app()),
+            Some(spark_submit.operator_cpu_ms_per_app()),
+        ),
+    ];
+    let mut out = format!(
+        "Native submission beside spark-submit mode, N = {}:\n\n| measure | native | spark-submit | native / spark-submit |\n|---|---:|---:|---:|\n",
+        native.n
+    );
+    for (name, a, b) in rows {
+        out.push_str(&format!(
+            "| {name} | {} | {} | {} |\n",
+            opt(a, 2),
+            opt(b, 2),
+            ratio(a, b)
+        ));
+    }
+    out
+}

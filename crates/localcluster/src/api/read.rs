@@ -61,6 +61,14 @@ impl Filter {
         Ok(Self { labels, fields })
     }
 
+    /// Whether the labels match; labels read the same in every version of an object, so this is
+    /// checked on the stored form, before an object is converted.
+    pub(super) fn labels_match(&self, object: &Value) -> bool {
+        self.labels
+            .as_ref()
+            .is_none_or(|s| s.matches(&meta::labels(object)))
+    }
+
     pub(super) fn matches(&self, object: &Value) -> bool {
         self.labels
             .as_ref()
@@ -122,6 +130,7 @@ impl Cluster {
                     (meta::namespace(item), meta::name(item)) > (ns.as_str(), name.as_str())
                 })
             })
+            .filter(|item| filter.labels_match(item))
             .map(|item| as_version(resource, item))
             .filter(|item| filter.matches(item));
         let limit = options.limit.filter(|l| *l > 0).unwrap_or(usize::MAX);
