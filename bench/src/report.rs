@@ -147,6 +147,49 @@ pub fn targets(results: &[SizeResult]) -> String {
     out
 }
 
+/// Native submission beside spark-submit mode at one size, with the ratios native / spark-submit.
+pub fn comparison(native: &SizeResult, spark_submit: &SizeResult) -> String {
+    let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.4}", a / b),
+        _ => "-".into(),
+    };
+    let rows = [
+        (
+            "create→driver pod p50 (ms)",
+            native.p50_ms(),
+            spark_submit.p50_ms(),
+        ),
+        (
+            "create→driver pod p99 (ms)",
+            native.p99_ms(),
+            spark_submit.p99_ms(),
+        ),
+        (
+            "submissions/s",
+            Some(native.submissions_per_sec()),
+            Some(spark_submit.submissions_per_sec()),
+        ),
+        (
+            "operator CPU per app (ms, with its spark-submit children)",
+            Some(native.operator_cpu_ms_per_app()),
+            Some(spark_submit.operator_cpu_ms_per_app()),
+        ),
+    ];
+    let mut out = format!(
+        "Native submission beside spark-submit mode, N = {}:\n\n| measure | native | spark-submit | native / spark-submit |\n|---|---:|---:|---:|\n",
+        native.n
+    );
+    for (name, a, b) in rows {
+        out.push_str(&format!(
+            "| {name} | {} | {} | {} |\n",
+            opt(a, 2),
+            opt(b, 2),
+            ratio(a, b)
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,47 +266,18 @@ mod tests {
             table.contains("| peak RSS < 100 MB with 10,000 applications | not measured | - |")
         );
     }
-}
 
-/// Native submission beside spark-submit mode at one size, with the ratios native / spark-submit.
-pub fn comparison(native: &SizeResult, spark_submit: &SizeResult) -> String {
-    let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
-        (Some(a), Some(b)) if b > 0.0 => format!("{:.4}", a / b),
-        _ => "-".into(),
-    };
-    let rows = [
-        (
-            "create→driver pod p50 (ms)",
-            native.p50_ms(),
-            spark_submit.p50_ms(),
-        ),
-        (
-            "create→driver pod p99 (ms)",
-            native.p99_ms(),
-            spark_submit.p99_ms(),
-        ),
-        (
-            "submissions/s",
-            Some(native.submissions_per_sec()),
-            Some(spark_submit.submissions_per_sec()),
-        ),
-        (
-            "operator CPU per app (ms, with its spark-submit children)",
-            Some(native.operator_cpu_ms_per_app()),
-            Some(spark_submit.operator_cpu_ms_per_app()),
-        ),
-    ];
-    let mut out = format!(
-        "Native submission beside spark-submit mode, N = {}:\n\n| measure | native | spark-submit | native / spark-submit |\n|---|---:|---:|---:|\n",
-        native.n
-    );
-    for (name, a, b) in rows {
-        out.push_str(&format!(
-            "| {name} | {} | {} | {} |\n",
-            opt(a, 2),
-            opt(b, 2),
-            ratio(a, b)
-        ));
+    #[test]
+    fn comparison_gives_the_ratios() {
+        let mut native = result(100, &[10.0]);
+        native.operator_cpu_secs = 0.1;
+        let mut spark_submit = result(100, &[1000.0]);
+        spark_submit.operator_cpu_secs = 100.0;
+        let text = comparison(&native, &spark_submit);
+        assert!(
+            text.contains("| create→driver pod p50 (ms) | 10.00 | 1000.00 | 0.0100 |"),
+            "{text}"
+        );
+        assert!(text.contains("| 0.0010 |"), "{text}");
     }
-    out
 }
