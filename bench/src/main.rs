@@ -3,6 +3,7 @@
 //! run for zero seconds, and measures create-to-driver-pod latency, submissions per second, time
 //! until all COMPLETED, and the operator's CPU seconds and peak RSS. See bench/README.md.
 
+mod admission;
 mod plot;
 mod procs;
 mod report;
@@ -49,6 +50,12 @@ struct Args {
     /// Needs Spark (SPARK_HOME or `pip install pyspark==4.0.1`).
     #[arg(long, default_value_t = 100)]
     spark_submit_size: usize,
+    /// SparkApplication creates timed through the validating webhook, and without it (0: none).
+    #[arg(long, default_value_t = 5000)]
+    admission_size: usize,
+    /// The pace of those creates, per second.
+    #[arg(long, default_value_t = 500.0)]
+    admission_rate: f64,
     /// Keep the logs of the cluster and the operator (in a temporary folder) after the run.
     #[arg(long)]
     keep_logs: bool,
@@ -94,12 +101,22 @@ async fn main() -> anyhow::Result<()> {
     let table = report::markdown_table(&results);
     let targets = report::targets(&results);
     let comparison = compare_spark_submit(&bins, &args, &work, &results).await?;
-    println!("\n{header}\n\n{table}\n{targets}\n{comparison}");
+    let admission = if args.admission_size == 0 {
+        "Admission: not run (--admission-size 0).\n".to_string()
+    } else {
+        let (n, rate) = (args.admission_size, args.admission_rate);
+        println!("\n== admission, {n} creates at {rate}/s, without the webhook");
+        let without = admission::measure(&bins, &work, n, rate, args.clients.max(8), false).await?;
+        println!("== admission, {n} creates at {rate}/s, through the validating webhook");
+        let with = admission::measure(&bins, &work, n, rate, args.clients.max(8), true).await?;
+        admission::section(n, rate, &without, &with)
+    };
+    println!("\n{header}\n\n{table}\n{targets}\n{comparison}\n{admission}");
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let markdown = format!(
         "# spark-bench results\n\n{header}\n\nNative submission:\n\n{table}\nTargets (issue 10):\n\n\
-         {targets}\n{comparison}\n"
+         {targets}\n{comparison}\n{admission}"
     );
     let md_path = args.out.join("results.md");
     std::fs::write(&md_path, markdown).with_context(|| format!("writing {}", md_path.display()))?;

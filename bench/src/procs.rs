@@ -190,15 +190,20 @@ pub fn start_operator(
     kubeconfig: &Path,
     submitter: &str,
 ) -> anyhow::Result<Process> {
+    start_operator_with(bins, dir, kubeconfig, &["--submitter", submitter])
+}
+
+/// Starts `spark-operator controller start --install-crds` with `extra` flags.
+pub fn start_operator_with(
+    bins: &Binaries,
+    dir: &Path,
+    kubeconfig: &Path,
+    extra: &[&str],
+) -> anyhow::Result<Process> {
     let (_, file) = log_file(dir, "spark-operator")?;
     let child = Command::new(&bins.operator)
-        .args([
-            "controller",
-            "start",
-            "--install-crds",
-            "--submitter",
-            submitter,
-        ])
+        .args(["controller", "start", "--install-crds"])
+        .args(extra)
         // No health/metrics listener: a fixed port could clash with another process on the machine.
         .args([
             "--health-probe-bind-address",

@@ -28,7 +28,7 @@ pub async fn client(kubeconfig: &Path) -> anyhow::Result<Client> {
     Ok(Client::try_from(config)?)
 }
 
-fn app_resource() -> ApiResource {
+pub fn app_resource() -> ApiResource {
     let gvk = GroupVersionKind::gvk("sparkoperator.k8s.io", "v1beta2", "SparkApplication");
     ApiResource::from_gvk_with_plural(&gvk, "sparkapplications")
 }
