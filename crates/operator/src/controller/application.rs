@@ -18,9 +18,10 @@ use spark_operator_api::{
 use tracing::{debug, info, warn};
 
 use super::Context;
-use super::resources::{SUBMISSION_ID_LABEL, delete_labelled};
+use super::resources::delete_labelled;
 use crate::error::{Error, Result};
 use crate::lifecycle::{self, Action, Decision, Observation, SubmissionOutcome};
+use crate::submission::LABEL_SUBMISSION_ID;
 
 pub async fn reconcile(app: Arc<SparkApplication>, ctx: Arc<Context>) -> Result<Requeue> {
     if app.metadata.deletion_timestamp.is_some() {
@@ -151,7 +152,7 @@ fn observe(app: &SparkApplication, ctx: &Context, now: jiff::Timestamp) -> Obser
     let attempt_of = |meta: &kube::api::ObjectMeta| {
         meta.labels
             .as_ref()
-            .and_then(|l| l.get(SUBMISSION_ID_LABEL))
+            .and_then(|l| l.get(LABEL_SUBMISSION_ID))
             .cloned()
             .unwrap_or_default()
     };

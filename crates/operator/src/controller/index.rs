@@ -9,7 +9,7 @@ use kube::Resource;
 use kube::runtime::watcher::Event;
 use tokio::sync::watch;
 
-use super::resources::APP_NAME_LABEL;
+use crate::submission::LABEL_APP_NAME;
 
 /// (namespace, application name).
 type AppKey = (String, String);
@@ -51,7 +51,7 @@ impl<K: Resource> Default for AppIndex<K> {
 
 fn app_key<K: Resource>(object: &K) -> Option<(AppKey, String)> {
     let meta = object.meta();
-    let app = meta.labels.as_ref()?.get(APP_NAME_LABEL)?;
+    let app = meta.labels.as_ref()?.get(LABEL_APP_NAME)?;
     Some((
         (meta.namespace.clone().unwrap_or_default(), app.clone()),
         meta.name.clone()?,
@@ -134,7 +134,7 @@ mod tests {
             metadata: ObjectMeta {
                 name: Some(name.into()),
                 namespace: Some("default".into()),
-                labels: Some([(APP_NAME_LABEL.to_string(), app.to_string())].into()),
+                labels: Some([(LABEL_APP_NAME.to_string(), app.to_string())].into()),
                 ..Default::default()
             },
             ..Default::default()

@@ -26,9 +26,9 @@ use tracing::{debug, info, warn};
 
 use crate::config::ControllerConfig;
 use crate::error::{Error, Result};
+use crate::submission::LABEL_APP_NAME;
 use events::EventPublisher;
 use index::AppIndex;
-use resources::APP_NAME_LABEL;
 
 /// What every reconcile shares.
 pub struct Context {
@@ -47,6 +47,15 @@ pub struct Context {
     pub spark_submitter: tokio::sync::OnceCell<
         std::result::Result<crate::submission::spark_submit::SparkSubmitter, String>,
     >,
+}
+
+impl Context {
+    /// Resolves once the pod, ConfigMap and Service indexes hold their first complete listing.
+    pub async fn caches_ready(&self) {
+        self.pods.wait_until_ready().await;
+        self.config_maps.wait_until_ready().await;
+        self.services.wait_until_ready().await;
+    }
 }
 
 /// Runs the SparkApplication and ScheduledSparkApplication controllers until `shutdown` resolves.
@@ -125,7 +134,7 @@ where
         + Sync
         + 'static,
 {
-    watcher(api, watcher::Config::default().labels(APP_NAME_LABEL))
+    watcher(api, watcher::Config::default().labels(LABEL_APP_NAME))
         .default_backoff()
         .modify(strip)
         .map_ok(move |event| {
@@ -139,7 +148,7 @@ where
 fn owning_application<K: Resource>(
     object: K,
 ) -> Option<ObjectRef<DeserializeGuard<SparkApplication>>> {
-    let app = object.labels().get(APP_NAME_LABEL)?;
+    let app = object.labels().get(LABEL_APP_NAME)?;
     Some(ObjectRef::new(app).within(&object.meta().namespace.clone()?))
 }
 
@@ -195,9 +204,7 @@ async fn run_in(
     let caches = context.clone();
     let filled = caches.clone();
     config.readiness.track(async move {
-        filled.pods.wait_until_ready().await;
-        filled.config_maps.wait_until_ready().await;
-        filled.services.wait_until_ready().await;
+        filled.caches_ready().await;
     });
     info!(
         namespace = namespace.as_deref().unwrap_or("<all>"),
@@ -236,9 +243,7 @@ async fn run_in(
             move |app, ctx| {
                 let caches = caches.clone();
                 async move {
-                    caches.pods.wait_until_ready().await;
-                    caches.config_maps.wait_until_ready().await;
-                    caches.services.wait_until_ready().await;
+                    caches.caches_ready().await;
                     match &app.0 {
                         Ok(readable) => {
                             let metrics = ctx.config.metrics.clone();

@@ -8,11 +8,7 @@ use serde::de::DeserializeOwned;
 use std::fmt::Debug;
 
 use crate::error::{Error, Result};
-
-/// The label that ties every object of a submission attempt to it.
-pub const SUBMISSION_ID_LABEL: &str = "sparkoperator.k8s.io/submission-id";
-/// The label that ties every object of an application to it.
-pub const APP_NAME_LABEL: &str = "sparkoperator.k8s.io/app-name";
+use crate::submission::{LABEL_APP_NAME, LABEL_SUBMISSION_ID};
 
 /// Creates `object`; if an object of that name already exists it is taken as ours when it carries
 /// the same submission id (a reconcile that died half-way is resumed), and is an error otherwise,
@@ -31,7 +27,7 @@ where
             let existing = api.get(&object.name_any()).await?;
             let same_attempt = existing
                 .labels()
-                .get(SUBMISSION_ID_LABEL)
+                .get(LABEL_SUBMISSION_ID)
                 .is_some_and(|id| id == submission_id);
             if same_attempt {
                 Ok(existing)
@@ -53,7 +49,7 @@ pub async fn delete_labelled<K>(api: &Api<K>, app_name: &str) -> Result<usize>
 where
     K: Resource<Scope = NamespaceResourceScope> + Clone + DeserializeOwned + Debug,
 {
-    let selector = format!("{APP_NAME_LABEL}={app_name}");
+    let selector = format!("{LABEL_APP_NAME}={app_name}");
     let existing = api
         .list_metadata(&ListParams::default().labels(&selector))
         .await?;

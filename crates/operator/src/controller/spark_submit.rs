@@ -9,13 +9,11 @@ use spark_operator_api::SparkApplication;
 use spark_operator_api::naming::driver_pod_name;
 
 use super::Context;
-use super::resources::SUBMISSION_ID_LABEL;
 use crate::error::{Error, Result};
 use crate::lifecycle::SubmissionOutcome;
 use crate::submission::SubmissionContext;
 use crate::submission::spark_submit::SparkSubmitter;
-
-const APP_SELECTOR_LABEL: &str = "spark-app-selector";
+use crate::submission::{LABEL_SPARK_APP_SELECTOR, LABEL_SUBMISSION_ID};
 
 pub async fn submit(
     app: &SparkApplication,
@@ -27,7 +25,7 @@ pub async fn submit(
     let driver_name = driver_pod_name(app);
     // Read fresh, not from the cache: a driver created a moment ago must be found.
     if let Some(driver) = pods.get_opt(&driver_name).await? {
-        let same_attempt = driver.labels().get(SUBMISSION_ID_LABEL) == Some(&attempt.submission_id);
+        let same_attempt = driver.labels().get(LABEL_SUBMISSION_ID) == Some(&attempt.submission_id);
         if !same_attempt {
             return Err(Error::Submission(format!(
                 "pod {driver_name} exists from another submission; it is deleted before the application is submitted again"
@@ -73,7 +71,7 @@ async fn adopt(
     }
     let app_id = driver
         .labels()
-        .get(APP_SELECTOR_LABEL)
+        .get(LABEL_SPARK_APP_SELECTOR)
         .cloned()
         .unwrap_or_else(|| attempt.app_id.clone());
     Ok(SubmissionOutcome::Submitted {

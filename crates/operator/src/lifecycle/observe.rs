@@ -9,16 +9,15 @@ use spark_operator_api::naming::driver_pod_name;
 
 use super::retry::submission_id;
 use super::{Observation, Settings};
-use crate::submission::{LABEL_APP_NAME, LABEL_SUBMISSION_ID};
+use crate::submission::{
+    DRIVER_CONTAINER, LABEL_APP_NAME, LABEL_SPARK_APP_SELECTOR, LABEL_SPARK_ROLE,
+    LABEL_SUBMISSION_ID, ROLE_DRIVER,
+};
 
-/// Spark's labels on the pods it runs.
-const LABEL_SPARK_ROLE: &str = "spark-role";
-const LABEL_SPARK_APP_SELECTOR: &str = "spark-app-selector";
+/// Spark's labels on the executor pods it runs.
 const LABEL_SPARK_EXECUTOR_ID: &str = "spark-exec-id";
-const ROLE_DRIVER: &str = "driver";
 const ROLE_EXECUTOR: &str = "executor";
-/// The driver's container, and the executor's under Spark 3+ and before.
-const DRIVER_CONTAINER: &str = "spark-kubernetes-driver";
+/// The executor's container under Spark 3+ and before.
 const EXECUTOR_CONTAINERS: [&str; 2] = ["spark-kubernetes-executor", "executor"];
 
 /// A pod's `status.phase`.

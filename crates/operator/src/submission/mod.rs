@@ -104,7 +104,10 @@ use spark_operator_api::{IngressTls, SparkApplication};
 use crate::config::ControllerConfig;
 
 pub use conf::{DRIVER_TEMPLATE_FILE, EXECUTOR_TEMPLATE_FILE};
-pub use names::{LABEL_APP_NAME, LABEL_LAUNCHED_BY, LABEL_SUBMISSION_ID};
+pub use names::{
+    DRIVER_CONTAINER, LABEL_APP_NAME, LABEL_LAUNCHED_BY, LABEL_SPARK_APP_SELECTOR,
+    LABEL_SPARK_ROLE, LABEL_SUBMISSION_ID, ROLE_DRIVER,
+};
 pub use units::{memory_overhead_mib, size_in_mib};
 
 /// Why an application cannot be submitted.
