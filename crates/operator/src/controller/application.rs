@@ -3,7 +3,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
@@ -88,7 +87,11 @@ pub fn error_policy(
 
 /// An application whose spec the types cannot read ends FAILED with the reason, written by a merge
 /// patch that needs no typed copy; nothing is submitted.
-pub async fn report_unreadable(invalid: &InvalidObject, ctx: &Context) -> Result<Requeue> {
+pub async fn report_unreadable(
+    guard: &DeserializeGuard<SparkApplication>,
+    invalid: &InvalidObject,
+    ctx: &Context,
+) -> Result<Requeue> {
     let name = invalid.metadata.name.clone().unwrap_or_default();
     let namespace = invalid.metadata.namespace.clone().unwrap_or_default();
     let apps = Api::<SparkApplication>::namespaced(ctx.client.clone(), &namespace);
@@ -99,15 +102,7 @@ pub async fn report_unreadable(invalid: &InvalidObject, ctx: &Context) -> Result
         "the SparkApplication cannot be read: {problem}; correct that field and apply it again"
     );
     warn!(app = %name, %namespace, "{message}");
-    let reference = ObjectReference {
-        api_version: Some(SparkApplication::api_version(&()).into_owned()),
-        kind: Some(SparkApplication::kind(&()).into_owned()),
-        name: Some(name.clone()),
-        namespace: Some(namespace.clone()),
-        uid: invalid.metadata.uid.clone(),
-        resource_version: invalid.metadata.resource_version.clone(),
-        field_path: None,
-    };
+    let reference = guard.object_ref(&());
     ctx.events
         .publish_on(&reference, true, "SparkApplicationFailed", message.clone())
         .await;

@@ -250,7 +250,9 @@ async fn run_in(
                             let reconcile = application::reconcile(Arc::new(readable.clone()), ctx);
                             metrics.reconciled(readable, reconcile).await
                         }
-                        Err(unreadable) => application::report_unreadable(unreadable, &ctx).await,
+                        Err(unreadable) => {
+                            application::report_unreadable(&app, unreadable, &ctx).await
+                        }
                     }
                 }
             },
