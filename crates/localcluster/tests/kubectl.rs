@@ -1,16 +1,20 @@
 //! The real kubectl (v1.32) against the local cluster over HTTPS, with a kubeconfig, HOME and
 //! discovery cache in a temporary directory: CRDs and their objects, printer columns, jsonpath,
-//! describe, explain, wait, delete --wait, server-side apply, logs.
+//! describe, explain, wait, delete --wait, server-side apply, logs (also followed with `-f`).
 
 mod common;
 
 use std::path::PathBuf;
 use std::process::Output;
+use std::time::Duration;
 
+use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
 use localcluster::LocalCluster;
 use serde_json::json;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader, Lines};
+use tokio::process::ChildStdout;
 
 const KUBECTL: &str = "/usr/bin/kubectl";
 
@@ -33,18 +37,31 @@ impl Kubectl {
         path
     }
 
-    async fn run(&self, args: &[&str]) -> Output {
+    fn command(&self, args: &[&str]) -> tokio::process::Command {
         let cache = self.dir.path().join("cache");
-        tokio::process::Command::new(KUBECTL)
+        let mut command = tokio::process::Command::new(KUBECTL);
+        command
             .args(args)
             .arg(format!("--cache-dir={}", cache.display()))
             .env_clear()
             .env("KUBECONFIG", self.dir.path().join("kubeconfig"))
             .env("HOME", self.dir.path())
             .env("PATH", "/usr/bin:/bin")
-            .output()
-            .await
-            .expect("kubectl runs")
+            .kill_on_drop(true);
+        command
+    }
+
+    async fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().await.expect("kubectl runs")
+    }
+
+    /// Starts kubectl with its standard output piped, for commands that keep running.
+    fn spawn(&self, args: &[&str]) -> tokio::process::Child {
+        self.command(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("kubectl starts")
     }
 
     /// Runs kubectl and returns its standard output, failing the test if it fails.
@@ -319,5 +336,80 @@ async fn kubectl_core_workflow() {
         .run(&["get", "configmap", "settings", "-n", "work"])
         .await;
     assert!(!missing.status.success());
+    cluster.shutdown().await;
+}
+
+#[tokio::test]
+async fn kubectl_follows_a_running_pods_log_until_it_ends() {
+    let cluster = common::start().await;
+    let kubectl = Kubectl::new(&cluster);
+    let pods: Api<Pod> = Api::namespaced(cluster.client().unwrap(), "default");
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "talker"},
+        "spec": {"containers": [{"name": "main", "image": "busybox"}]},
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    let set_phase = |phase: &'static str| {
+        let pods = pods.clone();
+        async move {
+            let status = json!({"status": {"phase": phase}});
+            pods.patch_status("talker", &PatchParams::default(), &Patch::Merge(&status))
+                .await
+                .unwrap();
+        }
+    };
+    set_phase("Running").await;
+    let log = |text: &str| {
+        cluster
+            .cluster()
+            .append_pod_log("default", "talker", "main", text)
+    };
+    log("first\n");
+
+    let mut follower = kubectl.spawn(&["logs", "-f", "talker"]);
+    let mut lines = BufReader::new(follower.stdout.take().unwrap()).lines();
+    let next_line = async |lines: &mut Lines<BufReader<ChildStdout>>| {
+        tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+            .await
+            .expect("a line arrives within 10s")
+            .unwrap()
+    };
+    assert_eq!(next_line(&mut lines).await.as_deref(), Some("first"));
+
+    for text in ["second", "third"] {
+        log(&format!("{text}\n"));
+        assert_eq!(
+            next_line(&mut lines).await.as_deref(),
+            Some(text),
+            "a line printed while following arrives"
+        );
+        assert!(
+            follower.try_wait().unwrap().is_none(),
+            "kubectl keeps following while the pod runs"
+        );
+    }
+
+    log("last\n");
+    set_phase("Succeeded").await;
+    assert_eq!(next_line(&mut lines).await.as_deref(), Some("last"));
+    assert_eq!(
+        next_line(&mut lines).await,
+        None,
+        "the log ends with the pod"
+    );
+    let status = tokio::time::timeout(Duration::from_secs(10), follower.wait())
+        .await
+        .expect("kubectl exits once the pod has ended")
+        .unwrap();
+    let mut stderr = String::new();
+    follower
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .await
+        .unwrap();
+    assert!(status.success(), "kubectl logs -f failed: {stderr}");
     cluster.shutdown().await;
 }
