@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -13,12 +13,14 @@ use common::proxy::Proxy;
 use common::rbac::{Permission, chart_grants, permission};
 use common::{Env, eventually, http_get, spark_pi};
 use k8s_openapi::api::coordination::v1::Lease;
-use kube::{Api, Client};
+use k8s_openapi::api::core::v1::Event;
+use kube::api::ListParams;
+use kube::{Api, Client, ResourceExt};
 use spark_operator::config::ControllerConfig;
 use spark_operator::leader::{LeaderElectionConfig, LeadershipEnd, Timings};
 use spark_operator::metrics::{Metrics, MetricsConfig};
 use spark_operator::runtime::{Operator, RuntimeConfig};
-use spark_operator_api::ApplicationStateType as State;
+use spark_operator_api::{ApplicationStateType as State, SparkApplication};
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
@@ -333,8 +335,12 @@ async fn metrics_count_runs_once_readyz_waits_for_caches_and_the_chart_grants_ev
     );
 }
 
+/// Applications of the burst a killed leader leaves to its standby.
+const BURST: usize = 100;
+
 #[tokio::test]
 async fn a_standby_takes_over_a_burst_when_the_leader_is_killed_and_nothing_runs_twice() {
+    let started = Instant::now();
     let env = Env::without_operator().await;
     let mut leader = Instance::launch(&env, env.cluster.url(), Some("a")).await;
     wait_for_holder(&env, "a", 10).await;
@@ -343,13 +349,24 @@ async fn a_standby_takes_over_a_burst_when_the_leader_is_killed_and_nothing_runs
     assert_eq!(code, 200, "a standby is ready: {body}");
     assert!(body.starts_with("standby"), "{body}");
 
-    let names: Vec<String> = (0..30).map(|i| format!("burst-{i}")).collect();
-    for name in &names {
-        env.create(&spark_pi(name, r#""localcluster/run-seconds": "1""#, ""))
-            .await;
-    }
-    // Kill the leader mid-burst, once it has submitted some of the applications.
-    eventually(30, || async {
+    let names: Vec<String> = (0..BURST).map(|i| format!("burst-{i}")).collect();
+    let creating = {
+        let client = env.client.clone();
+        let names = names.clone();
+        tokio::spawn(async move {
+            let apps: Api<SparkApplication> = Api::namespaced(client, "default");
+            for name in &names {
+                let yaml = spark_pi(name, r#""localcluster/run-seconds": "1""#, "");
+                let app: SparkApplication = serde_yaml::from_str(&yaml).unwrap();
+                apps.create(&Default::default(), &app)
+                    .await
+                    .expect("application created");
+            }
+        })
+    };
+    // Kill the leader mid-burst: once it has submitted some applications, while others are
+    // still being created, so the standby inherits submitted, half-done and new ones.
+    let submitted_when_killed = eventually(60, || async {
         let apps = env.apps().list(&Default::default()).await.ok()?;
         let submitted = apps
             .items
@@ -360,20 +377,27 @@ async fn a_standby_takes_over_a_burst_when_the_leader_is_killed_and_nothing_runs
                     .is_some_and(|s| s.submission_attempts == Some(1))
             })
             .count();
-        (submitted >= 5).then_some(())
+        (submitted >= 10).then_some(submitted)
     })
     .await;
     let killed = Instant::now();
     leader.kill();
     let took_over = wait_for_holder(&env, "b", 20).await;
+    // The lease runs out a lease duration after the standby last saw it renewed (at most a retry
+    // period after the kill); the standby takes it at its next try, one more retry period on.
     let t = timings();
     assert!(
         took_over - killed <= t.lease_duration + t.retry_period * 3,
         "took over after {:?}",
         took_over - killed
     );
+    creating.await.expect("every application created");
+    assert!(
+        submitted_when_killed < BURST,
+        "the leader was killed after the burst, not during it"
+    );
     for name in &names {
-        let app = env.wait_for(name, State::Completed, 90).await;
+        let app = env.wait_for(name, State::Completed, 120).await;
         let status = app.status.unwrap();
         assert_eq!(
             status.submission_attempts,
@@ -382,6 +406,42 @@ async fn a_standby_takes_over_a_burst_when_the_leader_is_killed_and_nothing_runs
         );
         assert_eq!(status.execution_attempts, Some(1), "{name} ran twice");
     }
+    // One driver pod per application, never deleted and made again ...
+    let drivers = env
+        .pods()
+        .list(&ListParams::default().labels("spark-role=driver"))
+        .await
+        .expect("list drivers")
+        .items;
+    let mut drivers_per_app: BTreeMap<String, usize> = BTreeMap::new();
+    for pod in &drivers {
+        let app = pod.labels()["sparkoperator.k8s.io/app-name"].clone();
+        *drivers_per_app.entry(app).or_default() += 1;
+    }
+    assert_eq!(drivers_per_app.len(), BURST, "{drivers_per_app:?}");
+    assert!(
+        drivers_per_app.values().all(|n| *n == 1),
+        "{drivers_per_app:?}"
+    );
+    // ... and at most one Submitted event each (the killed leader may not have recorded its own).
+    let events: Api<Event> = Api::namespaced(env.client.clone(), "default");
+    let mut submitted_events: BTreeMap<String, usize> = BTreeMap::new();
+    for event in events
+        .list(&ListParams::default())
+        .await
+        .expect("events")
+        .items
+    {
+        if event.reason.as_deref() == Some("SparkApplicationSubmitted") {
+            let app = event.involved_object.name.unwrap_or_default();
+            *submitted_events.entry(app).or_default() += 1;
+        }
+    }
+    let twice: Vec<_> = submitted_events.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "submitted twice according to events: {twice:?}"
+    );
     let metrics = standby.scrape().await;
     assert_eq!(
         sample(
@@ -389,6 +449,12 @@ async fn a_standby_takes_over_a_burst_when_the_leader_is_killed_and_nothing_runs
             &format!(r#"leader_election_master_status{{name="{LOCK}"}}"#)
         ),
         Some(1.0)
+    );
+    eprintln!(
+        "{BURST} applications, leader killed after {submitted_when_killed} submissions, \
+         standby leading {:?} after the kill, all completed {:?} after the start",
+        took_over - killed,
+        started.elapsed()
     );
 }
 
