@@ -146,3 +146,76 @@ fn bad_runtime_flags_are_clear_errors() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+fn repository_file(name: &str) -> String {
+    read(&chart_dir().join("../../..").join(name))
+}
+
+/// The container image (Dockerfile, which cannot be built here: no container engine) agrees
+/// with the chart that runs it and the workspace it is built from.
+#[test]
+fn the_dockerfile_builds_what_the_chart_runs() {
+    let dockerfile = repository_file("Dockerfile");
+    let instruction = |name: &str| -> Vec<String> {
+        dockerfile
+            .lines()
+            .filter_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .map(str::to_string)
+            .collect()
+    };
+    // The binary the chart's `controller start` args are given to.
+    assert_eq!(
+        instruction("ENTRYPOINT"),
+        ["[\"/usr/local/bin/spark-operator\"]"]
+    );
+    let deployment = read(&chart_dir().join("templates/deployment.yaml"));
+    assert!(deployment.contains("args:\n            - controller\n            - start\n"));
+    assert!(dockerfile.contains("cargo build --release --locked --bin spark-operator"));
+    // The user the chart's podSecurityContext runs as (runAsNonRoot needs a numeric USER).
+    let values: serde_yaml::Value =
+        serde_yaml::from_str(&read(&chart_dir().join("values.yaml"))).expect("values.yaml");
+    let pod = &values["controller"]["podSecurityContext"];
+    let user = format!(
+        "{}:{}",
+        pod["runAsUser"].as_u64().unwrap(),
+        pod["runAsGroup"].as_u64().unwrap()
+    );
+    assert_eq!(instruction("USER"), [user]);
+    // Two stages, the last one distroless; the builder is the workspace's rust-version.
+    let stages = instruction("FROM");
+    assert_eq!(stages.len(), 2, "{stages:?}");
+    assert!(stages[1].starts_with("gcr.io/distroless/"), "{stages:?}");
+    let workspace = repository_file("Cargo.toml");
+    let rust_version = workspace
+        .lines()
+        .find_map(|l| l.strip_prefix("rust-version = "))
+        .expect("the workspace's rust-version")
+        .trim_matches('"');
+    assert!(
+        stages[0].starts_with(&format!("docker.io/library/rust:{rust_version}-")),
+        "{stages:?} is not rust {rust_version}"
+    );
+    // The chart's default tag is its appVersion: the version the binaries are built at.
+    let chart: serde_yaml::Value =
+        serde_yaml::from_str(&read(&chart_dir().join("Chart.yaml"))).expect("Chart.yaml");
+    assert_eq!(
+        chart["appVersion"].as_str(),
+        Some(env!("CARGO_PKG_VERSION"))
+    );
+    assert_eq!(values["image"]["tag"].as_str(), Some(""));
+    let image = format!(
+        "{}/{}:{}",
+        values["image"]["registry"].as_str().unwrap(),
+        values["image"]["repository"].as_str().unwrap(),
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(
+        dockerfile.contains(&format!("docker build -t {image} .")),
+        "{image}"
+    );
+    // The build context keeps out what the build does not read.
+    let ignored = repository_file(".dockerignore");
+    for path in ["target", ".git"] {
+        assert!(ignored.lines().any(|l| l == path), "{path}");
+    }
+}
