@@ -4,6 +4,7 @@
 //! until all COMPLETED, and the operator's CPU seconds and peak RSS. See bench/README.md.
 
 mod admission;
+mod cluster;
 mod plot;
 mod procs;
 mod report;
@@ -59,11 +60,16 @@ struct Args {
     /// Keep the logs of the cluster and the operator (in a temporary folder) after the run.
     #[arg(long)]
     keep_logs: bool,
+    #[command(flatten)]
+    cluster: cluster::ClusterArgs,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.cluster.cluster {
+        return cluster::run(&args.cluster, args.clients, &args.out, args.keep_logs).await;
+    }
     let bins = Binaries::find()?;
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let commit = commit();
