@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::api::{Cluster, Runtime};
+use crate::nodes::process::{Installation, ProcessRuntime};
 use crate::server::{self, AppState, tls};
 use crate::store::{Store, StoreOptions};
 
@@ -215,6 +216,32 @@ impl LocalCluster {
             config.root_cert = Some(vec![der.clone()]);
         }
         kube::Client::try_from(config)
+    }
+
+    /// A runtime running Spark containers as processes of `spark_home` (a Spark installation,
+    /// such as the `pyspark` package's directory), with pods' files under `work_dir`. Executors
+    /// are created by their drivers through the plain-HTTP listener, which must be served.
+    pub fn process_runtime(
+        &self,
+        spark_home: PathBuf,
+        work_dir: PathBuf,
+    ) -> Result<ProcessRuntime, String> {
+        let api_url = self.http_url.clone().ok_or(
+            "Spark containers need the cluster's plain-HTTP listener (Options::http_port)",
+        )?;
+        let java_home = std::env::var_os("JAVA_HOME")
+            .filter(|home| !home.is_empty())
+            .map(PathBuf::from);
+        let installation = Installation {
+            spark_home,
+            java_home,
+            api_url,
+        };
+        Ok(ProcessRuntime::new(
+            self.cluster.clone(),
+            installation,
+            work_dir,
+        ))
     }
 
     /// Runs `runtime` (a simulated kubelet, say) with the cluster until it stops.

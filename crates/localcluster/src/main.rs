@@ -72,6 +72,7 @@ async fn main() -> anyhow::Result<()> {
             count: args.nodes,
             cpu: args.node_cpu,
             memory_gib: args.node_memory_gib,
+            processes: None,
         };
         tokio::spawn(async move {
             if let Err(error) = nodes::run(client, config).await {

@@ -1,9 +1,11 @@
 //! Simulated nodes: a scheduler that binds pending pods to nodes with room for them, and a kubelet
 //! that runs each bound pod through Running to Succeeded or Failed. Both are ordinary API clients
 //! (kube-rs over HTTP), as their real counterparts are, so they exercise the same API paths and
-//! watch semantics the operator depends on.
+//! watch semantics the operator depends on. With a [`process::ProcessRuntime`], Spark containers
+//! run as real processes instead of simulated ones.
 
 pub mod kubelet;
+pub mod process;
 pub mod resources;
 pub mod scheduler;
 pub mod spark;
@@ -11,6 +13,7 @@ pub mod spark;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -32,6 +35,8 @@ pub struct NodesConfig {
     pub cpu: u64,
     /// Memory of each node, in GiB.
     pub memory_gib: u64,
+    /// Runs Spark containers as processes; every container is simulated without it.
+    pub processes: Option<process::ProcessRuntime>,
 }
 
 impl Default for NodesConfig {
@@ -40,6 +45,7 @@ impl Default for NodesConfig {
             count: 3,
             cpu: 64,
             memory_gib: 256,
+            processes: None,
         }
     }
 }
@@ -55,11 +61,17 @@ struct State {
     /// How many times a pod of each namespace/name has been started.
     runs: HashMap<String, usize>,
     next_ip: u32,
+    processes: Option<process::ProcessRuntime>,
+    /// Container processes running, by pod, with the pod's directory.
+    running: HashMap<String, (process::ProcessControl, std::path::PathBuf)>,
 }
 
 fn key(pod: &Pod) -> String {
     format!("{}/{}", pod.namespace().unwrap_or_default(), pod.name_any())
 }
+
+/// Longest a deleted pod's processes get to stop before they are killed.
+const MAX_PROCESS_GRACE_SECONDS: i64 = 10;
 
 fn now() -> String {
     jiff::Timestamp::now().to_string()
@@ -75,6 +87,8 @@ pub async fn run(client: Client, config: NodesConfig) -> anyhow::Result<()> {
         unschedulable: HashMap::new(),
         runs: HashMap::new(),
         next_ip: u32::from(Ipv4Addr::new(127, 1, 0, 1)),
+        processes: config.processes.clone(),
+        running: HashMap::new(),
     }));
     let pods: Api<Pod> = Api::all(client.clone());
     let mut events = watcher::watcher(pods, watcher::Config::default()).boxed();
@@ -147,6 +161,24 @@ async fn handle(client: &Client, state: &Arc<Mutex<State>>, pod: Pod) {
     if pod.metadata.deletion_timestamp.is_some() {
         // The kubelet stops the containers, then confirms the deletion.
         let api: Api<Pod> = Api::namespaced(client.clone(), &pod.namespace().unwrap_or_default());
+        let process = state.lock().await.running.remove(&pod_key);
+        if let Some((control, dir)) = process {
+            let grace = pod
+                .metadata
+                .deletion_grace_period_seconds
+                .unwrap_or(30)
+                .clamp(0, MAX_PROCESS_GRACE_SECONDS);
+            let (client, state, name) = (client.clone(), state.clone(), pod.name_any());
+            tokio::spawn(async move {
+                control.stop(Duration::from_secs(grace as u64)).await;
+                let _ = api
+                    .delete(&name, &DeleteParams::default().grace_period(0))
+                    .await;
+                process::remove_pod_dir(&dir);
+                release(&client, &state, &pod_key).await;
+            });
+            return;
+        }
         let _ = api
             .delete(&pod.name_any(), &DeleteParams::default().grace_period(0))
             .await;
@@ -273,6 +305,15 @@ async fn start(client: &Client, state: &Arc<Mutex<State>>, pod: Pod, node: Strin
         debug!(pod = %pod_key, %error, "could not start pod");
         return;
     }
+    let runtime = state.lock().await.processes.clone();
+    if let Some(runtime) = runtime.filter(|r| r.container_of(&value).is_some()) {
+        let state = state.clone();
+        let client = client.clone();
+        tokio::spawn(async move {
+            run_process(&client, &state, &runtime, &value, &running, &pod_ip).await;
+        });
+        return;
+    }
     let mut plan = kubelet::run_plan(&value);
     if let Some(code) = kubelet::exit_code_of_run(&value, run) {
         plan.exit_code = code;
@@ -300,6 +341,57 @@ async fn start(client: &Client, state: &Arc<Mutex<State>>, pod: Pod, node: Strin
                 .await;
         });
     }
+}
+
+/// Runs the Spark container of a pod as a process and reports how it ended.
+async fn run_process(
+    client: &Client,
+    state: &Arc<Mutex<State>>,
+    runtime: &process::ProcessRuntime,
+    pod: &Value,
+    running: &Value,
+    pod_ip: &str,
+) {
+    let namespace = pod["metadata"]["namespace"].as_str().unwrap_or_default();
+    let name = pod["metadata"]["name"].as_str().unwrap_or_default();
+    let pod_key = format!("{namespace}/{name}");
+    let exit_code = match runtime.start(client, pod, pod_ip).await {
+        Ok(started) => {
+            state.lock().await.running.insert(
+                pod_key.clone(),
+                (started.control.clone(), runtime.pod_dir(pod)),
+            );
+            let code = started.exit.await.unwrap_or(128);
+            if state.lock().await.running.remove(&pod_key).is_none() {
+                // Stopped because the pod is being deleted: the deletion reports it.
+                return;
+            }
+            code
+        }
+        Err(reason) => {
+            let container = runtime
+                .container_of(pod)
+                .and_then(|c| c["name"].as_str())
+                .unwrap_or_default();
+            runtime.log(
+                namespace,
+                name,
+                container,
+                &format!("localcluster: {reason}"),
+            );
+            warn!(pod = %pod_key, %reason, "container process could not start");
+            1
+        }
+    };
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let finished = kubelet::finished_status(running, exit_code, &now());
+    let _ = api
+        .patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"status": finished})),
+        )
+        .await;
 }
 
 /// Creates the executors of a driver that just started, as the Spark driver would.
