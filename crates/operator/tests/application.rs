@@ -1,20 +1,34 @@
 //! The SparkApplication lifecycle end to end: the operator, the local cluster over HTTPS and its
-//! simulated nodes, whose Spark drivers create executors as Spark's would.
+//! simulated nodes, whose Spark drivers create executors as Spark's would. Every scenario runs in
+//! both submission modes (`native::…` and `spark_submit::…`).
 
 mod common;
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
-use common::{Env, eventually, spark_pi};
-use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use common::{Env, Mode, eventually, spark_pi};
+use kube::ResourceExt;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
-use kube::{Api, ResourceExt};
 use spark_operator_api::ApplicationStateType as State;
 
-#[tokio::test]
-async fn spark_pi_runs_to_completed_with_its_executors() {
-    let env = Env::start().await;
+in_both_modes!(
+    spark_pi_runs_to_completed_with_its_executors,
+    failed_driver_is_retried_on_failure_until_the_retries_run_out,
+    never_policy_fails_at_once,
+    an_invalid_application_fails_with_the_field_named,
+    deleting_an_application_removes_what_it_created,
+    a_finished_application_is_deleted_after_its_time_to_live,
+    suspend_stops_the_run_and_resume_starts_a_new_one,
+    a_spec_change_while_running_submits_the_new_spec,
+    an_operator_restart_submits_no_application_twice,
+    many_applications_at_once_all_complete,
+    a_driver_pod_that_disappears_fails_the_application,
+);
+
+async fn spark_pi_runs_to_completed_with_its_executors(mode: Mode) {
+    let Some(env) = Env::start_in(mode).await else {
+        return;
+    };
     env.create(&spark_pi("pi", r#""localcluster/run-seconds": "1""#, ""))
         .await;
     let app = env.wait_for("pi", State::Completed, 30).await;
@@ -67,36 +81,51 @@ async fn spark_pi_runs_to_completed_with_its_executors() {
             "no {expected} event in {reasons:?}"
         );
     }
-    // The attempt's objects, each owned by the application so that deleting it removes them.
-    let uid = app.metadata.uid.clone().unwrap();
-    let selector = ListParams::default().labels("sparkoperator.k8s.io/app-name=pi");
-    let config_maps = Api::<ConfigMap>::namespaced(env.client.clone(), "default")
-        .list(&selector)
-        .await
-        .unwrap();
-    let services = Api::<Service>::namespaced(env.client.clone(), "default")
-        .list(&selector)
-        .await
-        .unwrap();
-    assert!(!config_maps.items.is_empty() && !services.items.is_empty());
+    // The attempt's objects, which deleting the application removes. Native submission labels
+    // them all and makes the application their owner; spark-submit labels only the driver and
+    // makes the driver the owner of the ConfigMaps and headless Service it creates (Spark's own
+    // design), so they are found by owner: the application, or its driver.
     let driver = env.pods().get("pi-driver").await.unwrap();
-    for owners in config_maps
-        .items
-        .iter()
-        .map(|o| o.owner_references())
-        .chain(services.items.iter().map(|o| o.owner_references()))
-        .chain([driver.owner_references()])
-    {
-        assert!(
-            owners.iter().any(|o| o.uid == uid),
-            "not owned by the application: {owners:?}"
-        );
-    }
+    assert_eq!(
+        driver.labels().get("sparkoperator.k8s.io/submission-id"),
+        status.submission_id.as_ref(),
+        "the attempt's id is on the driver, so that a restarted operator adopts it"
+    );
+    let uid = app.metadata.uid.clone().unwrap();
+    assert!(
+        driver.owner_references().iter().any(|o| o.uid == uid),
+        "the driver is not owned by the application: {:?}",
+        driver.owner_references()
+    );
+    let owned = env.owned_by("pi").await;
+    let count = |prefix: &str, suffix: &str| {
+        owned
+            .iter()
+            .filter(|o| o.starts_with(prefix) && o.ends_with(suffix))
+            .count()
+    };
+    assert_eq!(
+        [
+            count("Pod/", "-exec-1") + count("Pod/", "-exec-2"),
+            count("Service/", "-driver-svc"),
+            count("ConfigMap/spark-drv-", "-conf-map"),
+            count("ConfigMap/", "-driver-podspec-conf-map"),
+        ],
+        [2, 1, 1, 1],
+        "two executors, the driver's Service and properties, the executors' pod template: \
+         {owned:?}"
+    );
+    assert!(
+        owned.contains("Pod/pi-driver") && owned.contains("Service/pi-ui-svc"),
+        "{owned:?}"
+    );
+    assert_eq!(owned.len(), 7, "nothing else: {owned:?}");
 }
 
-#[tokio::test]
-async fn failed_driver_is_retried_on_failure_until_the_retries_run_out() {
-    let env = Env::start().await;
+async fn failed_driver_is_retried_on_failure_until_the_retries_run_out(mode: Mode) {
+    let Some(env) = Env::start_in(mode).await else {
+        return;
+    };
     let policy = "  restartPolicy:\n    type: OnFailure\n    onFailureRetries: 2\n    onFailureRetryInterval: 1\n";
     let annotations = r#""localcluster/run-seconds": "0.2", "localcluster/exit-code": "1""#;
     env.create(&spark_pi("flaky", annotations, policy)).await;
@@ -119,9 +148,10 @@ async fn failed_driver_is_retried_on_failure_until_the_retries_run_out() {
     assert_eq!(env.pod_names("flaky", "driver").await.len(), 1);
 }
 
-#[tokio::test]
-async fn never_policy_fails_at_once() {
-    let env = Env::start().await;
+async fn never_policy_fails_at_once(mode: Mode) {
+    let Some(env) = Env::start_in(mode).await else {
+        return;
+    };
     let annotations = r#""localcluster/run-seconds": "0.2", "localcluster/exit-code": "3""#;
     env.create(&spark_pi("once", annotations, "")).await;
     let status = env
@@ -133,9 +163,10 @@ async fn never_policy_fails_at_once() {
     assert_eq!(status.submission_attempts, Some(1));
 }
 
-#[tokio::test]
-async fn an_invalid_application_fails_with_the_field_named() {
-    let env = Env::start().await;
+async fn an_invalid_application_fails_with_the_field_named(mode: Mode) {
+    let Some(env) = Env::start_in(mode).await else {
+        return;
+    };
     let yaml = spark_pi(
         "bad",
         "",
@@ -151,9 +182,10 @@ async fn an_invalid_application_fails_with_the_field_named() {
     );
 }
 
-#[tokio::test]
-async fn deleting_an_application_removes_what_it_created() {
-    let env = Env::start().await;
+async fn deleting_an_application_removes_what_it_created(mode: Mode) {
+    let Some(env) = Env::start_in(mode).await else {
+        return;
+    };
     env.create(&spark_pi(
         "gone",
         r#""localcluster/run-seconds": "forever""#,
@@ -161,32 +193,29 @@ async fn deleting_an_application_removes_what_it_created() {
     ))
     .await;
     env.wait_for("gone", State::Running, 30).await;
-    eventually(10, || async {
-        (env.pod_names("gone", "executor").await.len() == 2).then_some(())
+    let owned = eventually(mode.patience(10), || async {
+        let owned = env.owned_by("gone").await;
+        (env.pod_names("gone", "executor").await.len() == 2).then_some(owned)
     })
     .await;
+    assert!(
+        owned.contains("Pod/gone-driver") && owned.len() == 7,
+        "the driver, two executors, two Services and two ConfigMaps: {owned:?}"
+    );
     env.apps()
         .delete("gone", &DeleteParams::background())
         .await
         .unwrap();
-    eventually(20, || async {
-        let pods = env
-            .pods()
-            .list(&ListParams::default().labels("sparkoperator.k8s.io/app-name=gone"))
-            .await
-            .ok()?;
-        let services = Api::<Service>::namespaced(env.client.clone(), "default")
-            .list(&ListParams::default().labels("sparkoperator.k8s.io/app-name=gone"))
-            .await
-            .ok()?;
-        (pods.items.is_empty() && services.items.is_empty()).then_some(())
+    eventually(mode.patience(20), || async {
+        env.object_names().await.is_disjoint(&owned).then_some(())
     })
     .await;
 }
 
-#[tokio::test]
-async fn a_finished_application_is_deleted_after_its_time_to_live() {
-    let env = Env::start().await;
+async fn a_finished_application_is_deleted_after_its_time_to_live(mode: Mode) {
+    let Some(env) = Env::start_in(mode).await else {
+        return;
+    };
     env.create(&spark_pi(
         "short",
         r#""localcluster/run-seconds": "0.2""#,
@@ -194,15 +223,16 @@ async fn a_finished_application_is_deleted_after_its_time_to_live() {
     ))
     .await;
     env.wait_for("short", State::Completed, 30).await;
-    eventually(20, || async {
+    eventually(mode.patience(20), || async {
         env.app("short").await.is_none().then_some(())
     })
     .await;
 }
 
-#[tokio::test]
-async fn suspend_stops_the_run_and_resume_starts_a_new_one() {
-    let env = Env::start().await;
+async fn suspend_stops_the_run_and_resume_starts_a_new_one(mode: Mode) {
+    let Some(env) = Env::start_in(mode).await else {
+        return;
+    };
     env.create(&spark_pi(
         "pausable",
         r#""localcluster/run-seconds": "forever""#,
@@ -230,9 +260,10 @@ async fn suspend_stops_the_run_and_resume_starts_a_new_one() {
     assert_eq!(app.status.unwrap().submission_attempts, Some(2));
 }
 
-#[tokio::test]
-async fn a_spec_change_while_running_submits_the_new_spec() {
-    let env = Env::start().await;
+async fn a_spec_change_while_running_submits_the_new_spec(mode: Mode) {
+    let Some(env) = Env::start_in(mode).await else {
+        return;
+    };
     env.create(&spark_pi(
         "changing",
         r#""localcluster/run-seconds": "forever""#,
@@ -246,7 +277,7 @@ async fn a_spec_change_while_running_submits_the_new_spec() {
         .patch("changing", &PatchParams::default(), &Patch::Merge(&change))
         .await
         .unwrap();
-    let app = eventually(30, || async {
+    let app = eventually(mode.patience(30), || async {
         let app = env.app("changing").await?;
         let status = app.status.clone()?;
         (status.submission_id != first_id && status.application_state.state == State::Running)
@@ -265,20 +296,33 @@ async fn a_spec_change_while_running_submits_the_new_spec() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_operator_restart_submits_no_application_twice() {
-    let mut env = Env::start().await;
-    let names: Vec<String> = (0..50).map(|i| format!("batch-{i:02}")).collect();
-    let creating = Arc::new(env.apps());
-    for name in &names {
+/// How many applications the scale scenarios create in `mode`. Native submission takes
+/// microseconds of operator CPU per application; spark-submit starts a JVM for each (3 to 6 CPU
+/// seconds, four at a time), so on CI's two cores it runs a few rounds of its concurrency rather
+/// than hundreds, which would add many minutes to CI without exercising anything new.
+fn scale(mode: Mode, native: usize, spark_submit: usize) -> usize {
+    match mode {
+        Mode::Native => native,
+        Mode::SparkSubmit => spark_submit,
+    }
+}
+
+async fn an_operator_restart_submits_no_application_twice(mode: Mode) {
+    let Some(mut env) = Env::start_in(mode).await else {
+        return;
+    };
+    let count = scale(mode, 50, 10);
+    // The restart comes while earlier applications are still being submitted.
+    let restart_after = count * 2 / 5;
+    let names: Vec<String> = (0..count).map(|i| format!("batch-{i:02}")).collect();
+    for (i, name) in names.iter().enumerate() {
         env.create(&spark_pi(name, r#""localcluster/run-seconds": "0.5""#, ""))
             .await;
-        if name == "batch-20" {
+        if i + 1 == restart_after {
             env.stop_operator().await;
             env.start_operator();
         }
     }
-    drop(creating);
     for name in &names {
         let status = env
             .wait_for(name, State::Completed, 90)
@@ -312,10 +356,12 @@ async fn an_operator_restart_submits_no_application_twice() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_hundred_applications_at_once_all_complete() {
-    let env = Env::start().await;
-    let names: Vec<String> = (0..200).map(|i| format!("many-{i:03}")).collect();
+async fn many_applications_at_once_all_complete(mode: Mode) {
+    let Some(env) = Env::start_in(mode).await else {
+        return;
+    };
+    let count = scale(mode, 200, 12);
+    let names: Vec<String> = (0..count).map(|i| format!("many-{i:03}")).collect();
     futures::future::join_all(names.iter().map(|name| {
         let env = &env;
         async move {
@@ -324,7 +370,7 @@ async fn two_hundred_applications_at_once_all_complete() {
         }
     }))
     .await;
-    let apps = eventually(180, || async {
+    let apps = eventually(mode.patience(180), || async {
         let apps = env.apps().list(&ListParams::default()).await.ok()?.items;
         let completed = apps
             .iter()
@@ -349,9 +395,10 @@ async fn two_hundred_applications_at_once_all_complete() {
     }
 }
 
-#[tokio::test]
-async fn a_driver_pod_that_disappears_fails_the_application() {
-    let env = Env::start().await;
+async fn a_driver_pod_that_disappears_fails_the_application(mode: Mode) {
+    let Some(env) = Env::start_in(mode).await else {
+        return;
+    };
     env.create(&spark_pi(
         "vanishing",
         r#""localcluster/run-seconds": "forever""#,

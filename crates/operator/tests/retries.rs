@@ -1,20 +1,27 @@
 //! Restart policies end to end: drivers that fail and then succeed, and driver pods that the API
-//! server rejects (a submission failure), retried as the policy says.
+//! server rejects (a submission failure), retried as the policy says; in both submission modes.
 
 mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::{Env, spark_pi};
+use common::{Env, Mode, spark_pi};
 use futures::future::BoxFuture;
 use localcluster::api::{Admission, AdmissionRequest, Operation};
 use localcluster::error::ApiError;
 use spark_operator_api::ApplicationStateType as State;
 
-#[tokio::test]
-async fn a_failed_driver_is_retried_and_the_retry_succeeds() {
-    let env = Env::start().await;
+in_both_modes!(
+    a_failed_driver_is_retried_and_the_retry_succeeds,
+    a_rejected_driver_pod_is_resubmitted_per_policy,
+    submission_failures_beyond_the_retries_end_failed_with_the_reason,
+);
+
+async fn a_failed_driver_is_retried_and_the_retry_succeeds(mode: Mode) {
+    let Some(env) = Env::start_in(mode).await else {
+        return;
+    };
     let policy = "  restartPolicy:\n    type: OnFailure\n    onFailureRetries: 2\n    onFailureRetryInterval: 1\n";
     let annotations = r#""localcluster/run-seconds": "0.2", "localcluster/exit-codes": "1,0""#;
     env.create(&spark_pi("second-time", annotations, policy))
@@ -72,9 +79,10 @@ impl Admission for RejectDrivers {
     }
 }
 
-#[tokio::test]
-async fn a_rejected_driver_pod_is_resubmitted_per_policy() {
-    let env = Env::start().await;
+async fn a_rejected_driver_pod_is_resubmitted_per_policy(mode: Mode) {
+    let Some(env) = Env::start_in(mode).await else {
+        return;
+    };
     let hook = Arc::new(RejectDrivers {
         app: "rejected",
         times: 2,
@@ -108,9 +116,10 @@ async fn a_rejected_driver_pod_is_resubmitted_per_policy() {
     );
 }
 
-#[tokio::test]
-async fn submission_failures_beyond_the_retries_end_failed_with_the_reason() {
-    let env = Env::start().await;
+async fn submission_failures_beyond_the_retries_end_failed_with_the_reason(mode: Mode) {
+    let Some(env) = Env::start_in(mode).await else {
+        return;
+    };
     let hook = Arc::new(RejectDrivers {
         app: "never-admitted",
         times: usize::MAX,

@@ -5,21 +5,70 @@
 pub mod proxy;
 pub mod rbac;
 
+use std::collections::BTreeSet;
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Event, Pod};
+use k8s_openapi::api::core::v1::{ConfigMap, Event, Pod, Service};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{ListParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use localcluster::{LocalCluster, Options};
-use spark_operator::config::ControllerConfig;
+use spark_operator::config::{ControllerConfig, SubmitterKind};
+use spark_operator::submission::spark_submit::find_spark_home;
 use spark_operator_api::{ApplicationStateType, SparkApplication};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+/// How the operator under test submits applications.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Native,
+    /// Through Spark's own spark-submit, found as the operator finds it (`SPARK_HOME`, or the
+    /// installed pyspark, which `.ci/run` installs).
+    SparkSubmit,
+}
+
+impl Mode {
+    /// `native` seconds, stretched in spark-submit mode: every submission there starts a JVM that
+    /// needs seconds of CPU, and tests of both modes share two cores.
+    pub fn patience(self, native: u64) -> u64 {
+        match self {
+            Mode::Native => native,
+            Mode::SparkSubmit => native * 3 + 60,
+        }
+    }
+}
+
+/// Generates, for each named scenario `async fn name(mode: Mode)`, the test `native::name` and
+/// the test `spark_submit::name`, so that both submission modes run one definition.
+#[macro_export]
+macro_rules! in_both_modes {
+    ($($scenario:ident),* $(,)?) => {
+        mod native {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario($crate::common::Mode::Native).await;
+                }
+            )*
+        }
+        mod spark_submit {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario($crate::common::Mode::SparkSubmit).await;
+                }
+            )*
+        }
+    };
+}
+
 pub struct Env {
     pub cluster: LocalCluster,
     pub client: Client,
+    pub mode: Mode,
     operator: Option<(watch::Sender<bool>, JoinHandle<()>)>,
 }
 
@@ -29,6 +78,27 @@ impl Env {
         let mut env = Self::without_operator().await;
         env.start_operator();
         env
+    }
+
+    /// A cluster with the operator running in `mode`, or `None` (with a notice) in spark-submit
+    /// mode when there is no Spark installation.
+    pub async fn start_in(mode: Mode) -> Option<Env> {
+        let mut env = Self::without_operator_in(mode).await?;
+        env.start_operator();
+        Some(env)
+    }
+
+    /// Like `without_operator`, for an operator that will submit in `mode`.
+    pub async fn without_operator_in(mode: Mode) -> Option<Env> {
+        if mode == Mode::SparkSubmit
+            && let Err(error) = find_spark_home(None)
+        {
+            eprintln!("skipping: {error}");
+            return None;
+        }
+        let mut env = Self::without_operator().await;
+        env.mode = mode;
+        Some(env)
     }
 
     /// A cluster with nodes and CRDs, and no operator yet.
@@ -47,16 +117,34 @@ impl Env {
         Env {
             cluster,
             client,
+            mode: Mode::Native,
             operator: None,
         }
     }
 
+    /// The operator's configuration for this cluster and mode.
     pub fn config(&self) -> ControllerConfig {
-        ControllerConfig {
+        let mut config = ControllerConfig {
             master_url: Some(self.cluster.url()),
             resync_period: Duration::from_secs(5),
             ..ControllerConfig::default()
+        };
+        if self.mode == Mode::SparkSubmit {
+            // spark-submit's Kubernetes client reads the cluster's address and CA from a file.
+            static KUBECONFIGS: AtomicUsize = AtomicUsize::new(0);
+            let kubeconfig = std::env::temp_dir().join(format!(
+                "lifecycle-{}-{}.kubeconfig",
+                std::process::id(),
+                KUBECONFIGS.fetch_add(1, Ordering::Relaxed)
+            ));
+            self.cluster
+                .write_kubeconfig(&kubeconfig)
+                .expect("kubeconfig written");
+            config.submitter = SubmitterKind::SparkSubmit;
+            config.spark_submit.kubeconfig = Some(kubeconfig);
+            config.spark_submit.timeout = Duration::from_secs(300);
         }
+        config
     }
 
     pub fn start_operator(&mut self) {
@@ -111,12 +199,14 @@ impl Env {
     }
 
     /// Waits until the application reaches `state`; fails early if it reaches another final state.
+    /// `seconds` is the time allowed in native mode, stretched by `Mode::patience` in the other.
     pub async fn wait_for(
         &self,
         name: &str,
         state: ApplicationStateType,
         seconds: u64,
     ) -> SparkApplication {
+        let seconds = self.mode.patience(seconds);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
         loop {
             let app = self.app(name).await;
@@ -166,6 +256,66 @@ impl Env {
             .collect();
         list.sort_by_key(|e| e.metadata.creation_timestamp.clone().map(|t| t.0));
         list.into_iter().filter_map(|e| e.reason).collect()
+    }
+
+    /// `Kind/name` of the pods, Services and ConfigMaps that deleting the application removes:
+    /// those it owns, and those owned by its pods (spark-submit makes the driver the owner of the
+    /// ConfigMaps and Service it creates; drivers own their executors).
+    pub async fn owned_by(&self, app: &str) -> BTreeSet<String> {
+        let Some(uid) = self.app(app).await.and_then(|a| a.metadata.uid) else {
+            return BTreeSet::new();
+        };
+        let objects = self.objects().await;
+        let mut owners = BTreeSet::from([uid.clone()]);
+        for (kind, _, refs, object_uid) in &objects {
+            if *kind == "Pod" && refs.iter().any(|o| o.uid == uid) {
+                owners.extend(object_uid.clone());
+            }
+        }
+        objects
+            .into_iter()
+            .filter(|(_, _, refs, _)| refs.iter().any(|o| owners.contains(&o.uid)))
+            .map(|(kind, name, _, _)| format!("{kind}/{name}"))
+            .collect()
+    }
+
+    /// `Kind/name` of every pod, Service and ConfigMap of the namespace.
+    pub async fn object_names(&self) -> BTreeSet<String> {
+        self.objects()
+            .await
+            .into_iter()
+            .map(|(kind, name, _, _)| format!("{kind}/{name}"))
+            .collect()
+    }
+
+    /// Kind, name, owners and uid of every pod, Service and ConfigMap of the namespace.
+    async fn objects(&self) -> Vec<(&'static str, String, Vec<OwnerReference>, Option<String>)> {
+        fn described<K: ResourceExt>(
+            kind: &'static str,
+            items: Vec<K>,
+        ) -> impl Iterator<Item = (&'static str, String, Vec<OwnerReference>, Option<String>)>
+        {
+            items.into_iter().map(move |o| {
+                let refs = o.owner_references().to_vec();
+                (kind, o.name_any(), refs, o.uid())
+            })
+        }
+        let all = ListParams::default();
+        let pods = self.pods().list(&all).await.expect("list pods").items;
+        let services = Api::<Service>::namespaced(self.client.clone(), "default")
+            .list(&all)
+            .await
+            .expect("list services")
+            .items;
+        let config_maps = Api::<ConfigMap>::namespaced(self.client.clone(), "default")
+            .list(&all)
+            .await
+            .expect("list config maps")
+            .items;
+        described("Pod", pods)
+            .chain(described("Service", services))
+            .chain(described("ConfigMap", config_maps))
+            .collect()
     }
 
     /// Names of the pods of the application with the given Spark role.
