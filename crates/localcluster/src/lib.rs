@@ -4,8 +4,10 @@
 //! - [`api`]: Kubernetes semantics over the store ([`api::Cluster`]), shared by the HTTP server
 //!   and in-process components.
 //! - [`server`]: the HTTP(S) API that kube-rs, kubectl and fabric8 talk to.
+//! - [`auth`]: opt-in service-account tokens and RBAC authorization in front of it.
 //! - [`LocalCluster`]: starts all of it, for tests and the `localcluster` binary.
 pub mod api;
+pub mod auth;
 pub mod error;
 pub mod meta;
 pub mod nodes;

@@ -12,13 +12,15 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::api::{Cluster, Runtime};
+use crate::auth::{self, ADMIN_TOKEN, Auth, Authorization};
 use crate::nodes::process::{Installation, ProcessRuntime};
 use crate::server::{self, AppState, tls};
 use crate::store::{Store, StoreOptions};
 
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Must be a loopback address: the server has no authentication.
+    /// Must be a loopback address: unless `authorization` is RBAC, anyone who reaches it is
+    /// the cluster's admin.
     pub address: IpAddr,
     /// Port of the main listener; 0 picks a free one.
     pub port: u16,
@@ -30,6 +32,8 @@ pub struct Options {
     pub data_dir: Option<PathBuf>,
     /// How many recent events watches can resume from.
     pub watch_history: usize,
+    /// Whether requests are checked against RBAC (see [`crate::auth`]).
+    pub authorization: Authorization,
 }
 
 impl Default for Options {
@@ -41,6 +45,7 @@ impl Default for Options {
             http_port: Some(0),
             data_dir: None,
             watch_history: StoreOptions::default().history,
+            authorization: Authorization::default(),
         }
     }
 }
@@ -106,7 +111,9 @@ impl LocalCluster {
             cluster: cluster.clone(),
             server_address: main_address.to_string(),
         };
-        let router = server::router(state);
+        let auth = Auth::new(options.authorization, cluster.clone());
+        let router = server::router(state)
+            .layer(axum::middleware::from_fn_with_state(auth, auth::middleware));
         let (mut http_url, mut https_url, mut ca_pem, mut ca_der) = (None, None, None, None);
         if options.tls {
             let certificates = tls::generate(options.data_dir.as_deref(), &[options.address])?;
@@ -189,7 +196,7 @@ impl LocalCluster {
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [{"name": "localcluster", "cluster": cluster}],
-            "users": [{"name": "localcluster", "user": {"token": "localcluster"}}],
+            "users": [{"name": "localcluster", "user": {"token": ADMIN_TOKEN}}],
             "contexts": [{"name": "localcluster", "context": {"cluster": "localcluster", "user": "localcluster", "namespace": "default"}}],
             "current-context": "localcluster",
             "preferences": {},
@@ -214,6 +221,10 @@ impl LocalCluster {
         config.default_namespace = "default".into();
         if let Some(der) = &self.ca_der {
             config.root_cert = Some(vec![der.clone()]);
+        }
+        // The admin token of the kubeconfig, which matters when RBAC is on.
+        if let Ok(value) = http::HeaderValue::from_str(&format!("Bearer {ADMIN_TOKEN}")) {
+            config.headers.push((http::header::AUTHORIZATION, value));
         }
         kube::Client::try_from(config)
     }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
+use localcluster::auth::Authorization;
 use localcluster::{LocalCluster, Options, nodes};
 use tracing_subscriber::EnvFilter;
 
@@ -17,7 +18,7 @@ struct Args {
     /// Write a kubeconfig for the cluster here once it is ready.
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
-    /// Address to listen on (loopback only: the server has no authentication).
+    /// Address to listen on (loopback only: without RBAC, anyone who connects is admin).
     #[arg(long, default_value = "127.0.0.1")]
     address: IpAddr,
     /// Port of the main listener (0 picks a free one).
@@ -44,6 +45,10 @@ struct Args {
     /// Memory of each simulated node, in GiB.
     #[arg(long, default_value_t = nodes::NodesConfig::default().memory_gib)]
     node_memory_gib: u64,
+    /// `rbac`: service-account tokens and RBAC objects decide what requests may do (the
+    /// kubeconfig's token stays admin); `always-allow`: every request is allowed.
+    #[arg(long, value_enum, default_value = "always-allow")]
+    authorization: Authorization,
 }
 
 #[tokio::main]
@@ -61,6 +66,7 @@ async fn main() -> anyhow::Result<()> {
         tls: !args.no_tls,
         http_port: args.http_port,
         data_dir: args.data_dir,
+        authorization: args.authorization,
         ..Options::default()
     };
     let cluster = LocalCluster::start(options)

@@ -93,7 +93,7 @@ pub(super) const BUILTINS: &[Builtin] = &[
         kind("", "v1", "ServiceAccount", "serviceaccounts", NAMESPACED),
         &["sa"],
         &[],
-        &[],
+        &["token"],
     ),
     with(
         kind("", "v1", "Event", "events", NAMESPACED),
@@ -129,6 +129,13 @@ pub(super) const BUILTINS: &[Builtin] = &[
         )
     },
     kind("coordination.k8s.io", "v1", "Lease", "leases", NAMESPACED),
+    // Stored and served only: no controller makes the pods of a Deployment.
+    with(
+        kind("apps", "v1", "Deployment", "deployments", NAMESPACED),
+        &["deploy"],
+        &["all"],
+        &["status"],
+    ),
     with(
         kind(
             "networking.k8s.io",

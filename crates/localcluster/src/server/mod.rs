@@ -5,9 +5,9 @@ pub mod discovery;
 mod handlers;
 mod jsonpath;
 mod openapi;
-mod path;
+pub(crate) mod path;
 mod portforward;
-mod protobuf;
+pub(crate) mod protobuf;
 pub mod table;
 pub mod tls;
 

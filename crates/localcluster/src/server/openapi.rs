@@ -11,7 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use k8s_openapi::api::{
-    admissionregistration, coordination, core, events, networking, policy, rbac,
+    admissionregistration, apps, coordination, core, events, networking, policy, rbac,
 };
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions;
 use schemars::generate::SchemaSettings;
@@ -63,6 +63,7 @@ fn builtins() -> &'static Builtins {
             core::v1::PersistentVolume,
             events::v1::Event,
             coordination::v1::Lease,
+            apps::v1::Deployment,
             networking::v1::Ingress,
             policy::v1::PodDisruptionBudget,
             rbac::v1::Role,

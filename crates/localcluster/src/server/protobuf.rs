@@ -1,5 +1,5 @@
 //! Decoding the protobuf request bodies client-go's typed clients send (`kubectl create
-//! namespace|configmap|secret|serviceaccount`, evictions, delete options) into JSON. Only those
+//! namespace|configmap|secret|serviceaccount|token`, evictions, delete options) into JSON. Only those
 //! kinds are known; others are refused with 415, as clients then know to send JSON.
 //!
 //! A body is the magic `k8s\0` and a `runtime.Unknown` message (type meta, raw bytes); the raw
@@ -107,6 +107,29 @@ const SERVICE_ACCOUNT: &[Entry] = &[
     (4, "automountServiceAccountToken", Field::Bool),
 ];
 
+/// `authentication.k8s.io/v1` TokenRequest (`kubectl create token`).
+const TOKEN_REQUEST: &[Entry] = &[
+    (1, "metadata", Field::Message(OBJECT_META)),
+    (
+        2,
+        "spec",
+        Field::Message(&[
+            (1, "audiences", Field::RepeatedText),
+            (
+                3,
+                "boundObjectRef",
+                Field::Message(&[
+                    (1, "kind", Field::Text),
+                    (2, "apiVersion", Field::Text),
+                    (3, "name", Field::Text),
+                    (4, "uid", Field::Text),
+                ]),
+            ),
+            (4, "expirationSeconds", Field::Int),
+        ]),
+    ),
+];
+
 const DELETE_OPTIONS: &[Entry] = &[
     (1, "gracePeriodSeconds", Field::Int),
     (
@@ -131,6 +154,7 @@ fn schema_of(api_version: &str, kind: &str) -> Option<&'static [Entry]> {
         ("v1", "Secret") => Some(SECRET),
         ("v1", "ServiceAccount") => Some(SERVICE_ACCOUNT),
         ("policy/v1", "Eviction") => Some(EVICTION),
+        ("authentication.k8s.io/v1", "TokenRequest") => Some(TOKEN_REQUEST),
         (_, "DeleteOptions") => Some(DELETE_OPTIONS),
         _ => None,
     }
