@@ -1,6 +1,7 @@
 //! The real kubectl (v1.32) against the local cluster over HTTPS, with a kubeconfig, HOME and
 //! discovery cache in a temporary directory: CRDs and their objects, printer columns, jsonpath,
-//! describe, explain, wait, delete --wait, server-side apply, logs (also followed with `-f`).
+//! describe, explain, wait, delete --wait, server-side apply, logs (also followed with `-f`),
+//! port-forward (SPDY in a WebSocket, and plain SPDY).
 
 mod common;
 
@@ -13,8 +14,8 @@ use kube::Api;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
 use localcluster::LocalCluster;
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader, Lines};
-use tokio::process::ChildStdout;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{ChildStderr, ChildStdout};
 
 const KUBECTL: &str = "/usr/bin/kubectl";
 
@@ -57,7 +58,12 @@ impl Kubectl {
 
     /// Starts kubectl with its standard output piped, for commands that keep running.
     fn spawn(&self, args: &[&str]) -> tokio::process::Child {
+        self.spawn_with(args, &[])
+    }
+
+    fn spawn_with(&self, args: &[&str], env: &[(&str, &str)]) -> tokio::process::Child {
         self.command(args)
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -412,4 +418,167 @@ async fn kubectl_follows_a_running_pods_log_until_it_ends() {
         .unwrap();
     assert!(status.success(), "kubectl logs -f failed: {stderr}");
     cluster.shutdown().await;
+}
+
+/// A server in a "pod": an echo that upper-cases, on the pod's own loopback address.
+async fn upper_case_echo(ip: &str) -> u16 {
+    let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buffer = [0u8; 1024];
+                while let Ok(read) = stream.read(&mut buffer).await {
+                    if read == 0 {
+                        break;
+                    }
+                    let _ = stream.write_all(&buffer[..read].to_ascii_uppercase()).await;
+                }
+            });
+        }
+    });
+    port
+}
+
+fn free_local_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Sends `text` through the forwarded local port and returns the answer.
+async fn round_trip(local: u16, text: &str) -> String {
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", local))
+        .await
+        .unwrap();
+    stream.write_all(text.as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; text.len()];
+    tokio::time::timeout(Duration::from_secs(10), stream.read_exact(&mut answer))
+        .await
+        .expect("the answer arrives through the forwarded port within 10s")
+        .unwrap();
+    String::from_utf8(answer).unwrap()
+}
+
+/// How kubectl reached the port-forward subresource: the verbose log line of the upgrade.
+struct Upgrade {
+    env: &'static [(&'static str, &'static str)],
+    logged: &'static str,
+}
+
+/// Runs `kubectl port-forward pod/web LOCAL:REMOTE`; returns it, once it listens, and its stderr.
+async fn start_port_forward(
+    kubectl: &Kubectl,
+    upgrade: &Upgrade,
+    local: u16,
+    remote: u16,
+) -> (tokio::process::Child, ChildStderr) {
+    let mapping = format!("{local}:{remote}");
+    let mut forwarder =
+        kubectl.spawn_with(&["port-forward", "pod/web", &mapping, "-v=6"], upgrade.env);
+    let mut stdout = BufReader::new(forwarder.stdout.take().unwrap()).lines();
+    let ready = tokio::time::timeout(Duration::from_secs(20), stdout.next_line())
+        .await
+        .expect("kubectl port-forward starts within 20s")
+        .unwrap()
+        .unwrap_or_default();
+    assert_eq!(
+        ready,
+        format!("Forwarding from 127.0.0.1:{local} -> {remote}")
+    );
+    // Later lines ("Handling connection for ...") are not read: keep the pipe drained.
+    tokio::spawn(async move { while let Ok(Some(_)) = stdout.next_line().await {} });
+    let stderr = forwarder.stderr.take().unwrap();
+    (forwarder, stderr)
+}
+
+async fn read_all(mut stderr: ChildStderr) -> String {
+    let mut text = String::new();
+    stderr.read_to_string(&mut text).await.unwrap();
+    text
+}
+
+/// kubectl port-forward through `upgrade`: TCP round trips through the forwarded port, then a
+/// port nothing listens on, whose error kubectl reports before it gives up.
+async fn port_forward_round_trips(upgrade: Upgrade) {
+    let cluster = common::start().await;
+    let kubectl = Kubectl::new(&cluster);
+    let pods: Api<Pod> = Api::namespaced(cluster.client().unwrap(), "default");
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {"containers": [{"name": "main", "image": "nginx"}]},
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    let remote = upper_case_echo("127.1.8.1").await;
+    let running = json!({"status": {"phase": "Running", "podIP": "127.1.8.1"}});
+    pods.patch_status("web", &PatchParams::default(), &Patch::Merge(&running))
+        .await
+        .unwrap();
+
+    let local = free_local_port();
+    let (mut forwarder, stderr) = start_port_forward(&kubectl, &upgrade, local, remote).await;
+    // One connection after another (each a new pair of streams), two at once, and one larger
+    // than a SPDY frame's worth of socket reads.
+    assert_eq!(round_trip(local, "hello pod").await, "HELLO POD");
+    assert_eq!(round_trip(local, "again").await, "AGAIN");
+    let (first, second) = tokio::join!(round_trip(local, "one"), round_trip(local, "two"));
+    assert_eq!((first.as_str(), second.as_str()), ("ONE", "TWO"));
+    let large = "x".repeat(200_000);
+    assert_eq!(round_trip(local, &large).await, large.to_ascii_uppercase());
+    assert!(
+        forwarder.try_wait().unwrap().is_none(),
+        "kubectl keeps forwarding"
+    );
+    forwarder.start_kill().unwrap();
+    let _ = forwarder.wait().await;
+    let log = read_all(stderr).await;
+    assert!(log.contains(upgrade.logged), "{log}");
+    assert!(!log.contains("error"), "kubectl reported errors:\n{log}");
+
+    let closed = remote + 1;
+    let local = free_local_port();
+    let (mut forwarder, stderr) = start_port_forward(&kubectl, &upgrade, local, closed).await;
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", local))
+        .await
+        .unwrap();
+    let _ = stream.write_all(b"anyone?").await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+    assert!(answer.is_empty(), "nothing answers from a closed port");
+    let status = tokio::time::timeout(Duration::from_secs(10), forwarder.wait())
+        .await
+        .expect("kubectl stops after the pod's port refused")
+        .unwrap();
+    let log = read_all(stderr).await;
+    assert!(!status.success());
+    assert!(
+        log.contains(&format!(
+            "error forwarding port {closed} to pod at 127.1.8.1"
+        )),
+        "{log}"
+    );
+    cluster.shutdown().await;
+}
+
+#[tokio::test]
+async fn kubectl_port_forward_tunnels_spdy_in_a_websocket() {
+    port_forward_round_trips(Upgrade {
+        env: &[],
+        logged: "negotiated protocol: portforward.k8s.io",
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn kubectl_port_forward_over_an_spdy_upgrade() {
+    // kubectl's fallback when the WebSocket upgrade fails, and its only way before 1.31.
+    port_forward_round_trips(Upgrade {
+        env: &[("KUBECTL_PORT_FORWARD_WEBSOCKETS", "false")],
+        // The upgrade is the only POST of a port-forward.
+        logged: "POST https://127.0.0.1:",
+    })
+    .await;
 }

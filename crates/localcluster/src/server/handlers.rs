@@ -92,6 +92,7 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
     } else {
         None
     };
+    let spdy = super::portforward::spdy_upgrade(&parts.headers, &mut parts.extensions);
     let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(body) => body,
         Err(_) => {
@@ -102,7 +103,7 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
     };
     match dispatch(
         &state,
-        websocket,
+        (websocket, spdy),
         &parts.method,
         &parts.uri,
         &parts.headers,
@@ -115,9 +116,12 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
     }
 }
 
+/// A WebSocket upgrade, and an `Upgrade: SPDY/3.1` one, that a request asked for.
+type Upgrades = (Option<WebSocketUpgrade>, Option<hyper::upgrade::OnUpgrade>);
+
 async fn dispatch(
     state: &AppState,
-    websocket: Option<WebSocketUpgrade>,
+    (websocket, spdy): Upgrades,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
@@ -156,6 +160,7 @@ async fn dispatch(
             name,
             query.get("ports"),
             websocket,
+            spdy,
         );
     }
     let call = Call {

@@ -1,12 +1,26 @@
-//! `pods/{name}/portforward` over WebSockets (`v4.channel.k8s.io`, what kube-rs and kubectl speak):
-//! each requested port gets a data channel (2i) and an error channel (2i+1); both open with a frame
-//! carrying the port, then data frames are relayed to and from a TCP connection to the pod's IP,
-//! which for a local cluster is a loopback address a local process can listen on.
+//! `pods/{name}/portforward`, relayed to a TCP connection to the pod's IP (for a local cluster a
+//! loopback address a local process can listen on), in the three ways clients ask for it:
+//!
+//! - WebSockets with `v4.channel.k8s.io` (kube-rs): each requested port gets a data channel (2i)
+//!   and an error channel (2i+1); both open with a frame carrying the port, then data frames are
+//!   relayed.
+//! - WebSockets with `SPDY/3.1+portforward.k8s.io` (kubectl since 1.31): SPDY/3.1 frames carried
+//!   in binary messages, served by [`session`].
+//! - `Upgrade: SPDY/3.1` with `X-Stream-Protocol-Version: portforward.k8s.io` (kubectl's fallback
+//!   when the WebSocket upgrade fails, and older clients): the same SPDY session on the upgraded
+//!   connection.
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+mod session;
+mod spdy;
+
+use axum::body::Body;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -16,6 +30,23 @@ use crate::api::Cluster;
 use crate::error::ApiError;
 
 const PROTOCOL: &str = "v4.channel.k8s.io";
+/// kubectl's port-forward protocol.
+const PORT_FORWARD: &str = "portforward.k8s.io";
+/// The WebSocket subprotocol of SPDY tunnelled in binary messages.
+const SPDY_TUNNEL: &str = "SPDY/3.1+portforward.k8s.io";
+
+/// The upgrade of a request that asks for SPDY (`Upgrade: SPDY/3.1`), taken from it.
+pub fn spdy_upgrade(headers: &HeaderMap, extensions: &mut http::Extensions) -> Option<OnUpgrade> {
+    let wants_spdy = headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("SPDY/3.1"));
+    if wants_spdy {
+        extensions.remove::<OnUpgrade>()
+    } else {
+        None
+    }
+}
 
 /// The ports of a `ports=80,4040` query.
 pub fn parse_ports(value: Option<&str>) -> Result<Vec<u16>, ApiError> {
@@ -55,8 +86,8 @@ pub fn serve(
     name: &str,
     ports: Option<&str>,
     websocket: Option<WebSocketUpgrade>,
+    spdy: Option<OnUpgrade>,
 ) -> Result<Response, ApiError> {
-    let ports = parse_ports(ports)?;
     let pods = cluster.resource("v1", "pods")?;
     let pod = cluster.get(&pods, namespace, name)?;
     let phase = pod
@@ -73,13 +104,86 @@ pub fn serve(
             "unable to upgrade connection: pod {name} is not running (phase {phase:?})"
         )));
     }
-    let websocket = websocket.ok_or_else(|| {
-        ApiError::bad_request("port forwarding needs a WebSocket upgrade (v4.channel.k8s.io)")
-    })?;
-    Ok(websocket
-        .protocols([PROTOCOL])
-        .on_upgrade(move |socket| relay(socket, ip, ports))
-        .into_response())
+    if let Some(websocket) = websocket {
+        // SPDY clients name the ports in each stream, not in the query: only ports given must
+        // be valid before the upgrade.
+        let ports = match parse_ports(ports) {
+            Err(error) if ports.is_some() => return Err(error),
+            parsed => parsed,
+        };
+        return Ok(websocket
+            .protocols([PROTOCOL, SPDY_TUNNEL])
+            .on_upgrade(move |socket| async move {
+                match (socket.protocol().and_then(|p| p.to_str().ok()), ports) {
+                    (Some(SPDY_TUNNEL), _) => tunnel(socket, ip).await,
+                    (_, Ok(ports)) => relay(socket, ip, ports).await,
+                    (_, Err(error)) => refuse(socket, &error.message).await,
+                }
+            })
+            .into_response());
+    }
+    let Some(upgrade) = spdy else {
+        return Err(ApiError::bad_request(
+            "port forwarding needs a WebSocket upgrade (v4.channel.k8s.io or \
+             SPDY/3.1+portforward.k8s.io) or Upgrade: SPDY/3.1",
+        ));
+    };
+    tokio::spawn(async move {
+        match upgrade.await {
+            Ok(upgraded) => session::serve(TokioIo::new(upgraded), ip).await,
+            Err(error) => tracing::debug!(%error, "port-forward: SPDY upgrade failed"),
+        }
+    });
+    Ok(Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "Upgrade")
+        .header(header::UPGRADE, "SPDY/3.1")
+        .header("X-Stream-Protocol-Version", PORT_FORWARD)
+        .body(Body::empty())
+        .unwrap_or_default())
+}
+
+/// A WebSocket whose ports are unusable: closed with the reason, as the upgrade already happened.
+async fn refuse(mut socket: WebSocket, reason: &str) {
+    let frame = CloseFrame {
+        code: close_code::POLICY,
+        reason: reason.to_string().into(),
+    };
+    let _ = socket.send(Message::Close(Some(frame))).await;
+}
+
+/// SPDY carried in a WebSocket's binary messages: a byte pipe between the socket and a session.
+async fn tunnel(socket: WebSocket, ip: String) {
+    let (session_side, pipe) = tokio::io::duplex(64 * 1024);
+    tokio::spawn(session::serve(session_side, ip));
+    let (mut from_session, mut to_session) = tokio::io::split(pipe);
+    let (mut sink, mut incoming) = socket.split();
+    let to_client = async move {
+        let mut chunk = vec![0u8; 32 * 1024];
+        while let Ok(read) = from_session.read(&mut chunk).await {
+            let message = Message::Binary(Bytes::copy_from_slice(&chunk[..read]));
+            if read == 0 || sink.send(message).await.is_err() {
+                break;
+            }
+        }
+        // A normal closure is what the client reads as the end of the connection.
+        let normal = CloseFrame {
+            code: close_code::NORMAL,
+            reason: "".into(),
+        };
+        let _ = sink.send(Message::Close(Some(normal))).await;
+    };
+    let from_client = async move {
+        while let Some(Ok(message)) = incoming.next().await {
+            match message {
+                Message::Binary(bytes) if to_session.write_all(&bytes).await.is_err() => break,
+                Message::Close(_) => break,
+                _ => {}
+            }
+        }
+        let _ = to_session.shutdown().await;
+    };
+    tokio::join!(to_client, from_client);
 }
 
 async fn relay(socket: WebSocket, ip: String, ports: Vec<u16>) {
