@@ -1,7 +1,8 @@
-//! Static checks of the Helm chart (no `helm` binary is available to render it here): the RBAC
-//! templates include the rules files that tests/runtime.rs checks against the operator's real
-//! requests, the chart's CRDs are the generated ones, every flag the Deployment passes is one
-//! `controller start` accepts, and every value a template reads is in values.yaml.
+//! Static checks of the Helm chart (tests/chart_install.rs renders, installs and runs it): the
+//! RBAC templates include the rules files that tests/runtime.rs checks against the operator's
+//! real requests, the chart's CRDs are the generated ones, every flag the Deployment passes is
+//! one `controller start` accepts, every value a template reads is in values.yaml, and the
+//! Dockerfile agrees with the chart.
 
 mod common;
 
