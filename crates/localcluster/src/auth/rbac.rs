@@ -70,21 +70,19 @@ pub struct Policy {
     pub cluster_role_bindings: Vec<ClusterRoleBinding>,
 }
 
-/// Paths every authenticated user may read, as Kubernetes' `system:discovery` and
-/// `system:public-info-viewer` ClusterRoles grant them.
+/// Paths every authenticated user may read, as Kubernetes' `system:discovery` ClusterRole
+/// grants them.
 const DISCOVERY_PATHS: &[&str] = &[
     "/api",
     "/api/*",
     "/apis",
     "/apis/*",
-    "/version",
-    "/version/",
     "/openapi",
     "/openapi/*",
-    "/healthz",
-    "/livez",
-    "/readyz",
 ];
+
+/// Paths anyone may read, authenticated or not, as `system:public-info-viewer` grants them.
+const PUBLIC_PATHS: &[&str] = &["/version", "/version/", "/healthz", "/livez", "/readyz"];
 
 /// Whether `subject` may do `attributes` under `policy`.
 pub fn allows(policy: &Policy, subject: &Subject, attributes: &Attributes) -> bool {
@@ -92,11 +90,13 @@ pub fn allows(policy: &Policy, subject: &Subject, attributes: &Attributes) -> bo
         return true;
     }
     if let Attributes::NonResource { verb, path } = attributes
-        && subject.groups.iter().any(|g| g == AUTHENTICATED)
         && verb == "get"
-        && DISCOVERY_PATHS.iter().any(|p| url_matches(p, path))
     {
-        return true;
+        let authenticated = subject.groups.iter().any(|g| g == AUTHENTICATED);
+        let readable = |paths: &[&str]| paths.iter().any(|p| url_matches(p, path));
+        if readable(PUBLIC_PATHS) || (authenticated && readable(DISCOVERY_PATHS)) {
+            return true;
+        }
     }
     rules_for(policy, subject, attributes)
         .into_iter()

@@ -297,17 +297,16 @@ fn non_resource_paths_discovery_and_anonymous_users() {
     assert!(allows(&policy, &op, &get("/metrics")));
     assert!(allows(&policy, &op, &get("/debug/pprof")));
     assert!(!allows(&policy, &nobody, &get("/metrics")));
-    for path in [
-        "/api",
-        "/apis/sparkoperator.k8s.io/v1beta2",
-        "/version",
-        "/openapi/v3",
-    ] {
+    for path in ["/api", "/apis/sparkoperator.k8s.io/v1beta2", "/openapi/v3"] {
         assert!(allows(&policy, &nobody, &get(path)), "{path}");
         assert!(
             !allows(&policy, &Subject::anonymous(), &get(path)),
             "{path}"
         );
+    }
+    // Public information, even to the anonymous.
+    for path in ["/version", "/healthz", "/readyz"] {
+        assert!(allows(&policy, &Subject::anonymous(), &get(path)), "{path}");
     }
     assert!(!allows(
         &policy,
