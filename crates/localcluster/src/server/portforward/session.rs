@@ -274,21 +274,22 @@ impl Session {
         let Some(forward) = self.forwards.get_mut(&request) else {
             return;
         };
-        if forward.data_stream == Some(stream) {
-            forward.data_stream = None;
-            forward.to_pod = None;
-            if let Some(task) = forward.from_pod.take()
-                && !task.is_finished()
-            {
-                task.abort();
-                close_streams(&self.outgoing, None, forward.error_stream);
-            }
-        } else {
+        if forward.data_stream != Some(stream) {
             forward.error_stream = None;
+            return;
         }
-        if forward.data_stream.is_none() && forward.error_stream.is_none() {
-            self.forwards.remove(&request);
+        // kubectl resets the data stream when it is done with a connection, and only forgets the
+        // error stream: the whole forwarded connection ends here.
+        if let Some(task) = forward.from_pod.take()
+            && !task.is_finished()
+        {
+            task.abort();
+            close_streams(&self.outgoing, None, forward.error_stream);
         }
+        if let Some(error_stream) = forward.error_stream {
+            self.streams.remove(&error_stream);
+        }
+        self.forwards.remove(&request);
     }
 
     fn close_all(&mut self) {
