@@ -167,15 +167,22 @@ async fn an_invalid_application_fails_with_the_field_named(mode: Mode) {
     let Some(env) = Env::start_in(mode).await else {
         return;
     };
+    // No executors is what spark-submit refuses without dynamic allocation; native submission
+    // refuses it too, so that an application runs in both modes or in neither.
     let yaml = spark_pi(
         "bad",
         "",
         "  restartPolicy:\n    type: OnFailure\n    onFailureRetries: -1\n",
-    );
+    )
+    .replace("instances: 2", "instances: 0");
     env.create(&yaml).await;
     let status = env.wait_for("bad", State::Failed, 30).await.status.unwrap();
     let message = status.application_state.error_message.unwrap();
     assert!(message.contains("onFailureRetries"), "{message}");
+    assert!(
+        message.contains("spec.executor.instances") && message.contains("1 or more"),
+        "{message}"
+    );
     assert!(
         env.pod_names("bad", "driver").await.is_empty(),
         "nothing is submitted"

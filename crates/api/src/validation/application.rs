@@ -82,12 +82,7 @@ pub(crate) fn validate_spec(spec: &SparkApplicationSpec, prefix: &str) -> Vec<Fi
         &format!("{prefix}.driver.serviceLabels"),
         &mut p,
     );
-    if let Some(instances) = spec.executor.instances.filter(|i| *i < 0) {
-        p.add(
-            format!("{prefix}.executor.instances"),
-            format!("is {instances}: use 0 or more executors"),
-        );
-    }
+    executor_instances(spec, prefix, &mut p);
 
     retries(spec, prefix, &mut p);
     if let Some(factor) = &spec.memory_overhead_factor
@@ -233,6 +228,19 @@ fn role(
             p.add(format!("{path}.{field}"), format!("{value:?} is not a Spark size: write a whole number with a unit, such as 512m or 2g"));
         }
     }
+    // spark-submit refuses a memory of zero ("Driver memory must be a positive number").
+    if let Some(memory) = pod.memory.as_deref().filter(|m| {
+        parse_spark_size_mib(m).is_some()
+            && m.trim()
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .all(|c| c == '0')
+    }) {
+        p.add(
+            format!("{path}.memory"),
+            format!("{memory:?} is no memory, which spark-submit refuses: give a positive size, such as 512m"),
+        );
+    }
     let quantity = |field: &str, value: Option<&str>, p: &mut Problems| -> Option<f64> {
         let value = value?;
         let parsed = parse_kubernetes_quantity(value);
@@ -293,6 +301,45 @@ fn role(
         &format!("{path}.terminationGracePeriodSeconds"),
         p,
     );
+}
+
+/// The number of executors, as spark-submit checks it: without dynamic allocation it refuses
+/// anything but a positive whole number ("Number of executors must be a positive number"), from
+/// `spec.executor.instances` or, when that is unset, `sparkConf`; with dynamic allocation (from
+/// the spec or `sparkConf`, "true" in any case) it checks nothing, and 0 is a valid start. Native
+/// submission applies the same rule, so that an application runs in both modes or in neither.
+fn executor_instances(spec: &SparkApplicationSpec, prefix: &str, p: &mut Problems) {
+    const KEY: &str = "spark.executor.instances";
+    let dynamic = spec
+        .dynamic_allocation
+        .as_ref()
+        .is_some_and(|d| d.enabled == Some(true))
+        || spec
+            .spark_conf
+            .get("spark.dynamicAllocation.enabled")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let path = format!("{prefix}.executor.instances");
+    match (spec.executor.instances, spec.spark_conf.get(KEY)) {
+        (Some(instances), _) if instances < 0 => p.add(
+            path,
+            format!(
+                "is {instances}: use 1 or more executors (0 only with dynamicAllocation enabled)"
+            ),
+        ),
+        (Some(0), _) if !dynamic => p.add(
+            path,
+            "is 0, which spark-submit refuses (\"Number of executors must be a positive number\"): \
+             use 1 or more, or enable dynamicAllocation to start without executors",
+        ),
+        (None, Some(value)) if !dynamic && !value.parse::<i32>().is_ok_and(|n| n > 0) => p.add(
+            format!("{prefix}.sparkConf[{KEY}]"),
+            format!(
+                "{value:?} is not a positive number of executors, which spark-submit refuses: \
+                 set {prefix}.executor.instances to 1 or more instead, or enable dynamicAllocation"
+            ),
+        ),
+        _ => {}
+    }
 }
 
 fn ports(ports: &[Port], path: &str, p: &mut Problems) {

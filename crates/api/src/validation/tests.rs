@@ -49,6 +49,23 @@ fn unparseable_memory() {
 }
 
 #[test]
+fn zero_memory_that_spark_submit_refuses() {
+    assert_eq!(
+        paths_after(|a| a.spec.driver.pod.memory = Some("0m".into())),
+        ["spec.driver.memory"]
+    );
+    assert_eq!(
+        paths_after(|a| a.spec.executor.pod.memory = Some("0".into())),
+        ["spec.executor.memory"]
+    );
+    // Less than a MiB is still memory to spark-submit.
+    assert_eq!(
+        paths_after(|a| a.spec.executor.pod.memory = Some("512k".into())),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
 fn unparseable_kubernetes_quantities() {
     assert_eq!(
         paths_after(|a| a.spec.executor.pod.core_limit = Some("lots".into())),
@@ -262,6 +279,90 @@ fn ports_and_service_types() {
             "spec.driver.ports[0].protocol",
             "spec.sparkUIOptions.serviceType"
         ]
+    );
+}
+
+/// What the real spark-submit of Spark 4.0.1 does with each (instances, dynamic allocation).
+#[test]
+fn executor_instances_as_spark_submit_accepts_them() {
+    let with = |instances: Option<i32>, conf: &[(&str, &str)], dynamic: Option<bool>| {
+        paths_after(|a| {
+            a.spec.executor.instances = instances;
+            a.spec.spark_conf = conf
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            a.spec.dynamic_allocation = dynamic.map(|enabled| DynamicAllocation {
+                enabled: Some(enabled),
+                ..Default::default()
+            });
+        })
+    };
+    let instances = ["spec.executor.instances"];
+    let none: [&str; 0] = [];
+    // Refused: "Number of executors must be a positive number".
+    assert_eq!(with(Some(0), &[], None), instances);
+    assert_eq!(with(Some(0), &[], Some(false)), instances);
+    assert_eq!(
+        with(
+            Some(0),
+            &[("spark.dynamicAllocation.enabled", "false")],
+            None
+        ),
+        instances
+    );
+    assert_eq!(with(Some(-1), &[], None), instances);
+    // Dynamic allocation, from the spec or sparkConf in any case, lifts the check.
+    assert_eq!(with(Some(0), &[], Some(true)), none);
+    assert_eq!(
+        with(
+            Some(0),
+            &[("spark.dynamicAllocation.enabled", "TRUE")],
+            None
+        ),
+        none
+    );
+    assert_eq!(
+        with(
+            Some(0),
+            &[("spark.dynamicAllocation.enabled", "true")],
+            Some(false)
+        ),
+        none
+    );
+    // A negative count is never meant, even where spark-submit does not look.
+    assert_eq!(with(Some(-1), &[], Some(true)), instances);
+    assert_eq!(with(Some(1), &[], None), none);
+    assert_eq!(with(None, &[], None), none);
+
+    // sparkConf's count is spark-submit's when the spec has none, and is overridden otherwise.
+    let conf_path = ["spec.sparkConf[spark.executor.instances]"];
+    assert_eq!(
+        with(None, &[("spark.executor.instances", "0")], None),
+        conf_path
+    );
+    assert_eq!(
+        with(None, &[("spark.executor.instances", "two")], None),
+        conf_path
+    );
+    assert_eq!(with(None, &[("spark.executor.instances", "3")], None), none);
+    assert_eq!(
+        with(None, &[("spark.executor.instances", "0")], Some(true)),
+        none
+    );
+    assert_eq!(
+        with(Some(2), &[("spark.executor.instances", "0")], None),
+        none
+    );
+
+    let mut app = spark_pi();
+    app.spec.executor.instances = Some(0);
+    let message = validate_application(&app)[0].to_string();
+    assert!(
+        message.contains("spark-submit refuses")
+            && message.contains("1 or more")
+            && message.contains("dynamicAllocation"),
+        "{message}"
     );
 }
 
