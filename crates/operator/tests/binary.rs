@@ -28,6 +28,7 @@ fn run_local_runs_the_example_to_completed() {
     let output = Command::new(BINARY)
         .args([
             "run-local",
+            "--simulated",
             &workspace_file("examples/spark-pi.yaml"),
             "--timeout-seconds",
             "60",
@@ -65,7 +66,7 @@ fn run_local_exits_non_zero_when_the_application_fails() {
     )
     .unwrap();
     let output = Command::new(BINARY)
-        .arg("run-local")
+        .args(["run-local", "--simulated"])
         .arg(&file)
         .arg("--kubeconfig")
         .arg(dir.join("kubeconfig"))

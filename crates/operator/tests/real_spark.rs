@@ -23,13 +23,18 @@ use spark_operator_api::{ApplicationStateType, SparkApplication};
 const RUN_TIMEOUT: Duration = Duration::from_secs(300);
 
 struct RealSpark {
-    _cluster: LocalCluster,
+    cluster: LocalCluster,
     client: Client,
-    _work_dir: tempfile::TempDir,
+    work_dir: tempfile::TempDir,
 }
 
 impl RealSpark {
     async fn start() -> Option<RealSpark> {
+        if std::env::var_os("RUST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+                .try_init();
+        }
         let spark_home = match find_spark_home(None) {
             Ok(home) => home,
             Err(error) if std::env::var_os("REQUIRE_SPARK").is_some() => {
@@ -68,9 +73,9 @@ impl RealSpark {
                 .expect("operator runs");
         });
         Some(RealSpark {
-            _cluster: cluster,
+            cluster: cluster,
             client,
-            _work_dir: work_dir,
+            work_dir: work_dir,
         })
     }
 
@@ -114,6 +119,26 @@ impl RealSpark {
             .expect("driver pod name in the status");
         let log = self.log(&driver).await;
         (app, log)
+    }
+
+    /// Runs the real kubectl against the cluster; its standard output.
+    fn kubectl(&self, args: &[&str]) -> String {
+        let kubeconfig = self.work_dir.path().join("kubeconfig");
+        self.cluster
+            .write_kubeconfig(&kubeconfig)
+            .expect("kubeconfig written");
+        let output = std::process::Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .args(args)
+            .output()
+            .expect("kubectl runs");
+        assert!(
+            output.status.success(),
+            "kubectl {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
     async fn log(&self, pod: &str) -> String {
@@ -163,6 +188,16 @@ async fn spark_pi_computes_pi_with_an_executor_that_spark_created() {
     assert!(
         (pi - std::f64::consts::PI).abs() < 0.05,
         "Pi is roughly {pi}"
+    );
+    let driver = app
+        .status
+        .as_ref()
+        .and_then(|s| s.driver_info.pod_name.clone())
+        .unwrap_or_default();
+    let kubectl_log = spark.kubectl(&["logs", &driver]);
+    assert!(
+        kubectl_log.contains(&format!("Pi is roughly {pi:.6}")),
+        "kubectl logs {driver}:\n{kubectl_log}"
     );
 
     let status = app.status.as_ref().expect("status");

@@ -1,6 +1,7 @@
 //! `spark-operator run-local FILE`: the quick start. Starts the local cluster and the operator in
 //! this process, applies the file, follows the application until it ends, and exits 0 when it
-//! COMPLETED.
+//! COMPLETED. With Spark installed (`SPARK_HOME`, or the `pyspark` package) and Java, Spark pods
+//! run as real Spark processes; otherwise they are simulated. It says which.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -21,7 +22,7 @@ use crate::install::FIELD_MANAGER;
 #[derive(Debug, Args)]
 pub struct RunLocalArgs {
     /// YAML file with the SparkApplication to run (other documents in it are applied too).
-    #[arg(default_value = "examples/spark-pi.yaml")]
+    #[arg(default_value = "examples/spark-pi-python.yaml")]
     pub file: PathBuf,
     /// Where to write the local cluster's kubeconfig, for kubectl.
     #[arg(long, default_value = "localcluster.kubeconfig")]
@@ -29,6 +30,13 @@ pub struct RunLocalArgs {
     /// Keep the cluster and the operator running after the application ends (Ctrl-C stops them).
     #[arg(long)]
     pub keep_running: bool,
+    /// Simulate Spark pods even when Spark is installed.
+    #[arg(long)]
+    pub simulated: bool,
+    /// The Spark installation that runs Spark pods (default: `$SPARK_HOME`, else the installed
+    /// `pyspark` package).
+    #[arg(long)]
+    pub spark_home: Option<PathBuf>,
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 300)]
     pub timeout_seconds: u64,
@@ -46,9 +54,14 @@ pub async fn run(args: RunLocalArgs) -> anyhow::Result<()> {
         absolute(&args.kubeconfig).display()
     );
     let client = cluster.client()?;
+    let work_dir = tempfile::tempdir().context("creating the pods' directory")?;
+    let processes = spark_processes(&cluster, &args, work_dir.path())?;
     tokio::spawn(localcluster::nodes::run(
         client.clone(),
-        localcluster::nodes::NodesConfig::default(),
+        localcluster::nodes::NodesConfig {
+            processes,
+            ..Default::default()
+        },
     ));
     crate::install::install_crds(&client).await?;
     let config = ControllerConfig {
@@ -78,6 +91,7 @@ pub async fn run(args: RunLocalArgs) -> anyhow::Result<()> {
             args.timeout_seconds
         ))
     });
+    print_driver_output(&client, &namespace, &name).await;
     if args.keep_running {
         println!("still serving; press Ctrl-C to stop");
         crate::cli::controller::shutdown_signal().await;
@@ -85,6 +99,84 @@ pub async fn run(args: RunLocalArgs) -> anyhow::Result<()> {
     let _ = stop.send(true);
     let _ = operator.await;
     outcome
+}
+
+/// The process runtime for Spark pods when Spark and Java are found, saying which runtime runs
+/// them and, when simulated, how to get real Spark.
+fn spark_processes(
+    cluster: &localcluster::LocalCluster,
+    args: &RunLocalArgs,
+    work_dir: &Path,
+) -> anyhow::Result<Option<localcluster::nodes::process::ProcessRuntime>> {
+    if args.simulated {
+        println!("Spark pods: simulated (--simulated)");
+        return Ok(None);
+    }
+    let spark_home = match crate::submission::spark_submit::find_spark_home(
+        args.spark_home.as_deref(),
+    ) {
+        Ok(home) => home,
+        Err(error) if args.spark_home.is_some() => return Err(error.into()),
+        Err(error) => {
+            println!(
+                "Spark pods: simulated ({error}; `pip install pyspark==4.0.1` and Java 17 run real Spark)"
+            );
+            return Ok(None);
+        }
+    };
+    let missing = missing_image_files(&args.file, &spark_home);
+    if !missing.is_empty() {
+        println!(
+            "Spark pods: simulated ({} not in the Spark installation at {}; the pyspark package \
+             has no example jars: try examples/spark-pi-python.yaml)",
+            missing.join(", "),
+            spark_home.display()
+        );
+        return Ok(None);
+    }
+    if let Err(error) = std::process::Command::new(java()).arg("-version").output() {
+        println!(
+            "Spark pods: simulated (Java not found: {error}; install Java 17 to run real Spark)"
+        );
+        return Ok(None);
+    }
+    println!(
+        "Spark pods: real Spark processes from {}",
+        spark_home.display()
+    );
+    let runtime = cluster
+        .process_runtime(spark_home, work_dir.to_path_buf())
+        .map_err(anyhow::Error::msg)?;
+    Ok(Some(runtime))
+}
+
+/// The `local:///opt/spark/...` application files of the file's SparkApplications that the
+/// Spark installation, standing for the image's `/opt/spark`, does not have.
+fn missing_image_files(file: &Path, spark_home: &Path) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(file) else {
+        return vec![];
+    };
+    serde_yaml::Deserializer::from_str(&text)
+        .filter_map(|document| serde_yaml::Value::deserialize(document).ok())
+        .filter(|object| object["kind"].as_str() == Some("SparkApplication"))
+        .filter_map(|app| {
+            app["spec"]["mainApplicationFile"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .filter(|main| {
+            main.strip_prefix("local:///opt/spark/")
+                .is_some_and(|inside| !spark_home.join(inside).exists())
+        })
+        .collect()
+}
+
+/// The `java` Spark will run: `$JAVA_HOME/bin/java`, else the one on `PATH`.
+fn java() -> PathBuf {
+    match std::env::var_os("JAVA_HOME").filter(|home| !home.is_empty()) {
+        Some(home) => PathBuf::from(home).join("bin").join("java"),
+        None => PathBuf::from("java"),
+    }
 }
 
 /// Prints each state the application passes through; Ok when COMPLETED.
@@ -125,6 +217,51 @@ async fn follow(client: &Client, namespace: &str, name: &str) -> anyhow::Result<
         }
     }
     bail!("lost the watch on {name}")
+}
+
+/// Prints what the application itself printed in its driver's log (Spark's own log lines and the
+/// JVM's notices left out), and how to see the whole log.
+async fn print_driver_output(client: &Client, namespace: &str, name: &str) {
+    let apps: Api<SparkApplication> = Api::namespaced(client.clone(), namespace);
+    let driver = apps
+        .get_opt(name)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|app| app.status?.driver_info.pod_name);
+    let Some(driver) = driver else { return };
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), namespace);
+    let Ok(log) = pods.logs(&driver, &Default::default()).await else {
+        return;
+    };
+    let output: Vec<&str> = log
+        .lines()
+        .filter(|line| is_application_output(line))
+        .collect();
+    println!(
+        "driver output ({namespace}/{driver}; the whole log: kubectl logs -n {namespace} {driver}):"
+    );
+    for line in output.iter().rev().take(20).rev() {
+        println!("  {line}");
+    }
+}
+
+/// Whether a driver log line is the application's own, not a Spark log line
+/// (`yy/MM/dd HH:mm:ss LEVEL ...`) or a JVM notice.
+fn is_application_output(line: &str) -> bool {
+    let bytes = line.as_bytes();
+    let spark_log = bytes.len() > 17
+        && bytes[2] == b'/'
+        && bytes[5] == b'/'
+        && bytes[8] == b' '
+        && bytes[..2].iter().all(u8::is_ascii_digit);
+    let notice = [
+        "Picked up JAVA_TOOL_OPTIONS",
+        "WARNING: Using incubator modules",
+    ]
+    .iter()
+    .any(|prefix| line.starts_with(prefix));
+    !(spark_log || notice || line.trim().is_empty())
 }
 
 /// Applies every document of the file by server-side apply; returns the SparkApplications.
