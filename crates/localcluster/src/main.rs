@@ -49,6 +49,14 @@ struct Args {
     /// kubeconfig's token stays admin); `always-allow`: every request is allowed.
     #[arg(long, value_enum, default_value = "always-allow")]
     authorization: Authorization,
+    /// Run Spark containers (the Spark image's `driver` and `executor`) as real processes of this
+    /// Spark installation, such as the `pyspark` package's directory. Needs Java.
+    #[arg(long, env = "LOCALCLUSTER_SPARK_HOME")]
+    spark_home: Option<PathBuf>,
+    /// Where the directories of pods run as processes are made (default: a directory of this
+    /// run under the system's temporary directory, removed on exit).
+    #[arg(long, requires = "spark_home")]
+    pod_dir: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -60,11 +68,16 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    // Spark drivers reach the API over plain HTTP: they have no token or CA mounted.
+    let http_port = match (&args.spark_home, args.http_port) {
+        (Some(_), None) if !args.no_tls => Some(0),
+        (_, port) => port,
+    };
     let options = Options {
         address: args.address,
         port: args.port,
         tls: !args.no_tls,
-        http_port: args.http_port,
+        http_port,
         data_dir: args.data_dir,
         authorization: args.authorization,
         ..Options::default()
@@ -72,13 +85,40 @@ async fn main() -> anyhow::Result<()> {
     let cluster = LocalCluster::start(options)
         .await
         .context("starting the local cluster")?;
+    let mut temporary_pod_dir = None;
+    let processes = match &args.spark_home {
+        Some(spark_home) => {
+            if !spark_home.join("bin").join("spark-submit").is_file() {
+                anyhow::bail!(
+                    "--spark-home {}: no bin/spark-submit there; give a Spark installation \
+                     (for pyspark: python3 -c 'import pyspark, os; print(os.path.dirname(pyspark.__file__))')",
+                    spark_home.display()
+                );
+            }
+            let pod_dir = args.pod_dir.clone().unwrap_or_else(|| {
+                let dir =
+                    std::env::temp_dir().join(format!("localcluster-pods-{}", std::process::id()));
+                temporary_pod_dir = Some(dir.clone());
+                dir
+            });
+            let runtime = cluster
+                .process_runtime(spark_home.clone(), pod_dir)
+                .map_err(anyhow::Error::msg)?;
+            println!(
+                "Spark containers run as processes of {}",
+                spark_home.display()
+            );
+            Some(runtime)
+        }
+        None => None,
+    };
     if args.nodes > 0 {
         let client = cluster.client()?;
         let config = nodes::NodesConfig {
             count: args.nodes,
             cpu: args.node_cpu,
             memory_gib: args.node_memory_gib,
-            processes: None,
+            processes,
         };
         tokio::spawn(async move {
             if let Err(error) = nodes::run(client, config).await {
@@ -100,6 +140,9 @@ async fn main() -> anyhow::Result<()> {
     }
     shutdown_signal().await;
     cluster.shutdown().await;
+    if let Some(dir) = temporary_pod_dir {
+        let _ = std::fs::remove_dir_all(dir);
+    }
     Ok(())
 }
 

@@ -18,6 +18,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
@@ -91,7 +92,10 @@ pub async fn run(client: Client, config: NodesConfig) -> anyhow::Result<()> {
         running: HashMap::new(),
     }));
     let pods: Api<Pod> = Api::all(client.clone());
-    let mut events = watcher::watcher(pods, watcher::Config::default()).boxed();
+    // Backing off keeps a cluster that is going away from turning the retries into a busy loop.
+    let mut events = watcher::watcher(pods, watcher::Config::default())
+        .default_backoff()
+        .boxed();
     while let Some(event) = events.next().await {
         match event {
             Ok(Event::Apply(pod) | Event::InitApply(pod)) => {
