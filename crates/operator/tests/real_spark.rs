@@ -73,9 +73,9 @@ impl RealSpark {
                 .expect("operator runs");
         });
         Some(RealSpark {
-            cluster: cluster,
+            cluster,
             client,
-            work_dir: work_dir,
+            work_dir,
         })
     }
 
