@@ -1,0 +1,192 @@
+//! A local cluster whose Spark pods run as real Spark processes, with the operator: the fixture of
+//! the real-Spark tests of the operator and of sparkctl.
+//!
+//! Needs Spark (`SPARK_HOME`, or `pip install pyspark==4.0.1`) and Java 17. Without them the
+//! tests say so and pass, unless `REQUIRE_SPARK` is set (CI sets it).
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::LogParams;
+use kube::runtime::watcher;
+use kube::{Api, Client};
+use localcluster::{LocalCluster, Options};
+use spark_operator::config::ControllerConfig;
+use spark_operator::submission::spark_submit::find_spark_home;
+use spark_operator_api::{ApplicationStateType, SparkApplication};
+
+/// A cold JVM for the driver and one per executor on 2 shared cores.
+const RUN_TIMEOUT: Duration = Duration::from_secs(300);
+
+pub struct RealSpark {
+    cluster: LocalCluster,
+    client: Client,
+    work_dir: PathBuf,
+}
+
+impl RealSpark {
+    /// A cluster whose Spark pods run as Spark processes, with the CRDs and the operator; `None`
+    /// (with a notice) without Spark, unless `REQUIRE_SPARK` is set.
+    pub async fn start() -> Option<RealSpark> {
+        let spark_home = match find_spark_home(None) {
+            Ok(home) => home,
+            Err(error) if std::env::var_os("REQUIRE_SPARK").is_some() => {
+                panic!("REQUIRE_SPARK is set but Spark is missing: {error}")
+            }
+            Err(error) => {
+                eprintln!("skipping real Spark: {error}");
+                return None;
+            }
+        };
+        let cluster = LocalCluster::start(Options::default())
+            .await
+            .expect("cluster starts");
+        let client = cluster.client().expect("client");
+        static RUNS: AtomicUsize = AtomicUsize::new(0);
+        let work_dir = std::env::temp_dir().join(format!(
+            "real-spark-{}-{}",
+            std::process::id(),
+            RUNS.fetch_add(1, Ordering::Relaxed)
+        ));
+        let processes = cluster
+            .process_runtime(spark_home, work_dir.clone())
+            .expect("process runtime");
+        let nodes = localcluster::nodes::NodesConfig {
+            processes: Some(processes),
+            ..Default::default()
+        };
+        tokio::spawn(localcluster::nodes::run(client.clone(), nodes));
+        spark_operator::install::install_crds(&client)
+            .await
+            .expect("CRDs installed");
+        let config = ControllerConfig {
+            master_url: Some(cluster.url()),
+            ..ControllerConfig::default()
+        };
+        let operator_client = client.clone();
+        tokio::spawn(async move {
+            let never = std::future::pending::<()>();
+            spark_operator::controller::run_all(operator_client, config, never)
+                .await
+                .expect("operator runs");
+        });
+        Some(RealSpark {
+            cluster,
+            client,
+            work_dir,
+        })
+    }
+
+    /// Applies every document of an example file.
+    pub async fn apply(&self, example: &str) -> String {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples")
+            .join(example);
+        let apps = spark_operator::cli::local::apply_file(&self.client, &path)
+            .await
+            .expect("example applied");
+        apps.into_iter().next().expect("a SparkApplication").1
+    }
+
+    /// Waits for the application to end and returns it with its driver's log.
+    pub async fn run_to_end(&self, name: &str) -> (SparkApplication, String) {
+        let apps: Api<SparkApplication> = Api::default_namespaced(self.client.clone());
+        let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+        let ended = async {
+            let mut events = watcher::watcher(apps.clone(), config).boxed();
+            while let Some(event) = events.next().await {
+                if let Ok(watcher::Event::Apply(app) | watcher::Event::InitApply(app)) = event {
+                    let state = app.status.as_ref().map(|s| s.application_state.state);
+                    if matches!(
+                        state,
+                        Some(ApplicationStateType::Completed | ApplicationStateType::Failed)
+                    ) {
+                        return app;
+                    }
+                }
+            }
+            panic!("the watch ended");
+        };
+        let app = tokio::time::timeout(RUN_TIMEOUT, ended)
+            .await
+            .unwrap_or_else(|_| panic!("{name} did not end within {RUN_TIMEOUT:?}"));
+        let driver = app
+            .status
+            .as_ref()
+            .and_then(|s| s.driver_info.pod_name.clone())
+            .expect("driver pod name in the status");
+        let log = self.log(&driver).await;
+        (app, log)
+    }
+
+    /// A kubeconfig for the cluster, for command-line clients.
+    pub fn kubeconfig(&self) -> PathBuf {
+        let kubeconfig = self.work_dir.join("kubeconfig");
+        self.cluster
+            .write_kubeconfig(&kubeconfig)
+            .expect("kubeconfig written");
+        kubeconfig
+    }
+
+    /// Runs the real kubectl against the cluster; its standard output.
+    pub fn kubectl(&self, args: &[&str]) -> String {
+        let kubeconfig = self.kubeconfig();
+        let output = std::process::Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .args(args)
+            .output()
+            .expect("kubectl runs");
+        assert!(
+            output.status.success(),
+            "kubectl {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    pub async fn log(&self, pod: &str) -> String {
+        let pods: Api<Pod> = Api::default_namespaced(self.client.clone());
+        pods.logs(pod, &LogParams::default())
+            .await
+            .expect("driver log")
+    }
+}
+
+impl Drop for RealSpark {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.work_dir);
+    }
+}
+
+/// The executors Spark registered, from the driver's log.
+pub fn registered_executors(log: &str) -> usize {
+    log.lines()
+        .filter(|l| l.contains("Registered executor NettyRpcEndpointRef"))
+        .count()
+}
+
+/// The value the Spark Pi example printed.
+pub fn pi_from(log: &str) -> f64 {
+    log.lines()
+        .find_map(|line| line.split("Pi is roughly ").nth(1))
+        .unwrap_or_else(|| panic!("no 'Pi is roughly' in the driver's log:\n{log}"))
+        .trim()
+        .parse()
+        .expect("a number after 'Pi is roughly'")
+}
+
+/// Fails with the error message and the driver's log unless the application COMPLETED.
+pub fn assert_completed(app: &SparkApplication, log: &str) {
+    let status = app.status.as_ref().expect("status");
+    assert_eq!(
+        status.application_state.state,
+        ApplicationStateType::Completed,
+        "{:?}\ndriver log:\n{log}",
+        status.application_state.error_message
+    );
+}
