@@ -81,7 +81,7 @@ impl Env {
     }
 
     /// A cluster with the operator running in `mode`, or `None` (with a notice) in spark-submit
-    /// mode when there is no Spark installation.
+    /// mode when there is no Spark installation, unless `REQUIRE_SPARK` is set (CI sets it).
     pub async fn start_in(mode: Mode) -> Option<Env> {
         let mut env = Self::without_operator_in(mode).await?;
         env.start_operator();
@@ -93,6 +93,10 @@ impl Env {
         if mode == Mode::SparkSubmit
             && let Err(error) = find_spark_home(None)
         {
+            assert!(
+                std::env::var_os("REQUIRE_SPARK").is_none(),
+                "REQUIRE_SPARK is set but Spark is missing: {error}"
+            );
             eprintln!("skipping: {error}");
             return None;
         }
