@@ -6,16 +6,14 @@
 #[path = "common/real_spark.rs"]
 mod real_spark;
 
-use real_spark::{RealSpark, assert_completed, pi_from, registered_executors};
+use real_spark::{RealSpark, pi_from, registered_executors};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spark_pi_computes_pi_with_an_executor_that_spark_created() {
     let Some(spark) = RealSpark::start().await else {
         return;
     };
-    let name = spark.apply("spark-pi-python.yaml").await;
-    let (app, log) = spark.run_to_end(&name).await;
-    assert_completed(&app, &log);
+    let (name, app, log) = spark.run_completed("spark-pi-python.yaml").await;
 
     let pi = pi_from(&log);
     assert!(
@@ -50,9 +48,7 @@ async fn word_count_reads_a_mounted_file_and_counts_its_words() {
     let Some(spark) = RealSpark::start().await else {
         return;
     };
-    let name = spark.apply("spark-wordcount-python.yaml").await;
-    let (app, log) = spark.run_to_end(&name).await;
-    assert_completed(&app, &log);
+    let (_, _, log) = spark.run_completed("spark-wordcount-python.yaml").await;
     let count = |word: &str| {
         log.lines()
             .find_map(|line| line.strip_prefix(&format!("{word}: ")))

@@ -4,7 +4,7 @@
 #[path = "../../operator/tests/common/real_spark.rs"]
 mod real_spark;
 
-use real_spark::{RealSpark, assert_completed, pi_from};
+use real_spark::{RealSpark, pi_from};
 
 const SPARKCTL: &str = env!("CARGO_BIN_EXE_sparkctl");
 
@@ -29,9 +29,7 @@ async fn log_shows_what_spark_printed_and_status_the_executor_it_created() {
     let Some(spark) = RealSpark::start().await else {
         return;
     };
-    let name = spark.apply("spark-pi-python.yaml").await;
-    let (app, log) = spark.run_to_end(&name).await;
-    assert_completed(&app, &log);
+    let (name, app, log) = spark.run_completed("spark-pi-python.yaml").await;
     let pi = pi_from(&log);
 
     let shown = sparkctl(&spark, &["log", &name]);

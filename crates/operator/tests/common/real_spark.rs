@@ -92,6 +92,15 @@ impl RealSpark {
         apps.into_iter().next().expect("a SparkApplication").1
     }
 
+    /// Applies an example, waits for its application to end COMPLETED (failing otherwise) and
+    /// returns its name, the application and its driver's log.
+    pub async fn run_completed(&self, example: &str) -> (String, SparkApplication, String) {
+        let name = self.apply(example).await;
+        let (app, log) = self.run_to_end(&name).await;
+        assert_completed(&app, &log);
+        (name, app, log)
+    }
+
     /// Waits for the application to end and returns it with its driver's log.
     pub async fn run_to_end(&self, name: &str) -> (SparkApplication, String) {
         let apps: Api<SparkApplication> = Api::default_namespaced(self.client.clone());

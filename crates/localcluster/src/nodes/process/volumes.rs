@@ -111,58 +111,58 @@ async fn config_map_files(
     source: &Value,
 ) -> Result<Option<BTreeMap<String, Vec<u8>>>, String> {
     let name = source["name"].as_str().unwrap_or_default();
-    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
-    let found = wait_for(|| api.get_opt(name), source["optional"] == true).await;
-    let Some(config_map) = found.map_err(|e| format!("configmap \"{name}\": {e}"))? else {
-        return match source["optional"] == true {
-            true => Ok(None),
-            false => Err(format!("configmap \"{name}\" not found")),
-        };
-    };
-    let mut files: BTreeMap<String, Vec<u8>> = config_map
-        .data
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, v.into_bytes()))
-        .collect();
-    files.extend(
-        config_map
-            .binary_data
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (k, v.0)),
-    );
-    Ok(Some(files))
+    let found: Option<ConfigMap> =
+        volume_source(client, namespace, "configmap", name, source).await?;
+    Ok(found.map(|config_map| {
+        let text = config_map.data.unwrap_or_default().into_iter();
+        let binary = config_map.binary_data.unwrap_or_default().into_iter();
+        text.map(|(k, v)| (k, v.into_bytes()))
+            .chain(binary.map(|(k, v)| (k, v.0)))
+            .collect()
+    }))
 }
 
+/// The files of a Secret volume, or `None` when it is optional and absent.
 async fn secret_files(
     client: &Client,
     namespace: &str,
     source: &Value,
 ) -> Result<Option<BTreeMap<String, Vec<u8>>>, String> {
     let name = source["secretName"].as_str().unwrap_or_default();
-    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    let found = wait_for(|| api.get_opt(name), source["optional"] == true).await;
-    let Some(secret) = found.map_err(|e| format!("secret \"{name}\": {e}"))? else {
-        return match source["optional"] == true {
-            true => Ok(None),
-            false => Err(format!("secret \"{name}\" not found")),
-        };
-    };
-    let mut files: BTreeMap<String, Vec<u8>> = secret
-        .data
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, v.0))
-        .collect();
-    files.extend(
-        secret
-            .string_data
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (k, v.into_bytes())),
-    );
-    Ok(Some(files))
+    let found: Option<Secret> = volume_source(client, namespace, "secret", name, source).await?;
+    Ok(found.map(|secret| {
+        let data = secret.data.unwrap_or_default().into_iter();
+        let text = secret.string_data.unwrap_or_default().into_iter();
+        data.map(|(k, v)| (k, v.0))
+            .chain(text.map(|(k, v)| (k, v.into_bytes())))
+            .collect()
+    }))
+}
+
+/// The object a volume takes its files from: waited for, unless the volume says it is optional
+/// (then `None` when absent); an error naming it when a required one never appears.
+async fn volume_source<K>(
+    client: &Client,
+    namespace: &str,
+    kind: &str,
+    name: &str,
+    source: &Value,
+) -> Result<Option<K>, String>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let optional = source["optional"] == true;
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    let found = wait_for(|| api.get_opt(name), optional).await;
+    match found.map_err(|e| format!("{kind} \"{name}\": {e}"))? {
+        Some(object) => Ok(Some(object)),
+        None if optional => Ok(None),
+        None => Err(format!("{kind} \"{name}\" not found")),
+    }
 }
 
 /// Gets an object, waiting for it to appear unless it is optional.
