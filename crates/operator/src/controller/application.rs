@@ -5,9 +5,8 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use k8s_openapi::api::networking::v1::Ingress;
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
-use kube::core::DeserializeGuard;
-use kube::core::error_boundary::InvalidObject;
+use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::core::Request;
 use kube::runtime::controller::Action as Requeue;
 use kube::{Api, Resource, ResourceExt};
 use spark_operator_api::validation::{describe, validate_application};
@@ -17,12 +16,18 @@ use spark_operator_api::{
 use tracing::{debug, info, warn};
 
 use super::Context;
+use super::cached::CachedApplication;
 use super::resources::delete_labelled;
+use super::status_patch::merge_patch;
 use crate::error::{Error, Result};
 use crate::lifecycle::{self, Action, Decision, Observation, SubmissionOutcome};
-use crate::submission::LABEL_SUBMISSION_ID;
 
-pub async fn reconcile(app: Arc<SparkApplication>, ctx: Arc<Context>) -> Result<Requeue> {
+/// One reconcile of `app`, whose status the cluster holds as `stored` (JSON).
+pub async fn reconcile(
+    app: Arc<SparkApplication>,
+    stored: serde_json::Value,
+    ctx: Arc<Context>,
+) -> Result<Requeue> {
     if app.metadata.deletion_timestamp.is_some() {
         // Owner references make the API server delete everything the application made.
         return Ok(Requeue::await_change());
@@ -32,7 +37,7 @@ pub async fn reconcile(app: Arc<SparkApplication>, ctx: Arc<Context>) -> Result<
 
     let problems = validate_application(&app);
     if !problems.is_empty() {
-        return reject_invalid(&app, &ctx, &current, &describe(&problems), now).await;
+        return reject_invalid(&app, &ctx, &stored, &describe(&problems), now).await;
     }
 
     let observed = observe(&app, &ctx, now);
@@ -61,7 +66,7 @@ pub async fn reconcile(app: Arc<SparkApplication>, ctx: Arc<Context>) -> Result<
             ..next
         };
     }
-    write_status(&app, &ctx, &current, decision.status).await?;
+    write_status(&app, &ctx, &stored, decision.status).await?;
     for event in events {
         act(&app, &ctx, &current, event, now).await?;
     }
@@ -71,11 +76,7 @@ pub async fn reconcile(app: Arc<SparkApplication>, ctx: Arc<Context>) -> Result<
     })
 }
 
-pub fn error_policy(
-    app: Arc<DeserializeGuard<SparkApplication>>,
-    error: &Error,
-    _ctx: Arc<Context>,
-) -> Requeue {
+pub fn error_policy(app: Arc<CachedApplication>, error: &Error, _ctx: Arc<Context>) -> Requeue {
     debug!(app = %app.name_any(), %error, category = error.metric_label(), "will retry");
     match error {
         Error::Kube(kube::Error::Api(status)) if status.code == 409 => {
@@ -88,27 +89,25 @@ pub fn error_policy(
 /// An application whose spec the types cannot read ends FAILED with the reason, written by a merge
 /// patch that needs no typed copy; nothing is submitted.
 pub async fn report_unreadable(
-    guard: &DeserializeGuard<SparkApplication>,
-    invalid: &InvalidObject,
+    cached: &CachedApplication,
+    problem: String,
     ctx: &Context,
 ) -> Result<Requeue> {
-    let name = invalid.metadata.name.clone().unwrap_or_default();
-    let namespace = invalid.metadata.namespace.clone().unwrap_or_default();
+    let name = cached.name_any();
+    let namespace = cached.namespace().unwrap_or_default();
     let apps = Api::<SparkApplication>::namespaced(ctx.client.clone(), &namespace);
-    let problem = locate_unreadable(&apps, &name)
-        .await
-        .unwrap_or_else(|| invalid.error.clone());
+    let problem = locate_unreadable(&apps, &name).await.unwrap_or(problem);
     let message = format!(
         "the SparkApplication cannot be read: {problem}; correct that field and apply it again"
     );
     warn!(app = %name, %namespace, "{message}");
-    let reference = guard.object_ref(&());
+    let reference = cached.object_ref(&());
     ctx.events
         .publish_on(&reference, true, "SparkApplicationFailed", message.clone())
         .await;
     let patch = serde_json::json!({"status": {
         "applicationState": {"state": "FAILED", "errorMessage": message},
-        "observedGeneration": invalid.metadata.generation,
+        "observedGeneration": cached.metadata.generation,
     }});
     apps.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
         .await?;
@@ -142,25 +141,12 @@ async fn locate_unreadable(apps: &Api<SparkApplication>, name: &str) -> Option<S
 fn observe(app: &SparkApplication, ctx: &Context, now: jiff::Timestamp) -> Observation {
     let name = app.name_any();
     let namespace = app.namespace().unwrap_or_default();
-    let pods = ctx.pods.of(&namespace, &name);
-    let mut observed = lifecycle::observe(app, &pods, now);
-    let attempt_of = |meta: &kube::api::ObjectMeta| {
-        meta.labels
-            .as_ref()
-            .and_then(|l| l.get(LABEL_SUBMISSION_ID))
-            .cloned()
-            .unwrap_or_default()
-    };
-    for config_map in ctx.config_maps.of(&namespace, &name) {
-        observed
-            .attempts_with_resources
-            .insert(attempt_of(&config_map.metadata));
-    }
-    for service in ctx.services.of(&namespace, &name) {
-        observed
-            .attempts_with_resources
-            .insert(attempt_of(&service.metadata));
-    }
+    let mut observed = lifecycle::observe_pods(app, ctx.pods.of(&namespace, &name), now);
+    let attempts = ctx.config_maps.of(&namespace, &name);
+    observed.attempts_with_resources.extend(attempts);
+    observed
+        .attempts_with_resources
+        .extend(ctx.services.of(&namespace, &name));
     observed.settings = ctx.config.lifecycle.clone();
     observed
 }
@@ -243,10 +229,11 @@ async fn act(
 async fn reject_invalid(
     app: &SparkApplication,
     ctx: &Context,
-    current: &SparkApplicationStatus,
+    stored: &serde_json::Value,
     problems: &str,
     now: jiff::Timestamp,
 ) -> Result<Requeue> {
+    let current = app.status.clone().unwrap_or_default();
     let message = format!("invalid SparkApplication:\n{problems}");
     let already = current.application_state.state == ApplicationStateType::Failed
         && current.application_state.error_message.as_deref() == Some(message.as_str());
@@ -259,29 +246,40 @@ async fn reject_invalid(
         status.application_state.error_message = Some(message);
         status.termination_time = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(now));
         status.observed_generation = app.metadata.generation;
-        write_status(app, ctx, current, status).await?;
+        write_status(app, ctx, stored, status).await?;
     }
     Ok(Requeue::await_change())
 }
 
-/// Replaces the status when it changed, guarded by the resourceVersion the decision was made on.
+/// Writes the status when it changed: a merge patch of the status alone, from `stored` (the
+/// status the decision was made on, as the cluster holds it) to `next`, guarded by the
+/// resourceVersion the decision was made on. The answer (the whole application) is not read.
 async fn write_status(
     app: &SparkApplication,
     ctx: &Context,
-    current: &SparkApplicationStatus,
+    stored: &serde_json::Value,
     next: SparkApplicationStatus,
 ) -> Result<()> {
-    if *current == next && app.status.is_some() {
+    let current = app.status.clone().unwrap_or_default();
+    if current == next && app.status.is_some() {
         return Ok(());
     }
     let namespace = app.namespace().unwrap_or_default();
-    let apps = Api::<SparkApplication>::namespaced(ctx.client.clone(), &namespace);
-    let mut updated = app.clone();
-    updated.status = Some(next);
-    apps.replace_status(&app.name_any(), &PostParams::default(), &updated)
-        .await?;
-    ctx.config
-        .metrics
-        .status_written(app, current, updated.status.as_ref().unwrap_or(current));
+    let patch = serde_json::json!({
+        "metadata": {"resourceVersion": app.metadata.resource_version},
+        "status": merge_patch(stored, &serde_json::to_value(&next)?),
+    });
+    let request = Request::new(SparkApplication::url_path(&(), Some(&namespace)))
+        .patch_subresource(
+            "status",
+            &app.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .map_err(kube::Error::BuildRequest)?;
+    ctx.client.request_text(request).await?;
+    ctx.status_writes
+        .written(app, app.metadata.resource_version.clone());
+    ctx.config.metrics.status_written(app, &current, &next);
     Ok(())
 }

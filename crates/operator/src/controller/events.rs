@@ -9,7 +9,8 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 use kube::api::{ObjectMeta, PostParams};
-use kube::{Api, Client, Resource};
+use kube::core::Request;
+use kube::{Client, Resource};
 use spark_operator_api::SparkApplication;
 use tokio::sync::mpsc;
 use tracing::warn;
@@ -39,9 +40,7 @@ impl EventPublisher {
         tokio::spawn(stream.for_each_concurrent(CONCURRENCY, move |event| {
             let client = client.clone();
             async move {
-                let namespace = event.metadata.namespace.clone().unwrap_or_default();
-                let events: Api<Event> = Api::namespaced(client, &namespace);
-                if let Err(error) = events.create(&PostParams::default(), &event).await {
+                if let Err(error) = record(&client, &event).await {
                     warn!(%error, reason = event.reason.as_deref().unwrap_or_default(), "could not record event");
                 }
             }
@@ -107,4 +106,17 @@ impl EventPublisher {
             warn!(reason, object, "event queue full; event dropped");
         }
     }
+}
+
+/// Creates `event`; the answer (the event again) is not read.
+async fn record(client: &Client, event: &Event) -> kube::Result<()> {
+    let namespace = event.metadata.namespace.as_deref();
+    let create = Request::new(Event::url_path(&(), namespace))
+        .create(
+            &PostParams::default(),
+            serde_json::to_vec(event).map_err(kube::Error::SerdeError)?,
+        )
+        .map_err(kube::Error::BuildRequest)?;
+    client.request_text(create).await?;
+    Ok(())
 }

@@ -1,6 +1,7 @@
-//! The objects of each application, kept current from a watch and looked up by application, so
-//! that a reconcile reads only its own pods, ConfigMaps and Services, however many applications
-//! the operator follows.
+//! What the controller knows of the objects of each application, kept current from a watch and
+//! looked up by application, so that a reconcile reads only its own pods, ConfigMaps and
+//! Services, however many applications the operator follows. Each object is kept as a digest of
+//! the few fields the controller reads, not whole.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -14,21 +15,22 @@ use crate::submission::LABEL_APP_NAME;
 /// (namespace, application name).
 type AppKey = (String, String);
 
-#[derive(Default)]
-struct Objects<K> {
-    by_app: HashMap<AppKey, HashMap<String, Arc<K>>>,
+type ByApp<V> = HashMap<AppKey, HashMap<String, V>>;
+
+struct Objects<V> {
+    by_app: ByApp<V>,
     /// The listing in progress while a watch (re)starts, swapped in when it is complete.
-    relisting: Option<HashMap<AppKey, HashMap<String, Arc<K>>>>,
+    relisting: Option<ByApp<V>>,
 }
 
-/// Objects of kind `K` grouped by the application named in their `sparkoperator.k8s.io/app-name`
-/// label. Cheap to clone; clones share the same index.
-pub struct AppIndex<K> {
-    objects: Arc<RwLock<Objects<K>>>,
+/// Digests `V` of objects grouped by the application named in their
+/// `sparkoperator.k8s.io/app-name` label. Cheap to clone; clones share the same index.
+pub struct AppIndex<V> {
+    objects: Arc<RwLock<Objects<V>>>,
     ready: watch::Sender<bool>,
 }
 
-impl<K> Clone for AppIndex<K> {
+impl<V> Clone for AppIndex<V> {
     fn clone(&self) -> Self {
         Self {
             objects: self.objects.clone(),
@@ -37,7 +39,7 @@ impl<K> Clone for AppIndex<K> {
     }
 }
 
-impl<K: Resource> Default for AppIndex<K> {
+impl<V> Default for AppIndex<V> {
     fn default() -> Self {
         Self {
             objects: Arc::new(RwLock::new(Objects {
@@ -58,20 +60,18 @@ fn app_key<K: Resource>(object: &K) -> Option<(AppKey, String)> {
     ))
 }
 
-fn insert<K: Resource + Clone>(map: &mut HashMap<AppKey, HashMap<String, Arc<K>>>, object: &K) {
+fn insert<K: Resource, V>(map: &mut ByApp<V>, object: &K, digest: impl Fn(&K) -> V) {
     if let Some((app, name)) = app_key(object) {
-        map.entry(app)
-            .or_default()
-            .insert(name, Arc::new(object.clone()));
+        map.entry(app).or_default().insert(name, digest(object));
     }
 }
 
-impl<K: Resource + Clone> AppIndex<K> {
-    /// Takes one watch event into the index.
-    pub fn apply(&self, event: &Event<K>) {
+impl<V: Clone> AppIndex<V> {
+    /// Takes one watch event into the index, keeping `digest` of each object.
+    pub fn apply<K: Resource>(&self, event: &Event<K>, digest: impl Fn(&K) -> V) {
         let mut objects = self.objects.write().unwrap_or_else(|p| p.into_inner());
         match event {
-            Event::Apply(object) => insert(&mut objects.by_app, object),
+            Event::Apply(object) => insert(&mut objects.by_app, object, digest),
             Event::Delete(object) => {
                 if let Some((app, name)) = app_key(object)
                     && let Some(group) = objects.by_app.get_mut(&app)
@@ -85,7 +85,7 @@ impl<K: Resource + Clone> AppIndex<K> {
             Event::Init => objects.relisting = Some(HashMap::new()),
             Event::InitApply(object) => {
                 if let Some(relisting) = objects.relisting.as_mut() {
-                    insert(relisting, object);
+                    insert(relisting, object, digest);
                 }
             }
             Event::InitDone => {
@@ -97,8 +97,8 @@ impl<K: Resource + Clone> AppIndex<K> {
         }
     }
 
-    /// The objects of one application.
-    pub fn of(&self, namespace: &str, app: &str) -> Vec<Arc<K>> {
+    /// The digests of the objects of one application.
+    pub fn of(&self, namespace: &str, app: &str) -> Vec<V> {
         let objects = self.objects.read().unwrap_or_else(|p| p.into_inner());
         objects
             .by_app
@@ -141,28 +141,28 @@ mod tests {
         }
     }
 
-    fn names(index: &AppIndex<Pod>, app: &str) -> Vec<String> {
-        let mut names: Vec<String> = index
-            .of("default", app)
-            .iter()
-            .map(|p| p.metadata.name.clone().unwrap())
-            .collect();
+    fn names(index: &AppIndex<String>, app: &str) -> Vec<String> {
+        let mut names = index.of("default", app);
         names.sort();
         names
+    }
+
+    fn name(pod: &Pod) -> String {
+        pod.metadata.name.clone().unwrap_or_default()
     }
 
     #[test]
     fn objects_are_grouped_by_application() {
         let index = AppIndex::default();
-        index.apply(&Event::Apply(pod("a", "a-driver")));
-        index.apply(&Event::Apply(pod("a", "a-exec-1")));
-        index.apply(&Event::Apply(pod("b", "b-driver")));
-        index.apply(&Event::Apply(Pod::default()));
+        index.apply(&Event::Apply(pod("a", "a-driver")), name);
+        index.apply(&Event::Apply(pod("a", "a-exec-1")), name);
+        index.apply(&Event::Apply(pod("b", "b-driver")), name);
+        index.apply(&Event::Apply(Pod::default()), name);
         assert_eq!(names(&index, "a"), ["a-driver", "a-exec-1"]);
         assert_eq!(names(&index, "b"), ["b-driver"]);
         assert!(index.of("other", "a").is_empty(), "namespaces are apart");
-        index.apply(&Event::Delete(pod("a", "a-exec-1")));
-        index.apply(&Event::Delete(pod("b", "b-driver")));
+        index.apply(&Event::Delete(pod("a", "a-exec-1")), name);
+        index.apply(&Event::Delete(pod("b", "b-driver")), name);
         assert_eq!(names(&index, "a"), ["a-driver"]);
         assert_eq!(index.applications(), 1);
     }
@@ -170,16 +170,16 @@ mod tests {
     #[tokio::test]
     async fn a_relisting_replaces_the_index_only_when_complete() {
         let index = AppIndex::default();
-        index.apply(&Event::Apply(pod("a", "a-driver")));
-        index.apply(&Event::Init);
-        index.apply(&Event::InitApply(pod("b", "b-driver")));
+        index.apply(&Event::Apply(pod("a", "a-driver")), name);
+        index.apply(&Event::<Pod>::Init, name);
+        index.apply(&Event::InitApply(pod("b", "b-driver")), name);
         assert_eq!(
             names(&index, "a"),
             ["a-driver"],
             "the old view stays until the listing ends"
         );
         assert!(names(&index, "b").is_empty());
-        index.apply(&Event::InitDone);
+        index.apply(&Event::<Pod>::InitDone, name);
         index.wait_until_ready().await;
         assert!(
             names(&index, "a").is_empty(),

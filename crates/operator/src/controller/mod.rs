@@ -3,30 +3,32 @@
 //! only observes and acts.
 
 mod application;
+pub mod cached;
 pub mod events;
 pub mod index;
 pub mod resources;
 pub mod scheduled;
 mod spark_submit;
+mod status_patch;
 mod submit;
 
 use std::sync::Arc;
 
 use futures::StreamExt;
 use futures::TryStreamExt;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
-use kube::core::DeserializeGuard;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, PodStatus, Service};
 use kube::runtime::controller::Controller;
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
-use spark_operator_api::SparkApplication;
 use tracing::{debug, info, warn};
 
 use crate::config::ControllerConfig;
 use crate::error::{Error, Result};
-use crate::submission::LABEL_APP_NAME;
+use crate::lifecycle::ObservedPod;
+use crate::submission::{LABEL_APP_NAME, LABEL_SUBMISSION_ID};
+use cached::{CachedApplication, Slim, StatusWrites};
 use events::EventPublisher;
 use index::AppIndex;
 
@@ -36,10 +38,13 @@ pub struct Context {
     pub config: ControllerConfig,
     pub events: EventPublisher,
     /// The pods of applications, kept current by a watch, so reconciles read no pods from the API.
-    pub pods: AppIndex<Pod>,
-    /// The ConfigMaps and Services of applications, metadata only: which attempts still have them.
-    pub config_maps: AppIndex<ConfigMap>,
-    pub services: AppIndex<Service>,
+    pub pods: AppIndex<ObservedPod>,
+    /// The submission ids of the ConfigMaps and Services of applications: which attempts still
+    /// have them.
+    pub config_maps: AppIndex<String>,
+    pub services: AppIndex<String>,
+    /// Status writes whose watch event may not have reached the application cache yet.
+    pub status_writes: StatusWrites,
     /// `spark.master` of the drivers.
     pub master_url: String,
     /// Runs `spark-submit` for applications submitted that way; set up on first use, so that an
@@ -118,12 +123,12 @@ where
     }
 }
 
-/// A watch of the objects labelled with an application name, kept in `index`, yielding each
-/// changed object. `strip` drops what the controller never reads, to keep memory small.
-fn labelled_objects<K>(
+/// A watch of the objects labelled with an application name, kept in `index` as their `digest`,
+/// yielding each changed object.
+fn labelled_objects<K, V>(
     api: Api<K>,
-    index: AppIndex<K>,
-    strip: fn(&mut K),
+    index: AppIndex<V>,
+    digest: fn(&K) -> V,
 ) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send
 where
     K: Resource<DynamicType = ()>
@@ -133,21 +138,28 @@ where
         + Send
         + Sync
         + 'static,
+    V: Clone + Send + Sync + 'static,
 {
     watcher(api, watcher::Config::default().labels(LABEL_APP_NAME))
         .default_backoff()
-        .modify(strip)
         .map_ok(move |event| {
-            index.apply(&event);
+            index.apply(&event, digest);
             event
         })
         .touched_objects()
 }
 
+/// The `sparkoperator.k8s.io/submission-id` label: the attempt an object belongs to.
+fn submission_of<K: Resource>(object: &K) -> String {
+    object
+        .labels()
+        .get(LABEL_SUBMISSION_ID)
+        .cloned()
+        .unwrap_or_default()
+}
+
 /// The application an object belongs to, by its label.
-fn owning_application<K: Resource>(
-    object: K,
-) -> Option<ObjectRef<DeserializeGuard<SparkApplication>>> {
+fn owning_application<K: Resource>(object: K) -> Option<ObjectRef<CachedApplication>> {
     let app = object.labels().get(LABEL_APP_NAME)?;
     Some(ObjectRef::new(app).within(&object.meta().namespace.clone()?))
 }
@@ -166,6 +178,7 @@ async fn run_in(
         pods: AppIndex::default(),
         config_maps: AppIndex::default(),
         services: AppIndex::default(),
+        status_writes: StatusWrites::default(),
         master_url: master_url.to_string(),
         spark_submitter: tokio::sync::OnceCell::new(),
     });
@@ -174,30 +187,19 @@ async fn run_in(
         app_watch = app_watch.labels(selector);
     }
     let pod_events = labelled_objects(
-        api::<Pod>(&client, &namespace),
+        api::<Slim<Pod, PodStatus>>(&client, &namespace),
         context.pods.clone(),
-        |pod| {
-            // The reconciler reads the pod's labels, phase and container states; the spec is the bulk.
-            pod.spec = None;
-            pod.metadata.managed_fields = None;
-        },
+        |pod| ObservedPod::of(&pod.metadata, pod.status.as_ref()),
     );
     let config_map_events = labelled_objects(
-        api::<ConfigMap>(&client, &namespace),
+        api::<Slim<ConfigMap>>(&client, &namespace),
         context.config_maps.clone(),
-        |cm| {
-            cm.data = None;
-            cm.binary_data = None;
-            cm.metadata.managed_fields = None;
-        },
+        submission_of,
     );
     let service_events = labelled_objects(
-        api::<Service>(&client, &namespace),
+        api::<Slim<Service>>(&client, &namespace),
         context.services.clone(),
-        |svc| {
-            svc.spec = None;
-            svc.metadata.managed_fields = None;
-        },
+        submission_of,
     );
     // Reconciles must not read the caches before they hold every object: an application whose
     // driver is not yet in the cache would look as if its driver were gone.
@@ -210,21 +212,16 @@ async fn run_in(
         namespace = namespace.as_deref().unwrap_or("<all>"),
         "starting SparkApplication controller"
     );
-    // Guarded: an object the types cannot read (written under an older or looser CRD) must not
-    // break the watch of every other application; it is reported on its own.
-    // Field ownership is never read by the controller: dropped from its copy of each application.
+    // Applications are cached with their spec and status as compact JSON, decoded per reconcile
+    // (see `cached`): any object of the kind is cached, so one the types cannot read is reported
+    // on its own instead of breaking the watch of every other application. Field ownership is
+    // never read by the controller.
     let (applications, application_writer) = reflector::store();
-    let application_events = watcher(
-        api::<DeserializeGuard<SparkApplication>>(&client, &namespace),
-        app_watch,
-    )
-    .default_backoff()
-    .modify(|guard| match &mut guard.0 {
-        Ok(app) => app.metadata.managed_fields = None,
-        Err(unreadable) => unreadable.metadata.managed_fields = None,
-    })
-    .reflect(application_writer)
-    .applied_objects();
+    let application_events = watcher(api::<CachedApplication>(&client, &namespace), app_watch)
+        .default_backoff()
+        .modify(|app| app.metadata.managed_fields = None)
+        .reflect(application_writer)
+        .applied_objects();
     // Only the pods' changes call for a reconcile. The ConfigMaps and Services only keep their
     // index current: an application waiting for them to go looks again on its own schedule.
     let indexes = async move {
@@ -244,15 +241,22 @@ async fn run_in(
                 let caches = caches.clone();
                 async move {
                     caches.caches_ready().await;
-                    match &app.0 {
+                    if ctx.status_writes.is_stale(app.as_ref()) {
+                        // The event of the write brings the application back; the requeue is
+                        // a fallback.
+                        return Ok(kube::runtime::controller::Action::requeue(
+                            std::time::Duration::from_secs(1),
+                        ));
+                    }
+                    match app.decode() {
                         Ok(readable) => {
                             let metrics = ctx.config.metrics.clone();
-                            let reconcile = application::reconcile(Arc::new(readable.clone()), ctx);
-                            metrics.reconciled(readable, reconcile).await
+                            let readable = Arc::new(readable);
+                            let reconcile =
+                                application::reconcile(readable.clone(), app.status_json(), ctx);
+                            metrics.reconciled(&readable, reconcile).await
                         }
-                        Err(unreadable) => {
-                            application::report_unreadable(&app, unreadable, &ctx).await
-                        }
+                        Err(problem) => application::report_unreadable(&app, problem, &ctx).await,
                     }
                 }
             },

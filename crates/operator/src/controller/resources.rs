@@ -1,8 +1,9 @@
 //! Creating and deleting the objects of one submission attempt, idempotently.
 
 use k8s_openapi::NamespaceResourceScope;
-use kube::api::{DeleteParams, ListParams, PostParams};
-use kube::{Api, Resource, ResourceExt};
+use kube::api::{DeleteParams, GetParams, ListParams, PostParams};
+use kube::core::Request;
+use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::fmt::Debug;
@@ -10,21 +11,32 @@ use std::fmt::Debug;
 use crate::error::{Error, Result};
 use crate::submission::{LABEL_APP_NAME, LABEL_SUBMISSION_ID};
 
-/// Creates `object`; if an object of that name already exists it is taken as ours when it carries
-/// the same submission id (a reconcile that died half-way is resumed), and is an error otherwise,
-/// so that a second driver is never created beside a first.
-pub async fn create_or_adopt<K>(api: &Api<K>, object: &K, submission_id: &str) -> Result<K>
+/// Creates `object` in `namespace` and reads the answer as `R` (the object itself, or a shape of
+/// it that holds only what the caller reads: the whole of a pod is never needed here). If an
+/// object of that name already exists it is taken as ours when it carries the same submission id
+/// (a reconcile that died half-way is resumed), and is an error otherwise, so that a second
+/// driver is never created beside a first.
+pub async fn create_or_adopt<K, R>(
+    client: &Client,
+    namespace: &str,
+    object: &K,
+    submission_id: &str,
+) -> Result<R>
 where
-    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + Serialize
-        + Debug,
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()> + Serialize,
+    R: Resource + DeserializeOwned,
 {
-    match api.create(&PostParams::default(), object).await {
+    let requests = Request::new(K::url_path(&(), Some(namespace)));
+    let create = requests
+        .create(&PostParams::default(), serde_json::to_vec(object)?)
+        .map_err(kube::Error::BuildRequest)?;
+    match client.request::<R>(create).await {
         Ok(created) => Ok(created),
         Err(kube::Error::Api(status)) if status.code == 409 => {
-            let existing = api.get(&object.name_any()).await?;
+            let get = requests
+                .get(&object.name_any(), &GetParams::default())
+                .map_err(kube::Error::BuildRequest)?;
+            let existing: R = client.request(get).await?;
             let same_attempt = existing
                 .labels()
                 .get(LABEL_SUBMISSION_ID)

@@ -4,18 +4,20 @@
 
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use k8s_openapi::api::networking::v1::Ingress;
-use kube::{Api, ResourceExt};
+use kube::ResourceExt;
 use spark_operator_api::{DriverInfo, SparkApplication};
 
 use super::Context;
+use super::cached::Slim;
 use super::resources::create_or_adopt;
 use crate::config::SubmitterKind;
 use crate::error::{Error, Result};
 use crate::lifecycle::SubmissionOutcome;
 use crate::submission::{self, SubmissionContext, SubmissionPlan};
 
-/// Creates the objects of attempt `submission_id`; the driver pod last, so that it starts with
-/// everything it mounts already there. `web_ui` receives where the Spark UI is served.
+/// Creates the objects of attempt `submission_id`: the ConfigMaps and Services at once, then the
+/// driver pod, so that it starts with everything it mounts already there. `web_ui` receives where
+/// the Spark UI is served.
 pub async fn submit(
     app: &SparkApplication,
     ctx: &Context,
@@ -33,43 +35,74 @@ pub async fn submit(
     );
     let plan = submission::plan(app, &attempt).map_err(|e| Error::Submission(e.to_string()))?;
     let namespace = app.namespace().unwrap_or_default();
-    let config_maps = Api::<ConfigMap>::namespaced(ctx.client.clone(), &namespace);
-    let services = Api::<Service>::namespaced(ctx.client.clone(), &namespace);
-    let ingresses = Api::<Ingress>::namespaced(ctx.client.clone(), &namespace);
+    let client = &ctx.client;
     if kind == SubmitterKind::SparkSubmit {
         // spark-submit makes the driver, its ConfigMaps and headless Service; the monitoring
         // ConfigMap, the UI Service and the Ingresses are the operator's, as in Kubeflow.
         for config_map in plan.prometheus_config_map.iter() {
-            create_or_adopt(&config_maps, config_map, submission_id).await?;
+            create_config_map(client, &namespace, config_map, submission_id).await?;
         }
         let outcome = super::spark_submit::submit(app, ctx, &attempt).await?;
         let operator_services = plan.ui_service.iter().chain(&plan.driver_ingress_services);
-        create_services(&services, operator_services, &plan, submission_id, web_ui).await?;
-        create_ingresses(&ingresses, &plan, submission_id, web_ui).await?;
+        create_services(
+            ctx,
+            &namespace,
+            operator_services,
+            &plan,
+            submission_id,
+            web_ui,
+        )
+        .await?;
+        create_ingresses(ctx, &namespace, &plan, submission_id, web_ui).await?;
         return Ok(outcome);
     }
-    for config_map in plan.config_maps() {
-        create_or_adopt(&config_maps, config_map, submission_id).await?;
-    }
-    create_services(&services, plan.services(), &plan, submission_id, web_ui).await?;
-    create_ingresses(&ingresses, &plan, submission_id, web_ui).await?;
-    let pods = Api::<Pod>::namespaced(ctx.client.clone(), &namespace);
-    let driver = create_or_adopt(&pods, plan.driver_pod(), submission_id).await?;
+    // Nothing orders the ConfigMaps and Services among themselves: they are created together.
+    futures::try_join!(
+        futures::future::try_join_all(plan.config_maps().map(|config_map| create_config_map(
+            client,
+            &namespace,
+            config_map,
+            submission_id
+        ))),
+        create_services(
+            ctx,
+            &namespace,
+            plan.services(),
+            &plan,
+            submission_id,
+            web_ui
+        ),
+    )?;
+    create_ingresses(ctx, &namespace, &plan, submission_id, web_ui).await?;
+    let driver: Slim<Pod> =
+        create_or_adopt(client, &namespace, plan.driver_pod(), submission_id).await?;
     Ok(SubmissionOutcome::Submitted {
         driver_pod_name: driver.name_any(),
         app_id: attempt.app_id.clone(),
     })
 }
 
+async fn create_config_map(
+    client: &kube::Client,
+    namespace: &str,
+    config_map: &ConfigMap,
+    submission_id: &str,
+) -> Result<()> {
+    create_or_adopt::<_, Slim<ConfigMap>>(client, namespace, config_map, submission_id).await?;
+    Ok(())
+}
+
 async fn create_services<'a>(
-    api: &Api<Service>,
+    ctx: &Context,
+    namespace: &str,
     services: impl Iterator<Item = &'a Service>,
     plan: &SubmissionPlan,
     submission_id: &str,
     web_ui: &mut DriverInfo,
 ) -> Result<()> {
     for service in services {
-        let created = create_or_adopt(api, service, submission_id).await?;
+        let created: Service =
+            create_or_adopt(&ctx.client, namespace, service, submission_id).await?;
         let is_ui = plan
             .ui_service
             .as_ref()
@@ -89,13 +122,15 @@ async fn create_services<'a>(
 }
 
 async fn create_ingresses(
-    api: &Api<Ingress>,
+    ctx: &Context,
+    namespace: &str,
     plan: &SubmissionPlan,
     submission_id: &str,
     web_ui: &mut DriverInfo,
 ) -> Result<()> {
     for ingress in plan.ingresses() {
-        let created = create_or_adopt(api, ingress, submission_id).await?;
+        let created: Ingress =
+            create_or_adopt(&ctx.client, namespace, ingress, submission_id).await?;
         let is_ui = plan
             .ui_ingress
             .as_ref()

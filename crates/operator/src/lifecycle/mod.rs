@@ -50,8 +50,8 @@ use spark_operator_api::{SparkApplication, SparkApplicationStatus};
 
 pub use events::reasons;
 pub use observe::{
-    DriverObservation, DriverPod, ExecutorObservation, PodPhase, Termination, driver_from_pod,
-    executor_from_pod, observe,
+    DriverObservation, DriverPod, ExecutorObservation, ObservedPod, PodPhase, Termination,
+    driver_from_pod, executor_from_pod, observe, observe_pods,
 };
 pub use retry::submission_id;
 

@@ -2,7 +2,8 @@
 
 use std::borrow::Borrow;
 
-use k8s_openapi::api::core::v1::{ContainerStateTerminated, Pod};
+use k8s_openapi::api::core::v1::{ContainerStateTerminated, Pod, PodStatus};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::ResourceExt;
 use spark_operator_api::SparkApplication;
 use spark_operator_api::naming::driver_pod_name;
@@ -97,6 +98,26 @@ pub struct ExecutorObservation {
     pub pod_message: Option<String>,
 }
 
+/// A pod as the lifecycle sees it, by its `spark-role` label.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObservedPod {
+    Driver(DriverPod),
+    Executor(ExecutorObservation),
+    /// Neither a driver nor an executor.
+    Other,
+}
+
+impl ObservedPod {
+    /// The pod with metadata `meta` and status `status`; nothing else of a pod is read.
+    pub fn of(meta: &ObjectMeta, status: Option<&PodStatus>) -> Self {
+        match role(meta) {
+            Some(ROLE_DRIVER) => Self::Driver(driver_from_parts(meta, status)),
+            Some(ROLE_EXECUTOR) => Self::Executor(executor_from_parts(meta, status)),
+            _ => Self::Other,
+        }
+    }
+}
+
 /// The observation of `app` from the pods of its namespace (other pods are ignored). The driver is
 /// the one of the attempt about to be submitted, else of the current attempt, else the one named
 /// as the application's driver, else any. Only driver pods are counted in `attempts_with_resources`: the reconciler adds the
@@ -108,18 +129,30 @@ pub fn observe<P: Borrow<Pod>>(
 ) -> Observation {
     let name = app.name_any();
     let namespace = app.namespace();
-    let own: Vec<&Pod> = pods
+    let own = pods
         .iter()
         .map(Borrow::borrow)
         .filter(|pod| pod.namespace() == namespace)
         .filter(|pod| pod.labels().get(LABEL_APP_NAME) == Some(&name))
-        .collect();
+        .map(|pod| ObservedPod::of(&pod.metadata, pod.status.as_ref()));
+    observe_pods(app, own, now)
+}
 
-    let mut drivers: Vec<DriverPod> = own
-        .iter()
-        .filter(|pod| has_role(pod, ROLE_DRIVER))
-        .map(|pod| driver_from_pod(pod))
-        .collect();
+/// [`observe`] from the application's own pods, already seen as [`ObservedPod`]s.
+pub fn observe_pods(
+    app: &SparkApplication,
+    pods: impl IntoIterator<Item = ObservedPod>,
+    now: jiff::Timestamp,
+) -> Observation {
+    let mut drivers = Vec::new();
+    let mut executors = Vec::new();
+    for pod in pods {
+        match pod {
+            ObservedPod::Driver(driver) => drivers.push(driver),
+            ObservedPod::Executor(executor) => executors.push(executor),
+            ObservedPod::Other => {}
+        }
+    }
     let attempts_with_resources = drivers
         .iter()
         .map(|driver| driver.submission_id.clone().unwrap_or_default())
@@ -130,12 +163,6 @@ pub fn observe<P: Borrow<Pod>>(
         Some(pod) => DriverObservation::Pod(pod),
         None => DriverObservation::NotFound,
     };
-
-    let mut executors: Vec<ExecutorObservation> = own
-        .iter()
-        .filter(|pod| has_role(pod, ROLE_EXECUTOR))
-        .map(|pod| executor_from_pod(pod))
-        .collect();
     executors.sort_by(|a, b| a.name.cmp(&b.name));
 
     Observation {
@@ -179,44 +206,63 @@ impl DriverPreference {
     }
 }
 
-fn has_role(pod: &Pod, role: &str) -> bool {
-    pod.labels().get(LABEL_SPARK_ROLE).map(String::as_str) == Some(role)
+fn name_any(meta: &ObjectMeta) -> String {
+    meta.name
+        .clone()
+        .or_else(|| meta.generate_name.clone())
+        .unwrap_or_default()
+}
+
+fn role(meta: &ObjectMeta) -> Option<&str> {
+    meta.labels
+        .as_ref()?
+        .get(LABEL_SPARK_ROLE)
+        .map(String::as_str)
 }
 
 /// The driver as the lifecycle sees it.
 pub fn driver_from_pod(pod: &Pod) -> DriverPod {
-    let status = pod.status.as_ref();
+    driver_from_parts(&pod.metadata, pod.status.as_ref())
+}
+
+fn driver_from_parts(meta: &ObjectMeta, status: Option<&PodStatus>) -> DriverPod {
     DriverPod {
-        name: pod.name_any(),
-        submission_id: label(pod, LABEL_SUBMISSION_ID),
-        spark_app_id: label(pod, LABEL_SPARK_APP_SELECTOR),
+        name: name_any(meta),
+        submission_id: label(meta, LABEL_SUBMISSION_ID),
+        spark_app_id: label(meta, LABEL_SPARK_APP_SELECTOR),
         phase: PodPhase::parse(status.and_then(|s| s.phase.as_deref())),
-        terminated: container_termination(pod, &[DRIVER_CONTAINER]),
-        pod_message: pod_reason_and_message(pod),
+        terminated: container_termination(status, &[DRIVER_CONTAINER]),
+        pod_message: status.and_then(pod_reason_and_message),
     }
 }
 
 /// An executor as the lifecycle sees it.
 pub fn executor_from_pod(pod: &Pod) -> ExecutorObservation {
-    let status = pod.status.as_ref();
+    executor_from_parts(&pod.metadata, pod.status.as_ref())
+}
+
+fn executor_from_parts(meta: &ObjectMeta, status: Option<&PodStatus>) -> ExecutorObservation {
     ExecutorObservation {
-        name: pod.name_any(),
-        submission_id: label(pod, LABEL_SUBMISSION_ID),
-        spark_app_id: label(pod, LABEL_SPARK_APP_SELECTOR),
-        executor_id: label(pod, LABEL_SPARK_EXECUTOR_ID).and_then(|id| id.parse().ok()),
+        name: name_any(meta),
+        submission_id: label(meta, LABEL_SUBMISSION_ID),
+        spark_app_id: label(meta, LABEL_SPARK_APP_SELECTOR),
+        executor_id: label(meta, LABEL_SPARK_EXECUTOR_ID).and_then(|id| id.parse().ok()),
         phase: PodPhase::parse(status.and_then(|s| s.phase.as_deref())),
-        terminated: container_termination(pod, &EXECUTOR_CONTAINERS),
+        terminated: container_termination(status, &EXECUTOR_CONTAINERS),
         pod_message: status.and_then(|s| non_empty(s.message.as_deref())),
     }
 }
 
-fn label(pod: &Pod, key: &str) -> Option<String> {
-    pod.labels().get(key).and_then(|v| non_empty(Some(v)))
+fn label(meta: &ObjectMeta, key: &str) -> Option<String> {
+    meta.labels
+        .as_ref()?
+        .get(key)
+        .and_then(|v| non_empty(Some(v)))
 }
 
 /// The terminated state of the first of `containers` that has terminated.
-fn container_termination(pod: &Pod, containers: &[&str]) -> Option<Termination> {
-    let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;
+fn container_termination(status: Option<&PodStatus>, containers: &[&str]) -> Option<Termination> {
+    let statuses = status?.container_statuses.as_ref()?;
     containers.iter().find_map(|name| {
         let status = statuses.iter().find(|status| status.name == *name)?;
         status
@@ -228,8 +274,7 @@ fn container_termination(pod: &Pod, containers: &[&str]) -> Option<Termination> 
     })
 }
 
-fn pod_reason_and_message(pod: &Pod) -> Option<String> {
-    let status = pod.status.as_ref()?;
+fn pod_reason_and_message(status: &PodStatus) -> Option<String> {
     let reason = non_empty(status.reason.as_deref());
     let message = non_empty(status.message.as_deref());
     match (reason, message) {

@@ -1,0 +1,260 @@
+//! The shapes in which the controller receives and keeps the objects it watches: only the parts
+//! it reads. At 10,000 applications the typed objects cost most of the operator's memory and
+//! CPU: a typed `SparkApplication` is about 10 KB before any of its fields is set (its driver and
+//! executor embed every optional pod field), and a watched pod carries its whole spec, which the
+//! controller never reads.
+
+use std::borrow::Cow;
+use std::marker::PhantomData;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Resource;
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Deserializer};
+use spark_operator_api::SparkApplication;
+
+/// A JSON value kept as its compact text: a few hundred bytes where the typed value takes
+/// kilobytes. Read from any deserializer (not only serde_json's own), so it does not depend on
+/// the order of the fields of a watch event.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CompactJson(Box<str>);
+
+impl CompactJson {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for CompactJson {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        Ok(Self(value.to_string().into_boxed_str()))
+    }
+}
+
+/// A SparkApplication as the controller caches it: metadata typed, spec and status as compact
+/// JSON, decoded into a typed [`SparkApplication`] only while it is reconciled. Any object of
+/// the kind reads as this, so an application the types cannot read is reported on its own
+/// instead of breaking the watch of every other one.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct CachedApplication {
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub spec: Option<CompactJson>,
+    #[serde(default)]
+    pub status: Option<CompactJson>,
+}
+
+impl CachedApplication {
+    /// The typed application, or the reason the types cannot read it.
+    pub fn decode(&self) -> Result<SparkApplication, String> {
+        let spec = self.spec.as_ref().map_or("{}", CompactJson::as_str);
+        let spec = serde_json::from_str(spec).map_err(|e| format!("spec: {e}"))?;
+        let status = self
+            .status
+            .as_ref()
+            .map(|status| serde_json::from_str(status.as_str()))
+            .transpose()
+            .map_err(|e| format!("status: {e}"))?;
+        Ok(SparkApplication {
+            metadata: self.metadata.clone(),
+            spec,
+            status,
+        })
+    }
+
+    /// The status as the cluster holds it, as JSON (`null` when there is none).
+    pub fn status_json(&self) -> serde_json::Value {
+        self.status
+            .as_ref()
+            .and_then(|status| serde_json::from_str(status.as_str()).ok())
+            .unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// An object of kind `K` read as its metadata and status alone (`S`; [`IgnoredAny`] for none):
+/// the rest of the object is skipped while it is parsed, never allocated.
+#[derive(Debug, Deserialize)]
+#[serde(bound(deserialize = "S: Deserialize<'de>"))]
+pub struct Slim<K, S = IgnoredAny> {
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub status: Option<S>,
+    #[serde(skip)]
+    kind: PhantomData<fn() -> K>,
+}
+
+impl<K, S: Clone> Clone for Slim<K, S> {
+    fn clone(&self) -> Self {
+        Self {
+            metadata: self.metadata.clone(),
+            status: self.status.clone(),
+            kind: PhantomData,
+        }
+    }
+}
+
+/// The `Resource` of a cached shape is that of the kind it stands for.
+macro_rules! resource_of {
+    ($shape:ty, $kind:ty, [$($generics:tt)*]) => {
+        impl<$($generics)*> Resource for $shape {
+            type DynamicType = ();
+            type Scope = <$kind as Resource>::Scope;
+
+            fn kind(dt: &()) -> Cow<'_, str> {
+                <$kind>::kind(dt)
+            }
+            fn group(dt: &()) -> Cow<'_, str> {
+                <$kind>::group(dt)
+            }
+            fn version(dt: &()) -> Cow<'_, str> {
+                <$kind>::version(dt)
+            }
+            fn plural(dt: &()) -> Cow<'_, str> {
+                <$kind>::plural(dt)
+            }
+            fn meta(&self) -> &ObjectMeta {
+                &self.metadata
+            }
+            fn meta_mut(&mut self) -> &mut ObjectMeta {
+                &mut self.metadata
+            }
+        }
+    };
+}
+
+resource_of!(CachedApplication, SparkApplication, []);
+resource_of!(Slim<K, S>, K, [K: Resource<DynamicType = ()>, S]);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::{ConfigMap, Pod, PodStatus};
+    use serde_json::json;
+
+    #[test]
+    fn a_slim_pod_keeps_metadata_and_status_and_skips_the_spec() {
+        let pod: Slim<Pod, PodStatus> = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "d", "namespace": "n", "labels": {"a": "b"}},
+            "spec": {"containers": [{"name": "spark-kubernetes-driver", "image": "i"}]},
+            "status": {"phase": "Running"},
+        }))
+        .unwrap();
+        assert_eq!(pod.metadata.name.as_deref(), Some("d"));
+        assert_eq!(pod.metadata.labels.unwrap()["a"], "b");
+        assert_eq!(pod.status.unwrap().phase.as_deref(), Some("Running"));
+        assert_eq!(Slim::<Pod, PodStatus>::plural(&()), "pods");
+        assert_eq!(Slim::<ConfigMap>::kind(&()), "ConfigMap");
+    }
+
+    #[test]
+    fn a_cached_application_decodes_to_the_typed_one() {
+        let object = json!({
+            "apiVersion": "sparkoperator.k8s.io/v1beta2", "kind": "SparkApplication",
+            "metadata": {"name": "pi", "namespace": "n"},
+            "spec": {"type": "Scala", "mode": "cluster", "sparkVersion": "4.0.0", "driver": {"cores": 1},
+                     "executor": {"instances": 1}},
+            "status": {"applicationState": {"state": "RUNNING"}},
+        });
+        let cached: CachedApplication = serde_json::from_value(object.clone()).unwrap();
+        let typed: SparkApplication = serde_json::from_value(object).unwrap();
+        assert_eq!(
+            serde_json::to_value(cached.decode().unwrap()).unwrap(),
+            serde_json::to_value(typed).unwrap()
+        );
+        assert_eq!(cached.status_json()["applicationState"]["state"], "RUNNING");
+        assert_eq!(CachedApplication::plural(&()), "sparkapplications");
+    }
+
+    #[test]
+    fn an_unreadable_spec_is_cached_and_named_when_decoded() {
+        let cached: CachedApplication = serde_json::from_value(json!({
+            "metadata": {"name": "bad"},
+            "spec": {"type": "Scala", "driver": {"cores": "many"}},
+        }))
+        .unwrap();
+        let error = cached.decode().unwrap_err();
+        assert!(error.starts_with("spec: "), "{error}");
+    }
+}
+
+/// The resourceVersion each application had when the operator last wrote its status: a cached
+/// copy still at that version predates the write. Acting on it would repeat the step the write
+/// recorded (a second spark-submit run for the same attempt, say), so such a reconcile waits for
+/// the cache instead. An entry lives from a status write until the next reconcile of the
+/// application, which the write's own watch event brings.
+#[derive(Default)]
+pub struct StatusWrites {
+    superseded: std::sync::Mutex<std::collections::HashMap<(String, String), String>>,
+}
+
+impl StatusWrites {
+    /// Records that the status of `app` was written over its version `resource_version`.
+    pub fn written(&self, app: &impl Resource, resource_version: Option<String>) {
+        let Some(version) = resource_version else {
+            return;
+        };
+        self.lock().insert(key(app), version);
+    }
+
+    /// Whether the cached `app` predates the operator's last status write; forgets the write once
+    /// the cache has moved past it.
+    pub fn is_stale(&self, app: &impl Resource) -> bool {
+        let mut superseded = self.lock();
+        let key = key(app);
+        match superseded.get(&key) {
+            Some(version) if app.meta().resource_version.as_ref() == Some(version) => true,
+            Some(_) => {
+                superseded.remove(&key);
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<(String, String), String>> {
+        self.superseded.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn key(app: &impl Resource) -> (String, String) {
+    let meta = app.meta();
+    (
+        meta.namespace.clone().unwrap_or_default(),
+        meta.name.clone().unwrap_or_default(),
+    )
+}
+
+#[cfg(test)]
+mod status_write_tests {
+    use super::*;
+
+    fn app(version: &str) -> CachedApplication {
+        CachedApplication {
+            metadata: ObjectMeta {
+                name: Some("pi".into()),
+                namespace: Some("n".into()),
+                resource_version: Some(version.into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_copy_older_than_the_last_status_write_is_stale_until_the_cache_moves_on() {
+        let writes = StatusWrites::default();
+        assert!(!writes.is_stale(&app("7")));
+        writes.written(&app("7"), Some("7".into()));
+        assert!(writes.is_stale(&app("7")), "still the version written over");
+        assert!(writes.is_stale(&app("7")));
+        assert!(!writes.is_stale(&app("9")), "the write's own event arrived");
+        assert!(!writes.is_stale(&app("7")), "forgotten once caught up");
+        assert!(writes.lock().is_empty());
+    }
+}
