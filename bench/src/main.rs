@@ -1,6 +1,6 @@
-//! `spark-bench`: the benchmark of issue 10. For each N it starts a fresh
+//! `spark-bench`: the operator's submission benchmark. For each N it starts a fresh
 //! local cluster and a fresh operator as child processes, creates N SparkApplications whose drivers
-//! run for zero seconds, and measures create-to-driver-pod latency, submissions per second, time
+//! run for zero seconds (as fast as the clients go, then once more at a steady pace), and measures create-to-driver-pod latency, submissions per second, time
 //! until all COMPLETED, and the operator's CPU seconds and peak RSS. See bench/README.md.
 
 mod admission;
@@ -41,9 +41,15 @@ struct Args {
     /// (to see the latency of an operator that is not queueing).
     #[arg(long)]
     rate: Option<f64>,
-    /// Executors of each application (0: the driver alone).
-    #[arg(long, default_value_t = 0)]
+    /// Executors of each application (a Spark application has at least one).
+    #[arg(long, default_value_t = 1)]
     executors: u32,
+    /// After the sizes, `--paced-size` applications created at this many per second: the
+    /// latency of an operator that keeps up (0: no paced run).
+    #[arg(long, default_value_t = 200.0)]
+    paced_rate: f64,
+    #[arg(long, default_value_t = 1000)]
+    paced_size: usize,
     /// Give up on a size when its applications have not all ended after this many seconds.
     #[arg(long, default_value_t = 600)]
     timeout_seconds: u64,
@@ -103,6 +109,17 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     }
+    if args.paced_rate > 0.0 && args.rate.is_none() && args.paced_size > 0 {
+        let (n, rate) = (args.paced_size, args.paced_rate);
+        println!("\n== N = {n}, paced at {rate} creates/s");
+        let paced = Args {
+            rate: Some(rate),
+            ..args.clone()
+        };
+        let result = run_size(&bins, &paced, n, &work, "native").await?;
+        println!("{}", report::markdown_table(std::slice::from_ref(&result)));
+        results.push(result);
+    }
 
     let table = report::markdown_table(&results);
     let targets = report::targets(&results);
@@ -121,13 +138,19 @@ async fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let markdown = format!(
-        "# spark-bench results\n\n{header}\n\nNative submission:\n\n{table}\nTargets (issue 10):\n\n\
+        "# spark-bench results\n\n{header}\n\nNative submission:\n\n{table}\nTargets:\n\n\
          {targets}\n{comparison}\n{admission}"
     );
     let md_path = args.out.join("results.md");
     std::fs::write(&md_path, markdown).with_context(|| format!("writing {}", md_path.display()))?;
     let png_path = args.out.join("plot.png");
-    let with_text = plot::draw(&results, &png_path)?;
+    // The plot is of the bursts against N; a paced run is a point of another curve.
+    let bursts: Vec<SizeResult> = results
+        .iter()
+        .filter(|r| r.paced.is_none())
+        .cloned()
+        .collect();
+    let with_text = plot::draw(&bursts, &png_path)?;
     println!(
         "wrote {} and {}{}",
         md_path.display(),
@@ -267,6 +290,7 @@ async fn run_size(
             cluster: (cluster_before, cluster_after),
             writes: writes_after.saturating_sub(writes_before),
             ceiling,
+            paced: args.rate,
         },
     );
     if result.end_secs.is_none() {
@@ -310,6 +334,7 @@ struct Figures {
     cluster: (Usage, Usage),
     writes: u64,
     ceiling: f64,
+    paced: Option<f64>,
 }
 
 fn summarize(
@@ -349,6 +374,7 @@ fn summarize(
         cluster_cpu_secs: figures.cluster.1.cpu_secs - figures.cluster.0.cpu_secs,
         cluster_writes: figures.writes,
         ceiling_per_sec: figures.ceiling,
+        paced: figures.paced,
     }
 }
 
@@ -381,7 +407,7 @@ async fn compare_spark_submit(
     };
     let native = match native
         .iter()
-        .find(|r| r.n == n && args.executors == args_executors)
+        .find(|r| r.n == n && r.paced.is_none() && args.executors == args_executors)
     {
         Some(result) => result.clone(),
         None => {
