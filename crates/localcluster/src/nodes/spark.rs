@@ -38,6 +38,28 @@ pub fn parse_properties(text: &str) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
+/// The executor pod name prefix Spark's driver uses when spark-submit set none: the application
+/// name and a 16-hex-digit id (here taken from the application id, so it is stable), lowercased,
+/// with anything but letters, digits and `-` turned into `-`.
+pub fn default_pod_name_prefix(app_name: &str, app_id: &str) -> String {
+    let id_part = app_id.strip_prefix("spark-").unwrap_or(app_id);
+    let hex: String = id_part.chars().filter(char::is_ascii_hexdigit).collect();
+    let id = hex.get(hex.len().saturating_sub(16)..).unwrap_or_default();
+    let raw = format!("{app_name}-{id}").trim().to_lowercase();
+    let mut prefix = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        let c = if c.is_ascii_alphanumeric() || c == '-' {
+            c
+        } else {
+            '-'
+        };
+        if !(c == '-' && prefix.ends_with('-')) {
+            prefix.push(c);
+        }
+    }
+    prefix
+}
+
 /// The executor pods the driver creates, in executor-id order.
 pub fn executor_pods(driver: &Value, conf: &BTreeMap<String, String>) -> Vec<Value> {
     let dynamic = conf
@@ -62,11 +84,12 @@ pub fn executor_pods(driver: &Value, conf: &BTreeMap<String, String>) -> Vec<Val
         .get("spark.kubernetes.executor.podNamePrefix")
         .cloned()
         .unwrap_or_else(|| {
-            format!(
-                "{}-{}",
-                driver["metadata"]["name"].as_str().unwrap_or("spark"),
-                "x"
-            )
+            let app_name = conf
+                .get("spark.app.name")
+                .map(String::as_str)
+                .or(driver["metadata"]["name"].as_str())
+                .unwrap_or("spark");
+            default_pod_name_prefix(app_name, &app_id)
         });
     let image = conf
         .get("spark.kubernetes.executor.container.image")
@@ -147,6 +170,21 @@ mod tests {
                             "labels": {"spark-role": "driver", "spark-app-name": "pi"},
                             "annotations": {}},
                "spec": {"volumes": [{"name": DRIVER_CONF_VOLUME, "configMap": {"name": "spark-drv-1-conf-map"}}]}})
+    }
+
+    #[test]
+    fn without_a_prefix_executors_are_named_after_the_application() {
+        assert_eq!(
+            default_pod_name_prefix("Spark Pi_v2", "spark-0123456789abcdef0123456789abcdef"),
+            "spark-pi-v2-0123456789abcdef"
+        );
+        let conf = parse_properties(
+            "spark.executor.instances=1\nspark.app.name=pi\nspark.app.id=spark-00ff\n",
+        );
+        assert_eq!(
+            executor_pods(&driver(), &conf)[0]["metadata"]["name"],
+            "pi-00ff-exec-1"
+        );
     }
 
     #[test]
