@@ -69,7 +69,7 @@ pub async fn measure(
 /// Waits until the webhook is registered and answering: an invalid application is denied.
 async fn wait_denying(client: &Client) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
-    let mut invalid = workload::application("invalid", "default", 0);
+    let mut invalid = workload::application("invalid", "default", 1);
     invalid.data["spec"]["driver"]["memory"] = serde_json::json!("lots");
     let api = Api::namespaced_with(client.clone(), "default", &workload::app_resource());
     loop {
@@ -102,7 +102,8 @@ async fn timed_creates(clients: &[Client], n: usize, rate: f64) -> anyhow::Resul
                 let app = workload::application(
                     &workload::name(i),
                     &workload::namespace(i, NAMESPACES),
-                    0,
+                    // The smallest valid application: validation refuses no executors.
+                    1,
                 );
                 let api = Api::namespaced_with(
                     client.clone(),
