@@ -9,9 +9,8 @@ use std::path::PathBuf;
 use std::process::Output;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use localcluster::LocalCluster;
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
@@ -349,13 +348,7 @@ async fn kubectl_core_workflow() {
 async fn kubectl_follows_a_running_pods_log_until_it_ends() {
     let cluster = common::start().await;
     let kubectl = Kubectl::new(&cluster);
-    let pods: Api<Pod> = Api::namespaced(cluster.client().unwrap(), "default");
-    let pod: Pod = serde_json::from_value(json!({
-        "metadata": {"name": "talker"},
-        "spec": {"containers": [{"name": "main", "image": "busybox"}]},
-    }))
-    .unwrap();
-    pods.create(&PostParams::default(), &pod).await.unwrap();
+    let pods = common::create_pod(&cluster, "talker", "busybox").await;
     let set_phase = |phase: &'static str| {
         let pods = pods.clone();
         async move {
@@ -418,26 +411,6 @@ async fn kubectl_follows_a_running_pods_log_until_it_ends() {
         .unwrap();
     assert!(status.success(), "kubectl logs -f failed: {stderr}");
     cluster.shutdown().await;
-}
-
-/// A server in a "pod": an echo that upper-cases, on the pod's own loopback address.
-async fn upper_case_echo(ip: &str) -> u16 {
-    let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut buffer = [0u8; 1024];
-                while let Ok(read) = stream.read(&mut buffer).await {
-                    if read == 0 {
-                        break;
-                    }
-                    let _ = stream.write_all(&buffer[..read].to_ascii_uppercase()).await;
-                }
-            });
-        }
-    });
-    port
 }
 
 fn free_local_port() -> u16 {
@@ -505,14 +478,8 @@ async fn read_all(mut stderr: ChildStderr) -> String {
 async fn port_forward_round_trips(upgrade: Upgrade) {
     let cluster = common::start().await;
     let kubectl = Kubectl::new(&cluster);
-    let pods: Api<Pod> = Api::namespaced(cluster.client().unwrap(), "default");
-    let pod: Pod = serde_json::from_value(json!({
-        "metadata": {"name": "web"},
-        "spec": {"containers": [{"name": "main", "image": "nginx"}]},
-    }))
-    .unwrap();
-    pods.create(&PostParams::default(), &pod).await.unwrap();
-    let remote = upper_case_echo("127.1.8.1").await;
+    let pods = common::create_pod(&cluster, "web", "nginx").await;
+    let remote = common::upper_case_echo("127.1.8.1").await;
     let running = json!({"status": {"phase": "Running", "podIP": "127.1.8.1"}});
     pods.patch_status("web", &PatchParams::default(), &Patch::Merge(&running))
         .await

@@ -3,21 +3,13 @@
 mod common;
 
 use futures::{AsyncBufReadExt, StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::Pod;
-use kube::Api;
-use kube::api::{LogParams, Patch, PatchParams, PostParams};
+use kube::api::{LogParams, Patch, PatchParams};
 use serde_json::json;
 
 #[tokio::test]
 async fn a_followed_log_streams_until_the_pod_ends() {
     let cluster = common::start().await;
-    let pods: Api<Pod> = Api::namespaced(cluster.client().unwrap(), "default");
-    let pod: Pod = serde_json::from_value(json!({
-        "metadata": {"name": "talker"},
-        "spec": {"containers": [{"name": "main", "image": "busybox"}]},
-    }))
-    .unwrap();
-    pods.create(&PostParams::default(), &pod).await.unwrap();
+    let pods = common::create_pod(&cluster, "talker", "busybox").await;
     let running = json!({"status": {"phase": "Running"}});
     pods.patch_status("talker", &PatchParams::default(), &Patch::Merge(&running))
         .await

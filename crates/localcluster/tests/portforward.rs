@@ -3,38 +3,15 @@
 
 mod common;
 
-use k8s_openapi::api::core::v1::Pod;
-use kube::Api;
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::{Patch, PatchParams};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test]
 async fn bytes_travel_both_ways_to_the_pods_address() {
     let cluster = common::start().await;
-    let pods: Api<Pod> = Api::namespaced(cluster.client().unwrap(), "default");
-    let pod: Pod = serde_json::from_value(json!({
-        "metadata": {"name": "web"},
-        "spec": {"containers": [{"name": "main", "image": "nginx"}]},
-    }))
-    .unwrap();
-    pods.create(&PostParams::default(), &pod).await.unwrap();
-    // A server in the "pod": an echo that upper-cases, on the pod's own loopback address.
-    let listener = tokio::net::TcpListener::bind("127.1.7.9:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut buffer = [0u8; 64];
-                while let Ok(read) = stream.read(&mut buffer).await {
-                    if read == 0 {
-                        break;
-                    }
-                    let _ = stream.write_all(&buffer[..read].to_ascii_uppercase()).await;
-                }
-            });
-        }
-    });
+    let pods = common::create_pod(&cluster, "web", "nginx").await;
+    let port = common::upper_case_echo("127.1.7.9").await;
     let running = json!({"status": {"phase": "Running", "podIP": "127.1.7.9"}});
     pods.patch_status("web", &PatchParams::default(), &Patch::Merge(&running))
         .await
