@@ -16,6 +16,8 @@ use kube::{Api, Client, ResourceExt};
 use serde::Deserialize;
 use spark_operator_api::{ApplicationStateType, SparkApplication};
 
+use localcluster::nodes::process::paths::IMAGE_SPARK_HOME;
+
 use crate::config::ControllerConfig;
 use crate::install::FIELD_MANAGER;
 
@@ -134,9 +136,14 @@ fn spark_processes(
         );
         return Ok(None);
     }
-    if let Err(error) = std::process::Command::new(java()).arg("-version").output() {
+    let runtime = cluster
+        .process_runtime(spark_home.clone(), work_dir.to_path_buf())
+        .map_err(anyhow::Error::msg)?;
+    let java = runtime.installation().java();
+    if let Err(error) = std::process::Command::new(&java).arg("-version").output() {
         println!(
-            "Spark pods: simulated (Java not found: {error}; install Java 17 to run real Spark)"
+            "Spark pods: simulated ({} cannot run: {error}; install Java 17 to run real Spark)",
+            java.display()
         );
         return Ok(None);
     }
@@ -144,9 +151,6 @@ fn spark_processes(
         "Spark pods: real Spark processes from {}",
         spark_home.display()
     );
-    let runtime = cluster
-        .process_runtime(spark_home, work_dir.to_path_buf())
-        .map_err(anyhow::Error::msg)?;
     Ok(Some(runtime))
 }
 
@@ -165,18 +169,11 @@ fn missing_image_files(file: &Path, spark_home: &Path) -> Vec<String> {
                 .map(str::to_string)
         })
         .filter(|main| {
-            main.strip_prefix("local:///opt/spark/")
+            let image_home = format!("local://{IMAGE_SPARK_HOME}/");
+            main.strip_prefix(&image_home)
                 .is_some_and(|inside| !spark_home.join(inside).exists())
         })
         .collect()
-}
-
-/// The `java` Spark will run: `$JAVA_HOME/bin/java`, else the one on `PATH`.
-fn java() -> PathBuf {
-    match std::env::var_os("JAVA_HOME").filter(|home| !home.is_empty()) {
-        Some(home) => PathBuf::from(home).join("bin").join("java"),
-        None => PathBuf::from("java"),
-    }
 }
 
 /// Prints each state the application passes through; Ok when COMPLETED.

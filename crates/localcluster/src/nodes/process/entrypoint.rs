@@ -43,6 +43,16 @@ pub struct Installation {
     pub api_url: String,
 }
 
+impl Installation {
+    /// The `java` the processes run: `$JAVA_HOME/bin/java`, else the one on `PATH`.
+    pub fn java(&self) -> PathBuf {
+        match &self.java_home {
+            Some(home) => home.join("bin").join("java"),
+            None => PathBuf::from("java"),
+        }
+    }
+}
+
 /// A process to start.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Command {
@@ -113,11 +123,10 @@ fn executor(
         args.push(flag.into());
         args.push(required(variable)?);
     }
-    let program = match &installation.java_home {
-        Some(home) => home.join("bin").join("java"),
-        None => PathBuf::from("java"),
-    };
-    Ok(Command { program, args })
+    Ok(Command {
+        program: installation.java(),
+        args,
+    })
 }
 
 /// `SPARK_JAVA_OPT_<n>` values in the numeric order of `n`, as the driver numbers them.

@@ -77,14 +77,12 @@ impl ProcessControl {
     /// as the kubelet stops a container; returns once they have ended.
     pub async fn stop(mut self, grace: Duration) {
         signal_group(self.group, libc::SIGTERM);
-        let ended = self.ended.clone();
-        if tokio::time::timeout(grace, self.ended.wait_for(|e| *e))
+        let timed_out = tokio::time::timeout(grace, self.ended.wait_for(|e| *e))
             .await
-            .is_err()
-        {
+            .is_err();
+        if timed_out {
             signal_group(self.group, libc::SIGKILL);
-            let mut ended = ended;
-            let _ = ended.wait_for(|e| *e).await;
+            let _ = self.ended.wait_for(|e| *e).await;
         }
     }
 }
@@ -103,6 +101,11 @@ impl ProcessRuntime {
             work_dir,
             cluster,
         }
+    }
+
+    /// The Spark installation and JVM the processes run.
+    pub fn installation(&self) -> &Installation {
+        &self.installation
     }
 
     /// The container of `pod` this runtime runs as a process, if any.

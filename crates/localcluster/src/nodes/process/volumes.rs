@@ -63,7 +63,8 @@ pub async fn materialise(
     }
     // spark-submit points the driver at paths inside its mounts (the executor pod template, say):
     // the properties it reads must name them where they are now.
-    for dir in dirs.values() {
+    // Only the pod's own copies: a hostPath is this machine's file, not the pod's.
+    for dir in dirs.values().filter(|dir| dir.starts_with(pod_dir)) {
         let properties = dir.join("spark.properties");
         if let Ok(text) = std::fs::read_to_string(&properties) {
             write(&properties, map.rewrite_properties(&text).as_bytes(), None)?;
