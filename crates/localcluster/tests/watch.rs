@@ -190,3 +190,31 @@ async fn watches_over_websockets_as_fabric8_opens_them() {
     );
     cluster.shutdown().await;
 }
+
+/// Each event is written as the API server writes it, `type` first: kube-rs and client-go read
+/// the object straight into its type only then, and buffer it whole otherwise.
+#[tokio::test]
+async fn watch_events_name_their_type_before_the_object() {
+    use futures::AsyncBufReadExt;
+
+    let cluster = common::start().await;
+    let client = cluster.client().unwrap();
+    let maps: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    maps.create(&PostParams::default(), &config_map("existing"))
+        .await
+        .unwrap();
+    let request = http::Request::get(
+        "/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=0&timeoutSeconds=5",
+    )
+    .body(Vec::new())
+    .unwrap();
+    let mut lines = client.request_stream(request).await.unwrap().lines();
+    let line = lines.next().await.expect("an event").unwrap();
+    assert!(
+        line.starts_with(r#"{"type":"ADDED","object":{"#),
+        "event begins with its type: {line}"
+    );
+    let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(event["object"]["metadata"]["name"], "existing");
+    cluster.shutdown().await;
+}

@@ -60,39 +60,61 @@ fn app_key<K: Resource>(object: &K) -> Option<(AppKey, String)> {
     ))
 }
 
-fn insert<K: Resource, V>(map: &mut ByApp<V>, object: &K, digest: impl Fn(&K) -> V) {
-    if let Some((app, name)) = app_key(object) {
-        map.entry(app).or_default().insert(name, digest(object));
+/// Keeps `digest` of `object`; true when it differs from the digest kept before.
+fn insert<K: Resource, V: PartialEq>(
+    map: &mut ByApp<V>,
+    object: &K,
+    digest: impl Fn(&K) -> V,
+) -> bool {
+    let Some((app, name)) = app_key(object) else {
+        return false;
+    };
+    let digest = digest(object);
+    let group = map.entry(app).or_default();
+    if group.get(&name) == Some(&digest) {
+        return false;
     }
+    group.insert(name, digest);
+    true
 }
 
-impl<V: Clone> AppIndex<V> {
-    /// Takes one watch event into the index, keeping `digest` of each object.
-    pub fn apply<K: Resource>(&self, event: &Event<K>, digest: impl Fn(&K) -> V) {
+impl<V: Clone + PartialEq> AppIndex<V> {
+    /// Takes one watch event into the index, keeping `digest` of each object. True when what the
+    /// index holds of an application changed (an object's digest, or an object came or went), or
+    /// for every object of a relisting: only then has a reconcile anything new to see.
+    pub fn apply<K: Resource>(&self, event: &Event<K>, digest: impl Fn(&K) -> V) -> bool {
         let mut objects = self.objects.write().unwrap_or_else(|p| p.into_inner());
         match event {
             Event::Apply(object) => insert(&mut objects.by_app, object, digest),
             Event::Delete(object) => {
-                if let Some((app, name)) = app_key(object)
-                    && let Some(group) = objects.by_app.get_mut(&app)
-                {
-                    group.remove(&name);
-                    if group.is_empty() {
-                        objects.by_app.remove(&app);
-                    }
+                let Some((app, name)) = app_key(object) else {
+                    return false;
+                };
+                let Some(group) = objects.by_app.get_mut(&app) else {
+                    return false;
+                };
+                let removed = group.remove(&name).is_some();
+                if group.is_empty() {
+                    objects.by_app.remove(&app);
                 }
+                removed
             }
-            Event::Init => objects.relisting = Some(HashMap::new()),
+            Event::Init => {
+                objects.relisting = Some(HashMap::new());
+                false
+            }
             Event::InitApply(object) => {
                 if let Some(relisting) = objects.relisting.as_mut() {
                     insert(relisting, object, digest);
                 }
+                true
             }
             Event::InitDone => {
                 if let Some(complete) = objects.relisting.take() {
                     objects.by_app = complete;
                 }
                 self.ready.send_replace(true);
+                false
             }
         }
     }
@@ -127,6 +149,7 @@ impl<V: Clone> AppIndex<V> {
 mod tests {
     use super::*;
     use k8s_openapi::api::core::v1::Pod;
+    use kube::ResourceExt;
     use kube::api::ObjectMeta;
 
     fn pod(app: &str, name: &str) -> Pod {
@@ -165,6 +188,36 @@ mod tests {
         index.apply(&Event::Delete(pod("b", "b-driver")), name);
         assert_eq!(names(&index, "a"), ["a-driver"]);
         assert_eq!(index.applications(), 1);
+    }
+
+    #[test]
+    fn only_a_changed_digest_counts_as_a_change() {
+        let index = AppIndex::default();
+        let labelled = |pod: &Pod| pod.labels().get("phase").cloned().unwrap_or_default();
+        let mut driver = pod("a", "a-driver");
+        assert!(index.apply(&Event::Apply(driver.clone()), labelled), "new");
+        driver.metadata.resource_version = Some("2".into());
+        assert!(
+            !index.apply(&Event::Apply(driver.clone()), labelled),
+            "a change the digest does not keep"
+        );
+        driver.labels_mut().insert("phase".into(), "Running".into());
+        assert!(
+            index.apply(&Event::Apply(driver.clone()), labelled),
+            "changed"
+        );
+        assert!(
+            index.apply(&Event::Delete(driver.clone()), labelled),
+            "gone"
+        );
+        assert!(
+            !index.apply(&Event::Delete(driver), labelled),
+            "already gone"
+        );
+        assert!(
+            !index.apply(&Event::Apply(Pod::default()), labelled),
+            "not an application's"
+        );
     }
 
     #[tokio::test]

@@ -124,7 +124,8 @@ where
 }
 
 /// A watch of the objects labelled with an application name, kept in `index` as their `digest`,
-/// yielding each changed object.
+/// yielding each object whose digest changed (a pod being bound to a node, say, is not news to
+/// its application).
 fn labelled_objects<K, V>(
     api: Api<K>,
     index: AppIndex<V>,
@@ -138,13 +139,14 @@ where
         + Send
         + Sync
         + 'static,
-    V: Clone + Send + Sync + 'static,
+    V: Clone + PartialEq + Send + Sync + 'static,
 {
     watcher(api, watcher::Config::default().labels(LABEL_APP_NAME))
         .default_backoff()
-        .map_ok(move |event| {
-            index.apply(&event, digest);
-            event
+        .try_filter(move |event| {
+            let changed = index.apply(event, digest);
+            let keep = changed || matches!(event, watcher::Event::Init | watcher::Event::InitDone);
+            std::future::ready(keep)
         })
         .touched_objects()
 }
@@ -239,7 +241,9 @@ async fn run_in(
         .run(
             move |app, ctx| {
                 let caches = caches.clone();
-                async move {
+                // Boxed: the controller moves each reconcile future as it queues and polls it, and
+                // this one (an application and its decision inside) is kilobytes large.
+                Box::pin(async move {
                     caches.caches_ready().await;
                     if ctx.status_writes.is_stale(app.as_ref()) {
                         // The event of the write brings the application back; the requeue is
@@ -258,7 +262,7 @@ async fn run_in(
                         }
                         Err(problem) => application::report_unreadable(&app, problem, &ctx).await,
                     }
-                }
+                })
             },
             application::error_policy,
             context,
