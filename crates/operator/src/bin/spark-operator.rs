@@ -1,11 +1,5 @@
 use std::path::PathBuf;
 
-/// glibc's allocator spent a sixth of the operator's CPU under load (its locks, consolidation and
-/// free-list walks); mimalloc's per-thread heaps suit the many short-lived allocations of
-/// decoding watch events and building requests.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use clap::{Parser, Subcommand};
 use spark_operator::cli;
 
