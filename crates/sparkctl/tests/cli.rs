@@ -43,6 +43,19 @@ impl Cli {
     }
 }
 
+/// Each executor row of `sparkctl status` starts with the ID its pod's name ends with.
+fn assert_executor_ids(status: &str) {
+    let rows: Vec<&str> = status.lines().filter(|l| l.contains("-exec-")).collect();
+    assert!(!rows.is_empty(), "{status}");
+    for row in rows {
+        let id = row.split_whitespace().next().unwrap();
+        assert!(
+            row.contains(&format!("-exec-{id} ")),
+            "ID {id} of {row:?}:\n{status}"
+        );
+    }
+}
+
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
@@ -108,6 +121,7 @@ async fn create_wait_list_status_event_log_delete() {
         2,
         "both executors listed:\n{out}"
     );
+    assert_executor_ids(&out);
     let yaml: serde_yaml::Value =
         serde_yaml::from_str(&stdout(&cli.run(&["status", "first", "-o", "yaml"]).await)).unwrap();
     assert_eq!(yaml["status"]["applicationState"]["state"], "COMPLETED");
@@ -138,6 +152,21 @@ async fn create_wait_list_status_event_log_delete() {
         followed.status.success(),
         "following a finished driver ends"
     );
+
+    // An executor whose pod is gone keeps its ID, from the pod's name.
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
+        kube::Api::default_namespaced(env.client.clone());
+    let executors = kube::api::ListParams::default()
+        .labels("sparkoperator.k8s.io/app-name=first,spark-role=executor");
+    pods.delete_collection(&Default::default(), &executors)
+        .await
+        .unwrap();
+    common::eventually(10, || async {
+        let left = pods.list(&executors).await.unwrap();
+        left.items.is_empty().then_some(())
+    })
+    .await;
+    assert_executor_ids(&stdout(&cli.run(&["status", "first"]).await));
 
     let deleted = cli.run(&["delete", "first", "second"]).await;
     assert!(deleted.status.success());

@@ -192,7 +192,13 @@ pub async fn status(
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_default();
             vec![
-                format!("  {}", ids.get(pod).cloned().unwrap_or_else(|| "?".into())),
+                format!(
+                    "  {}",
+                    ids.get(pod)
+                        .cloned()
+                        .or_else(|| executor_id_from_name(pod))
+                        .unwrap_or_else(|| "?".into())
+                ),
                 pod.clone(),
                 state,
             ]
@@ -200,4 +206,26 @@ pub async fn status(
         .collect();
     print!("{}", table(&["  ID", "POD", "STATE"], &rows));
     Ok(ExitCode::SUCCESS)
+}
+
+/// Spark names executor pods `<prefix>-exec-<id>`: the id of an executor whose pod is gone.
+fn executor_id_from_name(pod: &str) -> Option<String> {
+    let (_, id) = pod.rsplit_once("-exec-")?;
+    (!id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())).then(|| id.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::executor_id_from_name;
+
+    #[test]
+    fn a_gone_executor_is_known_by_its_pod_name() {
+        assert_eq!(
+            executor_id_from_name("pi-6b9743339406e6ea-exec-12").as_deref(),
+            Some("12")
+        );
+        assert_eq!(executor_id_from_name("pi-driver"), None);
+        assert_eq!(executor_id_from_name("pi-exec-"), None);
+        assert_eq!(executor_id_from_name("pi-exec-1a"), None);
+    }
 }
