@@ -4,6 +4,7 @@
 //! until all COMPLETED, and the operator's CPU seconds and peak RSS. See bench/README.md.
 
 mod admission;
+mod baseline;
 mod cluster;
 mod plot;
 mod procs;
@@ -66,6 +67,13 @@ struct Args {
     /// Keep the logs of the cluster and the operator (in a temporary folder) after the run.
     #[arg(long)]
     keep_logs: bool,
+    /// Instead of the full run: the sizes with this other operator binary (an older commit's)
+    /// and with the current one, alternately, `--rounds` times each, against the same local
+    /// cluster binary; writes baseline.md under --out.
+    #[arg(long)]
+    baseline_operator: Option<PathBuf>,
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
     #[command(flatten)]
     cluster: cluster::ClusterArgs,
 }
@@ -77,6 +85,11 @@ async fn main() -> anyhow::Result<()> {
         return cluster::run(&args.cluster, args.clients, &args.out, args.keep_logs).await;
     }
     let bins = Binaries::find()?;
+    let baseline = args
+        .baseline_operator
+        .as_deref()
+        .map(|other| baseline::binaries(&bins, other))
+        .transpose()?;
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let commit = commit();
     let header = format!(
@@ -94,6 +107,11 @@ async fn main() -> anyhow::Result<()> {
     let work = std::env::temp_dir().join(format!("spark-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
     println!("process logs in {}", work.display());
+
+    if let Some(baseline) = &baseline {
+        println!("baseline operator: {}", baseline.operator.display());
+        return compare_with_baseline(&bins, baseline, &args, &work, &header).await;
+    }
 
     let mut results = Vec::new();
     for &n in &args.sizes {
@@ -163,6 +181,49 @@ async fn main() -> anyhow::Result<()> {
     );
     if !args.keep_logs {
         let _ = std::fs::remove_dir_all(&work);
+    }
+    Ok(())
+}
+
+/// The sizes run alternately by the baseline operator and the current one, `--rounds` times.
+async fn compare_with_baseline(
+    current: &Binaries,
+    baseline: &Binaries,
+    args: &Args,
+    work: &Path,
+    header: &str,
+) -> anyhow::Result<()> {
+    let mut rounds = Vec::new();
+    for &n in &args.sizes {
+        for round in 1..=args.rounds.max(1) {
+            println!("\n== N = {n}, round {round}: baseline");
+            let before = run_size(baseline, args, n, work, "native").await?;
+            println!("== N = {n}, round {round}: current");
+            let after = run_size(current, args, n, work, "native").await?;
+            rounds.push(baseline::Round {
+                n,
+                baseline: before,
+                current: after,
+            });
+        }
+    }
+    let table = baseline::markdown(&rounds);
+    let text = format!(
+        "{header}\nbaseline operator: {}\n\n{table}",
+        baseline.operator.display()
+    );
+    println!("\n{text}");
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let path = args.out.join("baseline.md");
+    std::fs::write(
+        &path,
+        format!("# spark-bench: against a baseline operator\n\n{text}"),
+    )
+    .with_context(|| format!("writing {}", path.display()))?;
+    println!("wrote {}", path.display());
+    if !args.keep_logs {
+        let _ = std::fs::remove_dir_all(work);
     }
     Ok(())
 }

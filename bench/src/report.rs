@@ -12,7 +12,7 @@ pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
 }
 
 /// What was measured for one number of applications.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct SizeResult {
     /// Applications created.
     pub n: usize,
