@@ -35,7 +35,7 @@ use serde_json::{Value, json};
 
 pub use delete::{DeleteOptions, Deletion, Propagation};
 pub use patching::Patch;
-pub use read::{ListOptions, WatchOptions};
+pub use read::{ListOptions, WatchFrame, WatchOptions};
 pub use write::WriteOptions;
 
 use crate::error::ApiError;

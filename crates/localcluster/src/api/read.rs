@@ -152,14 +152,14 @@ impl Cluster {
         }))
     }
 
-    /// A stream of watch events (`{"type": ..., "object": ...}`) ready to send, ending at the
-    /// timeout or when the receiver is dropped.
+    /// A stream of watch events ready to send, ending at the timeout or when the receiver is
+    /// dropped.
     pub fn watch(
         &self,
         resource: &Arc<ResourceType>,
         namespace: Option<&str>,
         options: &WatchOptions,
-    ) -> Result<ReceiverStream<Value>, ApiError> {
+    ) -> Result<ReceiverStream<WatchFrame>, ApiError> {
         let filter = Filter::parse(
             options.label_selector.as_deref(),
             options.field_selector.as_deref(),
@@ -191,7 +191,7 @@ impl Cluster {
                 Err(error @ StoreError::Gone { .. }) => {
                     let status = ApiError::from(error).to_status();
                     // The receiver is ours until returned, so the send cannot fail for lack of room.
-                    let _ = sender.try_send(json!({"type": "ERROR", "object": status}));
+                    let _ = sender.try_send(WatchFrame::new("ERROR", status));
                     return Ok(ReceiverStream::new(output));
                 }
                 Err(error) => return Err(error.into()),
@@ -212,11 +212,27 @@ impl Cluster {
     }
 }
 
+/// One watch event, its fields in the order the API server writes them: `type` first. Clients
+/// that decode an event as a type-tagged value (kube-rs, client-go) read the object straight into
+/// its type only when the tag comes first; otherwise they buffer the whole object.
+#[derive(Debug, serde::Serialize)]
+pub struct WatchFrame {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub object: Value,
+}
+
+impl WatchFrame {
+    fn new(kind: &'static str, object: Value) -> Self {
+        Self { kind, object }
+    }
+}
+
 struct WatchSession {
     cluster: Cluster,
     resource: Arc<ResourceType>,
     filter: Filter,
-    sender: mpsc::Sender<Value>,
+    sender: mpsc::Sender<WatchFrame>,
     allow_bookmarks: bool,
     last_rv: u64,
 }
@@ -234,8 +250,12 @@ impl WatchSession {
             .map(|item| as_version(&self.resource, item))
             .filter(|item| self.filter.matches(item))
         {
-            let frame = json!({"type": "ADDED", "object": item});
-            if self.sender.send(frame).await.is_err() {
+            if self
+                .sender
+                .send(WatchFrame::new("ADDED", item))
+                .await
+                .is_err()
+            {
                 return;
             }
         }
@@ -296,10 +316,11 @@ impl WatchSession {
     async fn deliver(&mut self, event: &StoreEvent) -> bool {
         self.last_rv = self.last_rv.max(event.resource_version());
         match translate(&self.resource, event, &self.filter) {
-            Some((kind, object)) => {
-                let frame = json!({"type": kind, "object": object});
-                self.sender.send(frame).await.is_ok()
-            }
+            Some((kind, object)) => self
+                .sender
+                .send(WatchFrame::new(kind, object))
+                .await
+                .is_ok(),
             None => true,
         }
     }
@@ -311,7 +332,7 @@ impl WatchSession {
         }
         let object = json!({"kind": self.resource.kind, "apiVersion": self.resource.api_version(), "metadata": metadata});
         self.sender
-            .send(json!({"type": "BOOKMARK", "object": object}))
+            .send(WatchFrame::new("BOOKMARK", object))
             .await
             .is_ok()
     }

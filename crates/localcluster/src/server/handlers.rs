@@ -17,7 +17,8 @@ use super::protobuf;
 use super::table::{self, IncludeObject};
 use super::{AppState, discovery};
 use crate::api::{
-    Cluster, DeleteOptions, Deletion, ListOptions, Patch, Propagation, WatchOptions, WriteOptions,
+    Cluster, DeleteOptions, Deletion, ListOptions, Patch, Propagation, WatchFrame, WatchOptions,
+    WriteOptions,
 };
 use crate::error::ApiError;
 use crate::registry::ResourceType;
@@ -381,13 +382,10 @@ impl Call<'_> {
         let mut first_table = true;
         let body = frames.map(move |mut frame| {
             if let Some((resource, include)) = &as_table
-                && matches!(
-                    frame["type"].as_str(),
-                    Some("ADDED" | "MODIFIED" | "DELETED")
-                )
+                && matches!(frame.kind, "ADDED" | "MODIFIED" | "DELETED")
             {
-                let object = frame["object"].take();
-                frame["object"] = table::table(
+                let object = std::mem::take(&mut frame.object);
+                frame.object = table::table(
                     resource,
                     std::slice::from_ref(&object),
                     json!({}),
@@ -402,7 +400,7 @@ impl Call<'_> {
             return Ok(websocket.on_upgrade(move |socket| send_frames(socket, body)));
         }
         let body = body.map(|frame| {
-            let mut line = watch_frame_json(&frame);
+            let mut line = serde_json::to_vec(&frame).unwrap_or_default();
             line.push(b'\n');
             Ok::<_, Infallible>(Bytes::from(line))
         });
@@ -551,36 +549,13 @@ impl Call<'_> {
     }
 }
 
-/// A watch event as the API server writes it: `type` before `object`. Clients that decode the
-/// event as a type-tagged value (kube-rs, client-go) read the object straight into its type only
-/// when the tag comes first; otherwise they buffer the whole object.
-fn watch_frame_json(frame: &Value) -> Vec<u8> {
-    #[derive(serde::Serialize)]
-    struct Frame<'a> {
-        #[serde(rename = "type")]
-        kind: &'a Value,
-        object: &'a Value,
-    }
-    match frame {
-        Value::Object(fields)
-            if fields.len() == 2
-                && fields.contains_key("type")
-                && fields.contains_key("object") =>
-        {
-            serde_json::to_vec(&Frame {
-                kind: &frame["type"],
-                object: &frame["object"],
-            })
-        }
-        other => serde_json::to_vec(other),
-    }
-    .unwrap_or_default()
-}
-
-async fn send_frames(mut socket: WebSocket, frames: impl futures::Stream<Item = Value> + Unpin) {
+async fn send_frames(
+    mut socket: WebSocket,
+    frames: impl futures::Stream<Item = WatchFrame> + Unpin,
+) {
     let mut frames = frames;
     while let Some(frame) = frames.next().await {
-        let text = String::from_utf8(watch_frame_json(&frame)).unwrap_or_default();
+        let text = serde_json::to_string(&frame).unwrap_or_default();
         if socket.send(Message::Text(text.into())).await.is_err() {
             return;
         }
