@@ -22,10 +22,10 @@ use super::status_patch::merge_patch;
 use crate::error::{Error, Result};
 use crate::lifecycle::{self, Action, Decision, Observation, SubmissionOutcome};
 
-/// One reconcile of `app`, whose status the cluster holds as `stored` (JSON).
+/// One reconcile of `app`, decoded from `stored`, the application as the cache holds it.
 pub async fn reconcile(
     app: Arc<SparkApplication>,
-    stored: serde_json::Value,
+    stored: &CachedApplication,
     ctx: Arc<Context>,
 ) -> Result<Requeue> {
     if app.metadata.deletion_timestamp.is_some() {
@@ -37,7 +37,7 @@ pub async fn reconcile(
 
     let problems = validate_application(&app);
     if !problems.is_empty() {
-        return reject_invalid(&app, &ctx, &stored, &describe(&problems), now).await;
+        return reject_invalid(&app, &ctx, stored, &describe(&problems), now).await;
     }
 
     let observed = observe(&app, &ctx, now);
@@ -66,7 +66,7 @@ pub async fn reconcile(
             ..next
         };
     }
-    write_status(&app, &ctx, &stored, decision.status).await?;
+    write_status(&app, &ctx, stored, decision.status).await?;
     for event in events {
         act(&app, &ctx, &current, event, now).await?;
     }
@@ -229,7 +229,7 @@ async fn act(
 async fn reject_invalid(
     app: &SparkApplication,
     ctx: &Context,
-    stored: &serde_json::Value,
+    stored: &CachedApplication,
     problems: &str,
     now: jiff::Timestamp,
 ) -> Result<Requeue> {
@@ -251,13 +251,13 @@ async fn reject_invalid(
     Ok(Requeue::await_change())
 }
 
-/// Writes the status when it changed: a merge patch of the status alone, from `stored` (the
-/// status the decision was made on, as the cluster holds it) to `next`, guarded by the
-/// resourceVersion the decision was made on. The answer (the whole application) is not read.
+/// Writes the status when it changed: a merge patch of the status alone, from the status of
+/// `stored` (the one the decision was made on, as the cluster holds it) to `next`, guarded by
+/// the resourceVersion the decision was made on. The answer (the whole application) is not read.
 async fn write_status(
     app: &SparkApplication,
     ctx: &Context,
-    stored: &serde_json::Value,
+    stored: &CachedApplication,
     next: SparkApplicationStatus,
 ) -> Result<()> {
     let current = app.status.clone().unwrap_or_default();
@@ -267,7 +267,7 @@ async fn write_status(
     let namespace = app.namespace().unwrap_or_default();
     let patch = serde_json::json!({
         "metadata": {"resourceVersion": app.metadata.resource_version},
-        "status": merge_patch(stored, &serde_json::to_value(&next)?),
+        "status": merge_patch(&stored.status_json(), &serde_json::to_value(&next)?),
     });
     let request = Request::new(SparkApplication::url_path(&(), Some(&namespace)))
         .patch_subresource(

@@ -10,6 +10,7 @@ pub mod resources;
 pub mod scheduled;
 mod spark_submit;
 mod status_patch;
+pub mod status_writes;
 mod submit;
 
 use std::sync::Arc;
@@ -28,9 +29,10 @@ use crate::config::ControllerConfig;
 use crate::error::{Error, Result};
 use crate::lifecycle::ObservedPod;
 use crate::submission::{LABEL_APP_NAME, LABEL_SUBMISSION_ID};
-use cached::{CachedApplication, Slim, StatusWrites};
+use cached::{CachedApplication, Slim};
 use events::EventPublisher;
 use index::AppIndex;
+use status_writes::StatusWrites;
 
 /// What every reconcile shares.
 pub struct Context {
@@ -256,8 +258,7 @@ async fn run_in(
                         Ok(readable) => {
                             let metrics = ctx.config.metrics.clone();
                             let readable = Arc::new(readable);
-                            let reconcile =
-                                application::reconcile(readable.clone(), app.status_json(), ctx);
+                            let reconcile = application::reconcile(readable.clone(), &app, ctx);
                             metrics.reconciled(&readable, reconcile).await
                         }
                         Err(problem) => application::report_unreadable(&app, problem, &ctx).await,
