@@ -223,10 +223,12 @@ async fn a_finished_application_is_deleted_after_its_time_to_live(mode: Mode) {
     let Some(env) = Env::start_in(mode).await else {
         return;
     };
+    // The time to live is what the test polls COMPLETED within: long enough that a loaded
+    // machine (the suite runs its scenarios in parallel) cannot starve the poll past it.
     env.create(&spark_pi(
         "short",
         r#""localcluster/run-seconds": "0.2""#,
-        "  timeToLiveSeconds: 1\n",
+        "  timeToLiveSeconds: 5\n",
     ))
     .await;
     env.wait_for("short", State::Completed, 30).await;
