@@ -163,17 +163,17 @@ async fn act(
     match action {
         Action::Submit { submission_id } => {
             let mut web_ui = DriverInfo::default();
-            let outcome =
-                match super::submit::submit(app, ctx, &submission_id, now, &mut web_ui).await {
-                    Ok(outcome) => outcome,
-                    Err(Error::Kube(kube::Error::Api(status))) if status.code != 409 => {
-                        SubmissionOutcome::Failed {
-                            message: status.message,
-                        }
+            let submit = super::submit::submit(app, ctx, &submission_id, now, &mut web_ui);
+            let outcome = match Box::pin(submit).await {
+                Ok(outcome) => outcome,
+                Err(Error::Kube(kube::Error::Api(status))) if status.code != 409 => {
+                    SubmissionOutcome::Failed {
+                        message: status.message,
                     }
-                    Err(Error::Submission(message)) => SubmissionOutcome::Failed { message },
-                    Err(other) => return Err(other),
-                };
+                }
+                Err(Error::Submission(message)) => SubmissionOutcome::Failed { message },
+                Err(other) => return Err(other),
+            };
             let mut decision = lifecycle::after_submission(app, status, outcome, now);
             if decision.status.application_state.state == ApplicationStateType::Submitted {
                 let info = &mut decision.status.driver_info;

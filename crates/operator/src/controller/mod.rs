@@ -258,7 +258,8 @@ async fn run_in(
                         Ok(readable) => {
                             let metrics = ctx.config.metrics.clone();
                             let readable = Arc::new(readable);
-                            let reconcile = application::reconcile(readable.clone(), &app, ctx);
+                            let reconcile =
+                                Box::pin(application::reconcile(readable.clone(), &app, ctx));
                             metrics.reconciled(&readable, reconcile).await
                         }
                         Err(problem) => application::report_unreadable(&app, problem, &ctx).await,
