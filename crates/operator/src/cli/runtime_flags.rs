@@ -50,9 +50,9 @@ pub struct RuntimeFlags {
     #[arg(long, default_value = ":8081")]
     pub health_probe_bind_address: String,
     /// Threads that run the controllers, whatever --controller-threads (reconciles at once,
-    /// which wait on the API server, not on a CPU). One carries hundreds of submissions per
-    /// second at the least CPU per application (bench/README.md); more spend CPU handing work
-    /// between threads.
+    /// which wait on the API server, not on a CPU). One (a current-thread runtime) carries
+    /// hundreds of submissions per second at the least CPU per application (bench/README.md);
+    /// more spend CPU handing work between threads.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     pub worker_threads: u16,
 }
