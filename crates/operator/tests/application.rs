@@ -200,11 +200,13 @@ async fn deleting_an_application_removes_what_it_created(mode: Mode) {
     ))
     .await;
     env.wait_for("gone", State::Running, 30).await;
-    let owned = eventually(mode.patience(10), || async {
-        let owned = env.owned_by("gone").await;
-        (env.pod_names("gone", "executor").await.len() == 2).then_some(owned)
+    // What the application owns is read once both executors are there: read before, it can
+    // miss the second executor created in between.
+    eventually(mode.patience(10), || async {
+        (env.pod_names("gone", "executor").await.len() == 2).then_some(())
     })
     .await;
+    let owned = env.owned_by("gone").await;
     assert!(
         owned.contains("Pod/gone-driver") && owned.len() == 7,
         "the driver, two executors, two Services and two ConfigMaps: {owned:?}"
