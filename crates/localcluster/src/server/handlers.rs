@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use serde_json::{Value, json};
 
+use super::metadata::{self, MetadataForm};
 use super::path::{self, ResourcePath, Route};
 use super::protobuf;
 use super::table::{self, IncludeObject};
@@ -273,8 +274,19 @@ impl Call<'_> {
         }
     }
 
-    /// An object, or a one-row Table when the client asked for one.
+    /// The metadata-only form the client asked for, if it is the one this request can give.
+    fn metadata_form(&self, expected: MetadataForm) -> Result<Option<MetadataForm>, ApiError> {
+        let form = metadata::requested(self.accept());
+        form.map(|form| metadata::check(form, expected))
+            .transpose()?;
+        Ok(form)
+    }
+
+    /// An object, its metadata alone, or a one-row Table, as the client asked.
     fn object_response(&self, code: StatusCode, object: &Value) -> Response {
+        if metadata::requested(self.accept()) == Some(MetadataForm::Object) {
+            return json_response(code, &metadata::partial(object));
+        }
         if table::wants_table(self.accept()) {
             let include = IncludeObject::parse(self.query.get("includeObject"));
             let metadata = json!({"resourceVersion": object.pointer("/metadata/resourceVersion").cloned().unwrap_or(json!(""))});
@@ -319,6 +331,7 @@ impl Call<'_> {
                 (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], log).into_response(),
             );
         }
+        self.metadata_form(MetadataForm::Object)?;
         let object = self.cluster.get(self.resource, self.namespace(), name)?;
         Ok(self.object_response(StatusCode::OK, &object))
     }
@@ -333,11 +346,18 @@ impl Call<'_> {
     }
 
     fn list(&self) -> Result<Response, ApiError> {
+        let metadata_only = self.metadata_form(MetadataForm::List)?.is_some();
         let list = self.cluster.list(
             self.resource,
             self.request.namespace.as_deref(),
             &self.list_options()?,
         )?;
+        if metadata_only {
+            return Ok(json_response(
+                StatusCode::OK,
+                &metadata::partial_list(&list),
+            ));
+        }
         if table::wants_table(self.accept()) {
             let include = IncludeObject::parse(self.query.get("includeObject"));
             let items = list["items"].as_array().cloned().unwrap_or_default();
@@ -370,6 +390,7 @@ impl Call<'_> {
                 .filter(|t| *t > 0)
                 .map(|t| Duration::from_secs(t as u64)),
         };
+        let metadata_only = self.metadata_form(MetadataForm::Object)?.is_some();
         let frames =
             self.cluster
                 .watch(self.resource, self.request.namespace.as_deref(), &options)?;
@@ -381,7 +402,9 @@ impl Call<'_> {
         });
         let mut first_table = true;
         let body = frames.map(move |mut frame| {
-            if let Some((resource, include)) = &as_table
+            if metadata_only && frame.kind != "ERROR" {
+                frame.object = metadata::partial(&frame.object);
+            } else if let Some((resource, include)) = &as_table
                 && matches!(frame.kind, "ADDED" | "MODIFIED" | "DELETED")
             {
                 let object = std::mem::take(&mut frame.object);

@@ -4,6 +4,7 @@
 pub mod discovery;
 mod handlers;
 mod jsonpath;
+mod metadata;
 mod openapi;
 pub(crate) mod path;
 mod portforward;
