@@ -18,11 +18,11 @@ use std::sync::Arc;
 use futures::StreamExt;
 use futures::TryStreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, PodStatus, Service};
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Controller;
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
-use serde::de::DeserializeOwned;
 use tracing::{debug, info, warn};
 
 use crate::config::ControllerConfig;
@@ -125,25 +125,23 @@ where
     }
 }
 
-/// A watch of the objects labelled with an application name, kept in `index` as their `digest`,
-/// yielding each object whose digest changed (a pod being bound to a node, say, is not news to
-/// its application).
-fn labelled_objects<K, V>(
-    api: Api<K>,
+/// The objects the operator makes for applications: those labelled with an application name.
+fn labelled() -> watcher::Config {
+    watcher::Config::default().labels(LABEL_APP_NAME)
+}
+
+/// Watch `events` of labelled objects kept in `index` as their `digest`, yielding each object
+/// whose digest changed (a pod being bound to a node, say, is not news to its application).
+fn indexed<K, V>(
+    events: impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send,
     index: AppIndex<V>,
     digest: fn(&K) -> V,
 ) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send
 where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
+    K: Resource + Send,
     V: Clone + PartialEq + Send + Sync + 'static,
 {
-    watcher(api, watcher::Config::default().labels(LABEL_APP_NAME))
+    events
         .default_backoff()
         .try_filter(move |event| {
             let changed = index.apply(event, digest);
@@ -190,18 +188,26 @@ async fn run_in(
     if let Some(selector) = &config.label_selector {
         app_watch = app_watch.labels(selector);
     }
-    let pod_events = labelled_objects(
-        api::<Slim<Pod, PodStatus>>(&client, &namespace),
+    let pod_events = indexed(
+        watcher(api::<Slim<Pod, PodStatus>>(&client, &namespace), labelled()),
         context.pods.clone(),
         |pod| ObservedPod::of(&pod.metadata, pod.status.as_ref()),
     );
-    let config_map_events = labelled_objects(
-        api::<Slim<ConfigMap>>(&client, &namespace),
+    // Of ConfigMaps and Services only the labels are read: the API server sends their metadata
+    // alone, not the Spark configuration and pod template each ConfigMap carries.
+    let config_map_events = indexed(
+        watcher(
+            api::<PartialObjectMeta<ConfigMap>>(&client, &namespace),
+            labelled(),
+        ),
         context.config_maps.clone(),
         submission_of,
     );
-    let service_events = labelled_objects(
-        api::<Slim<Service>>(&client, &namespace),
+    let service_events = indexed(
+        watcher(
+            api::<PartialObjectMeta<Service>>(&client, &namespace),
+            labelled(),
+        ),
         context.services.clone(),
         submission_of,
     );
