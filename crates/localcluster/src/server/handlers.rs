@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use super::metadata::{self, MetadataForm};
 use super::path::{self, ResourcePath, Route};
+use super::pod_log;
 use super::protobuf;
 use super::table::{self, IncludeObject};
 use super::{AppState, discovery};
@@ -306,30 +307,14 @@ impl Call<'_> {
 
     fn get(&self, name: &str) -> Result<Response, ApiError> {
         if self.request.subresource.as_deref() == Some("log") {
-            let log = self
-                .cluster
-                .pod_log(self.namespace(), name, self.query.get("container"))?;
-            let sent = log.len();
-            let log = match self.query.number("tailLines")? {
-                Some(tail) => tail_lines(&log, tail.max(0) as usize),
-                None => log,
+            let request = pod_log::LogRequest {
+                namespace: self.namespace(),
+                pod: name,
+                container: self.query.get("container"),
+                tail_lines: self.query.number("tailLines")?,
+                follow: self.query.get("follow") == Some("true"),
             };
-            if self.query.get("follow") == Some("true") {
-                let follow = FollowedLog {
-                    cluster: self.cluster.clone(),
-                    namespace: self.namespace().to_string(),
-                    pod: name.to_string(),
-                    container: self.query.get("container").map(str::to_string),
-                    sent,
-                };
-                let body = Body::from_stream(follow.stream(log));
-                return Ok(
-                    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], body).into_response(),
-                );
-            }
-            return Ok(
-                (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], log).into_response(),
-            );
+            return pod_log::response(self.cluster, &request);
         }
         self.metadata_form(MetadataForm::Object)?;
         let object = self.cluster.get(self.resource, self.namespace(), name)?;
@@ -584,76 +569,4 @@ async fn send_frames(
         }
     }
     let _ = socket.send(Message::Close(None)).await;
-}
-
-/// A `pods/log?follow=true` stream: what the container printed so far, then what it prints next,
-/// until the pod has ended (or is gone) and everything it printed was sent.
-struct FollowedLog {
-    cluster: Cluster,
-    namespace: String,
-    pod: String,
-    container: Option<String>,
-    /// Bytes of the container's output already sent.
-    sent: usize,
-}
-
-impl FollowedLog {
-    const POLL: Duration = Duration::from_millis(200);
-
-    fn stream(
-        self,
-        first: String,
-    ) -> impl futures::Stream<Item = Result<Bytes, Infallible>> + Send {
-        let head = futures::stream::once(async move { Ok(Bytes::from(first)) });
-        let rest = futures::stream::unfold(Some(self), |state| async move {
-            let mut state = state?;
-            loop {
-                tokio::time::sleep(Self::POLL).await;
-                let ended = state.ended();
-                let log = state
-                    .cluster
-                    .pod_log(&state.namespace, &state.pod, state.container.as_deref())
-                    .unwrap_or_default();
-                let new = log.get(state.sent..).unwrap_or_default().to_string();
-                state.sent = log.len().max(state.sent);
-                if ended {
-                    return Some((Ok(Bytes::from(new)), None));
-                }
-                if !new.is_empty() {
-                    return Some((Ok(Bytes::from(new)), Some(state)));
-                }
-            }
-        });
-        head.chain(rest)
-    }
-
-    fn ended(&self) -> bool {
-        let Ok(pods) = self.cluster.resource("v1", "pods") else {
-            return true;
-        };
-        match self.cluster.get(&pods, &self.namespace, &self.pod) {
-            Ok(pod) => matches!(
-                pod.pointer("/status/phase").and_then(Value::as_str),
-                Some("Succeeded" | "Failed")
-            ),
-            Err(_) => true,
-        }
-    }
-}
-
-fn tail_lines(log: &str, count: usize) -> String {
-    let lines: Vec<&str> = log.lines().collect();
-    let start = lines.len().saturating_sub(count);
-    lines[start..].iter().map(|l| format!("{l}\n")).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tails_logs() {
-        assert_eq!(tail_lines("a\nb\nc\n", 2), "b\nc\n");
-        assert_eq!(tail_lines("a\n", 5), "a\n");
-    }
 }

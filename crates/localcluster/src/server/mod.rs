@@ -7,6 +7,7 @@ mod jsonpath;
 mod metadata;
 mod openapi;
 pub(crate) mod path;
+mod pod_log;
 mod portforward;
 pub(crate) mod protobuf;
 pub mod table;
