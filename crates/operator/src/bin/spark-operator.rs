@@ -85,8 +85,9 @@ fn block_on(future: impl std::future::Future<Output = anyhow::Result<()>>) -> an
 }
 
 /// Runs a long-lived service. With one thread, the runtime is a current-thread one and the
-/// service runs on the main thread itself (no worker to park, wake and hand tasks to: about a
-/// tenth less CPU per application than one worker). With more, the service is a task of the
+/// service runs on the main thread itself: no worker to park, wake and hand tasks to, which
+/// saves a few per cent of CPU per application against one worker, more when the operator waits
+/// on a busy API server (bench/README.md). With more, the service is a task of the
 /// workers rather than of the main thread, so that the requests it makes and the answers it
 /// awaits wake tasks on the same workers instead of the main thread across threads.
 fn serve(
