@@ -21,18 +21,10 @@ pub enum MetadataForm {
 
 /// The metadata-only form named by `accept`, if any of its media types names one.
 pub fn requested(accept: &str) -> Option<MetadataForm> {
-    accept.split(',').find_map(|part| {
-        let params: Vec<&str> = part.split(';').map(str::trim).collect();
-        if !params.contains(&"g=meta.k8s.io") {
-            return None;
-        }
-        if params.contains(&"as=PartialObjectMetadata") {
-            Some(MetadataForm::Object)
-        } else if params.contains(&"as=PartialObjectMetadataList") {
-            Some(MetadataForm::List)
-        } else {
-            None
-        }
+    super::meta_forms(accept).find_map(|form| match form {
+        "PartialObjectMetadata" => Some(MetadataForm::Object),
+        "PartialObjectMetadataList" => Some(MetadataForm::List),
+        _ => None,
     })
 }
 

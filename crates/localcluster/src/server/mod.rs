@@ -59,6 +59,22 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The meta.k8s.io forms of what is read (`Table`, `PartialObjectMetadata`, ...) that the
+/// media types of `accept` ask for, in the client's order.
+fn meta_forms(accept: &str) -> impl Iterator<Item = &str> {
+    accept.split(',').flat_map(|part| {
+        let params: Vec<&str> = part.split(';').map(str::trim).collect();
+        let of_meta = if params.contains(&"g=meta.k8s.io") {
+            params
+        } else {
+            Vec::new()
+        };
+        of_meta
+            .into_iter()
+            .filter_map(|param| param.strip_prefix("as="))
+    })
+}
+
 async fn ok() -> &'static str {
     "ok"
 }

@@ -9,10 +9,7 @@ use crate::registry::{PrinterColumn, ResourceType};
 
 /// Whether the client asked for a Table (kubectl get does, for human-readable output).
 pub fn wants_table(accept: &str) -> bool {
-    accept.split(',').any(|part| {
-        let params: Vec<&str> = part.split(';').map(str::trim).collect();
-        params.contains(&"as=Table") && params.contains(&"g=meta.k8s.io")
-    })
+    super::meta_forms(accept).any(|form| form == "Table")
 }
 
 /// `includeObject`: what each row carries besides its cells.
