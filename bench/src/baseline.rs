@@ -15,6 +15,14 @@ pub struct Round {
     pub current: SizeResult,
 }
 
+impl Round {
+    /// Operator CPU per application, current / baseline (none when the baseline measured none).
+    fn cpu_ratio(&self) -> Option<f64> {
+        let baseline = self.baseline.operator_cpu_ms_per_app();
+        (baseline > 0.0).then(|| self.current.operator_cpu_ms_per_app() / baseline)
+    }
+}
+
 /// The binaries of the baseline: the same local cluster, the other operator.
 pub fn binaries(current: &Binaries, baseline_operator: &Path) -> anyhow::Result<Binaries> {
     anyhow::ensure!(
@@ -27,14 +35,6 @@ pub fn binaries(current: &Binaries, baseline_operator: &Path) -> anyhow::Result<
         localcluster: current.localcluster.clone(),
         operator: PathBuf::from(baseline_operator),
     })
-}
-
-fn ratio(current: f64, baseline: f64) -> String {
-    if baseline > 0.0 {
-        format!("{:.2}", current / baseline)
-    } else {
-        "-".into()
-    }
 }
 
 /// The rounds as a markdown table, with the median of each column's ratio current / baseline.
@@ -55,18 +55,16 @@ pub fn markdown(rounds: &[Round]) -> String {
             index,
             b.operator_cpu_ms_per_app(),
             c.operator_cpu_ms_per_app(),
-            ratio(c.operator_cpu_ms_per_app(), b.operator_cpu_ms_per_app()),
+            round
+                .cpu_ratio()
+                .map_or_else(|| "-".into(), |ratio| format!("{ratio:.2}")),
             b.submissions_per_sec(),
             c.submissions_per_sec(),
             b.operator_peak_rss_mib,
             c.operator_peak_rss_mib,
         ));
     }
-    let mut ratios: Vec<f64> = rounds
-        .iter()
-        .filter(|r| r.baseline.operator_cpu_ms_per_app() > 0.0)
-        .map(|r| r.current.operator_cpu_ms_per_app() / r.baseline.operator_cpu_ms_per_app())
-        .collect();
+    let mut ratios: Vec<f64> = rounds.iter().filter_map(Round::cpu_ratio).collect();
     ratios.sort_by(f64::total_cmp);
     if let Some(median) = crate::report::percentile(&ratios, 50.0) {
         out.push_str(&format!(
