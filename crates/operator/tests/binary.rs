@@ -11,11 +11,12 @@ use spark_operator_api::ApplicationStateType as State;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_spark-operator");
 
-fn scratch(name: &str) -> std::path::PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("spark-operator-test-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A directory of the test's own, removed when the test ends (passed or failed).
+fn scratch(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("spark-operator-test-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 fn workspace_file(path: &str) -> String {
@@ -24,7 +25,8 @@ fn workspace_file(path: &str) -> String {
 
 #[test]
 fn run_local_runs_the_example_to_completed() {
-    let dir = scratch("run-local");
+    let scratch = scratch("run-local");
+    let dir = scratch.path();
     let output = Command::new(BINARY)
         .args([
             "run-local",
@@ -54,7 +56,8 @@ fn run_local_runs_the_example_to_completed() {
 
 #[test]
 fn run_local_exits_non_zero_when_the_application_fails() {
-    let dir = scratch("run-local-fails");
+    let scratch = scratch("run-local-fails");
+    let dir = scratch.path();
     let file = dir.join("failing.yaml");
     std::fs::write(
         &file,
@@ -83,7 +86,8 @@ fn run_local_exits_non_zero_when_the_application_fails() {
 #[tokio::test]
 async fn controller_start_runs_against_the_kubeconfig_cluster_and_stops_on_sigterm() {
     let env = Env::without_operator().await;
-    let dir = scratch("controller-start");
+    let scratch = scratch("controller-start");
+    let dir = scratch.path();
     env.cluster
         .write_kubeconfig(&dir.join("kubeconfig"))
         .unwrap();

@@ -40,9 +40,8 @@ fn every_example_is_valid() {
 
 #[test]
 fn problems_are_listed_with_their_fields_and_fail_the_command() {
-    let dir = std::env::temp_dir().join(format!("validate-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let file = dir.join("broken.yaml");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("broken.yaml");
     std::fs::write(
         &file,
         "apiVersion: sparkoperator.k8s.io/v1beta2\nkind: SparkApplication\nmetadata:\n  name: broken\nspec:\n  type: Scala\n  sparkVersion: 4.0.0\n  image: apache/spark:4.0.0\n  mainApplicationFile: local:///app.jar\n  driver:\n    memory: 512x\n",

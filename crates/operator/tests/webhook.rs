@@ -67,8 +67,7 @@ async fn start_webhook(env: &Env, config: WebhookConfig) -> Running {
 }
 
 async fn kubectl_apply(env: &Env, yaml: &str) -> (bool, String) {
-    let dir = std::env::temp_dir().join(format!("webhook-test-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = env.scratch_dir(&format!("kubectl-apply-{}", uuid::Uuid::new_v4()));
     env.cluster
         .write_kubeconfig(&dir.join("kubeconfig"))
         .expect("kubeconfig");
@@ -88,7 +87,6 @@ async fn kubectl_apply(env: &Env, yaml: &str) -> (bool, String) {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    let _ = std::fs::remove_dir_all(&dir);
     (output.status.success(), text)
 }
 

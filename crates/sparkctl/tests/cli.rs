@@ -19,8 +19,7 @@ struct Cli {
 
 impl Cli {
     fn new(env: &Env, name: &str) -> Cli {
-        let dir = std::env::temp_dir().join(format!("sparkctl-test-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = env.scratch_dir(name);
         let kubeconfig = dir.join("kubeconfig");
         env.cluster.write_kubeconfig(&kubeconfig).unwrap();
         Cli { kubeconfig, dir }

@@ -79,7 +79,7 @@ async fn local_dependencies_are_uploaded_and_the_application_points_at_them() {
     let s3 = s3_server().await;
     boto3(&s3.endpoint, "s3.create_bucket(Bucket='spark-jobs')");
     let env = Env::start().await;
-    let dir = std::env::temp_dir().join(format!("sparkctl-upload-{}", std::process::id()));
+    let dir = env.scratch_dir("upload");
     std::fs::create_dir_all(dir.join("jobs")).unwrap();
     std::fs::write(dir.join("jobs/pi.py"), "print('pi')\n").unwrap();
     std::fs::write(dir.join("util.py"), "HELPER = 1\n").unwrap();
@@ -156,8 +156,7 @@ spec:
 #[tokio::test]
 async fn a_missing_local_file_is_named() {
     let env = Env::start().await;
-    let dir = std::env::temp_dir().join(format!("sparkctl-upload-missing-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = env.scratch_dir("upload-missing");
     env.cluster
         .write_kubeconfig(&dir.join("kubeconfig"))
         .unwrap();

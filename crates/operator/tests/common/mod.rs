@@ -70,6 +70,8 @@ pub struct Env {
     pub client: Client,
     pub mode: Mode,
     operator: Option<(watch::Sender<bool>, JoinHandle<()>)>,
+    /// The test's files (kubeconfigs, YAML), removed with the environment.
+    scratch: tempfile::TempDir,
 }
 
 impl Env {
@@ -123,6 +125,10 @@ impl Env {
             client,
             mode: Mode::Native,
             operator: None,
+            scratch: tempfile::Builder::new()
+                .prefix("spark-operator-test-")
+                .tempdir()
+                .expect("scratch directory"),
         }
     }
 
@@ -136,9 +142,8 @@ impl Env {
         if self.mode == Mode::SparkSubmit {
             // spark-submit's Kubernetes client reads the cluster's address and CA from a file.
             static KUBECONFIGS: AtomicUsize = AtomicUsize::new(0);
-            let kubeconfig = std::env::temp_dir().join(format!(
-                "lifecycle-{}-{}.kubeconfig",
-                std::process::id(),
+            let kubeconfig = self.scratch.path().join(format!(
+                "spark-submit-{}.kubeconfig",
                 KUBECONFIGS.fetch_add(1, Ordering::Relaxed)
             ));
             self.cluster
@@ -149,6 +154,13 @@ impl Env {
             config.spark_submit.timeout = Duration::from_secs(300);
         }
         config
+    }
+
+    /// A directory `name` for the test's files, removed with the environment.
+    pub fn scratch_dir(&self, name: &str) -> std::path::PathBuf {
+        let dir = self.scratch.path().join(name);
+        std::fs::create_dir_all(&dir).expect("scratch directory");
+        dir
     }
 
     pub fn start_operator(&mut self) {
