@@ -283,10 +283,16 @@ impl Call<'_> {
         Ok(form)
     }
 
-    /// An object, its metadata alone, or a one-row Table, as the client asked.
+    /// An object, its metadata alone, or a one-row Table, as the client asked. A write asked
+    /// for as a PartialObjectMetadataList is done and then refused, as the API server only
+    /// finds the form wrong when it shapes the answer.
     fn object_response(&self, code: StatusCode, object: &Value) -> Response {
-        if metadata::requested(self.accept()) == Some(MetadataForm::Object) {
-            return json_response(code, &metadata::partial(object));
+        match metadata::requested(self.accept()) {
+            Some(MetadataForm::Object) => return json_response(code, &metadata::partial(object)),
+            Some(MetadataForm::List) => {
+                return error_response(&metadata::not_acceptable(MetadataForm::Object));
+            }
+            None => {}
         }
         if table::wants_table(self.accept()) {
             let include = IncludeObject::parse(self.query.get("includeObject"));

@@ -32,15 +32,21 @@ pub fn requested(accept: &str) -> Option<MetadataForm> {
 /// the other one is not acceptable.
 pub fn check(form: MetadataForm, expected: MetadataForm) -> Result<(), ApiError> {
     if form == expected {
-        return Ok(());
+        Ok(())
+    } else {
+        Err(not_acceptable(expected))
     }
+}
+
+/// The refusal of the form other than `expected`.
+pub fn not_acceptable(expected: MetadataForm) -> ApiError {
     let (asked, wanted) = match expected {
         MetadataForm::List => ("PartialObjectMetadata", "PartialObjectMetadataList"),
         MetadataForm::Object => ("PartialObjectMetadataList", "PartialObjectMetadata"),
     };
-    Err(ApiError::not_acceptable(format!(
+    ApiError::not_acceptable(format!(
         "only the following media types are accepted: application/json;as={wanted};g=meta.k8s.io;v=v1 (got as={asked})"
-    )))
+    ))
 }
 
 /// `object` as a PartialObjectMetadata.
