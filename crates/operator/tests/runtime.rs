@@ -46,12 +46,13 @@ struct Instance {
 impl Instance {
     /// Starts an operator that reaches the cluster at `url` (the cluster or a proxy in front).
     async fn launch(env: &Env, url: String, identity: Option<&str>) -> Instance {
+        let metrics = Metrics::new(MetricsConfig {
+            labels: vec!["team".into()],
+            ..MetricsConfig::default()
+        });
         let config = RuntimeConfig {
             controller: ControllerConfig {
-                metrics: Metrics::new(MetricsConfig {
-                    labels: vec!["team".into()],
-                    ..MetricsConfig::default()
-                }),
+                metrics: metrics.clone(),
                 ..env.config()
             },
             leader_election: identity.map(|identity| LeaderElectionConfig {
@@ -74,7 +75,9 @@ impl Instance {
         let (bound_tx, bound) = oneshot::channel();
         let (ended_tx, ended) = oneshot::channel();
         runtime.spawn(async move {
-            let client = client_at(&kubeconfig, &url).await;
+            let config_of_client = config_at(&kubeconfig, &url).await;
+            let client =
+                spark_operator::runtime::client(config_of_client, &metrics).expect("client");
             let operator = Operator::bind(config).await.expect("endpoints bind");
             let _ = bound_tx.send((
                 operator.metrics_address().unwrap(),
@@ -132,7 +135,7 @@ impl Drop for Instance {
     }
 }
 
-async fn client_at(kubeconfig: &str, url: &str) -> Client {
+async fn config_at(kubeconfig: &str, url: &str) -> kube::Config {
     let mut kubeconfig = kube::config::Kubeconfig::from_yaml(kubeconfig).expect("kubeconfig");
     for named in &mut kubeconfig.clusters {
         if let Some(cluster) = named.cluster.as_mut() {
@@ -140,10 +143,13 @@ async fn client_at(kubeconfig: &str, url: &str) -> Client {
         }
     }
     let options = kube::config::KubeConfigOptions::default();
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+    kube::Config::from_custom_kubeconfig(kubeconfig, &options)
         .await
-        .expect("config");
-    Client::try_from(config).expect("client")
+        .expect("config")
+}
+
+async fn client_at(kubeconfig: &str, url: &str) -> Client {
+    Client::try_from(config_at(kubeconfig, url).await).expect("client")
 }
 
 async fn holder(env: &Env) -> Option<String> {
@@ -268,6 +274,19 @@ async fn metrics_count_runs_once_readyz_waits_for_caches_and_the_chart_grants_ev
     );
     assert!(reconciles.is_some_and(|n| n >= 4.0), "{metrics}");
     assert!(metrics.contains("controller_runtime_reconcile_time_seconds_bucket"));
+    // The client's requests, counted as they were answered through the proxy: each application
+    // made at least its driver pod, two ConfigMaps and two Services, and had its status patched
+    // on submission, on running and on ending.
+    let requests = |code: &str, method: &str| {
+        let series = format!(
+            r#"rest_client_requests_total{{code="{code}",host="{}",method="{method}"}}"#,
+            proxy.address
+        );
+        sample(&metrics, &series).unwrap_or(0.0)
+    };
+    assert!(requests("201", "POST") >= 10.0, "{metrics}");
+    assert!(requests("200", "PATCH") >= 6.0, "{metrics}");
+    assert!(requests("200", "GET") >= 1.0, "{metrics}");
 
     // SIGTERM releases the lease: the next instance leads at once and counts nothing again.
     assert_eq!(first.terminate().await, LeadershipEnd::Shutdown);

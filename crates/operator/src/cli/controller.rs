@@ -109,7 +109,8 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
         .to_string()
         .trim_end_matches('/')
         .to_string();
-    let client = kube::Client::try_from(kube_config)?;
+    let metrics = Metrics::new(settings.metrics);
+    let client = crate::runtime::client(kube_config, &metrics)?;
     if args.install_crds {
         crate::install::install_crds(&client).await?;
     }
@@ -118,7 +119,7 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
         crate::submission::spark_submit::find_spark_home(args.spark_home.as_deref())?;
     }
     let mut config = args.controller_config(cluster_url);
-    config.metrics = Metrics::new(settings.metrics);
+    config.metrics = metrics;
     let leader_election = settings
         .leader_election
         .map(|timings| LeaderElectionConfig {

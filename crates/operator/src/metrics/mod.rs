@@ -1,6 +1,7 @@
 //! Prometheus metrics with Kubeflow's names (`spark_application_*`, `spark_executor_*`), and
-//! controller-runtime's reconcile metrics (`controller_runtime_reconcile_*`) and
-//! `leader_election_master_status`, which Kubeflow's operator exposes through controller-runtime.
+//! controller-runtime's reconcile metrics (`controller_runtime_reconcile_*`),
+//! `rest_client_requests_total` and `leader_election_master_status`, which Kubeflow's operator
+//! exposes through controller-runtime.
 //!
 //! Counters move on state transitions only (see [`transitions`]); the gauges of running
 //! applications and executors are recomputed from every application a reconcile looks at, so they
@@ -10,6 +11,7 @@
 //! give the same `_sum` and `_count` series).
 
 mod labels;
+pub mod requests;
 mod tracked;
 pub mod transitions;
 
@@ -28,6 +30,7 @@ use spark_operator_api::{SparkApplication, SparkApplicationStatus};
 
 use crate::error::Error;
 pub use labels::{MetricsConfig, label_name};
+pub use requests::CountRequests;
 use tracked::Tracked;
 
 /// Label pairs: `namespace` first, then the `--metrics-labels`.
@@ -78,6 +81,7 @@ struct Inner {
     reconcile_errors: Counters,
     reconcile_time: Histograms,
     leader: Gauges,
+    rest_client_requests: Counters,
     tracked: Mutex<Tracked>,
 }
 
@@ -235,6 +239,7 @@ impl Metrics {
         let reconcile_errors = Counters::default();
         let reconcile_time = Histograms::new_with_constructor(Buckets(RECONCILE_BUCKETS.to_vec()));
         let leader = Gauges::default();
+        let rest_client_requests = Counters::default();
         registry.register(
             "controller_runtime_reconcile",
             "Reconciles, by controller and result",
@@ -255,6 +260,11 @@ impl Metrics {
             "1 while this process holds the leader lease",
             leader.clone(),
         );
+        registry.register(
+            "rest_client_requests",
+            "Requests to the API server, by answer code, host and method",
+            rest_client_requests.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 registry,
@@ -265,6 +275,7 @@ impl Metrics {
                 reconcile_errors,
                 reconcile_time,
                 leader,
+                rest_client_requests,
                 tracked: Mutex::new(Tracked::default()),
             }),
         }
@@ -384,6 +395,15 @@ impl Metrics {
             .leader
             .get_or_create(&vec![("name".into(), lock_name.into())])
             .set(i64::from(leading));
+    }
+
+    /// A layer for the client of the API server at `url` that counts its requests in
+    /// `rest_client_requests_total`.
+    pub fn count_requests(&self, url: &http::Uri) -> CountRequests {
+        CountRequests {
+            requests: self.inner.rest_client_requests.clone(),
+            host: requests::host_of(url),
+        }
     }
 
     /// Everything, in the Prometheus text format (version 0.0.4).

@@ -17,7 +17,17 @@ use tracing::{info, warn};
 use crate::config::ControllerConfig;
 use crate::error::{Error, Result};
 use crate::leader::{self, LeaderElectionConfig, LeadershipEnd};
+use crate::metrics::Metrics;
 use readiness::Role;
+
+/// The client of the API server that `config` names, each request of which `metrics` counts
+/// (`rest_client_requests_total`).
+pub fn client(config: kube::Config, metrics: &Metrics) -> Result<Client> {
+    let counting = metrics.count_requests(&config.cluster_url);
+    Ok(kube::client::ClientBuilder::try_from(config)?
+        .with_layer(&counting)
+        .build())
+}
 
 /// Everything `controller start` runs.
 #[derive(Debug, Clone)]
