@@ -6,6 +6,7 @@
 mod admission;
 mod baseline;
 mod cluster;
+mod operator_work;
 mod plot;
 mod procs;
 mod report;
@@ -118,7 +119,12 @@ async fn main() -> anyhow::Result<()> {
         println!("\n== N = {n}");
         match run_size(&bins, &args, n, &work, "native").await {
             Ok(result) => {
-                println!("{}", report::markdown_table(std::slice::from_ref(&result)));
+                let one = std::slice::from_ref(&result);
+                println!(
+                    "{}\n{}",
+                    report::markdown_table(one),
+                    report::work_table(one)
+                );
                 results.push(result);
             }
             Err(error) => {
@@ -140,6 +146,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let table = report::markdown_table(&results);
+    let work_table = report::work_table(&results);
     let targets = report::targets(&results);
     let comparison = compare_spark_submit(&bins, &args, &work, &results).await?;
     let admission = if args.admission_size == 0 {
@@ -152,12 +159,13 @@ async fn main() -> anyhow::Result<()> {
         let with = admission::measure(&bins, &work, n, rate, args.clients.max(8), true).await?;
         admission::section(n, rate, &without, &with)
     };
-    println!("\n{header}\n\n{table}\n{targets}\n{comparison}\n{admission}");
+    println!("\n{header}\n\n{table}\n{work_table}\n{targets}\n{comparison}\n{admission}");
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let markdown = format!(
-        "# spark-bench results\n\n{header}\n\nNative submission:\n\n{table}\nTargets:\n\n\
-         {targets}\n{comparison}\n{admission}"
+        "# spark-bench results\n\n{header}\n\nNative submission:\n\n{table}\nThe operator's work \
+         per application (its own counters: requests to the API server, reconciles):\n\n\
+         {work_table}\nTargets:\n\n{targets}\n{comparison}\n{admission}"
     );
     let md_path = args.out.join("results.md");
     std::fs::write(&md_path, markdown).with_context(|| format!("writing {}", md_path.display()))?;
@@ -287,6 +295,7 @@ async fn run_size(
     workload::create_namespaces(&writers[0], args.namespaces).await?;
     warm_up(&writers[0], &observed, args.executors).await?;
 
+    let work_before = read_work(&operator).await?;
     let operator_before = operator.usage()?;
     let cluster_before = cluster.usage()?;
     let writes_before = workload::resource_version(&observer).await?;
@@ -327,6 +336,7 @@ async fn run_size(
     let operator_after = operator.usage()?;
     let cluster_after = cluster.usage()?;
     let writes_after = workload::resource_version(&observer).await?;
+    let work_after = read_work(&operator).await?;
     println!(
         "CPU seconds during the run: operator {:.2}, cluster {:.2}, this bench {:.2}",
         operator_after.cpu_secs - operator_before.cpu_secs,
@@ -352,6 +362,7 @@ async fn run_size(
             writes: writes_after.saturating_sub(writes_before),
             ceiling,
             paced: args.rate,
+            operator_work: work_after.since(&work_before),
         },
     );
     if result.end_secs.is_none() {
@@ -389,6 +400,14 @@ async fn warm_up(
     bail!("the warm-up application did not complete within 60s")
 }
 
+/// The operator's counters now (none when it serves no metrics).
+async fn read_work(operator: &procs::Process) -> anyhow::Result<operator_work::Work> {
+    match operator.metrics {
+        Some(address) => operator_work::read(address).await,
+        None => Ok(operator_work::Work::default()),
+    }
+}
+
 struct Figures {
     created_secs: f64,
     operator: (Usage, Usage),
@@ -396,6 +415,7 @@ struct Figures {
     writes: u64,
     ceiling: f64,
     paced: Option<f64>,
+    operator_work: operator_work::Work,
 }
 
 fn summarize(
@@ -436,6 +456,7 @@ fn summarize(
         cluster_writes: figures.writes,
         ceiling_per_sec: figures.ceiling,
         paced: figures.paced,
+        operator_work: figures.operator_work,
     }
 }
 

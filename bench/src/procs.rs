@@ -1,5 +1,6 @@
 //! The local cluster and the operator as child processes, and what /proc says they cost.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -55,6 +56,8 @@ const NODE_MEMORY_GIB: &str = "100000";
 pub struct Process {
     pub name: &'static str,
     child: Child,
+    /// Where the operator serves its metrics (none for the cluster).
+    pub metrics: Option<SocketAddr>,
 }
 
 impl Process {
@@ -169,6 +172,7 @@ pub async fn start_cluster(
     let mut process = Process {
         name: "localcluster",
         child,
+        metrics: None,
     };
     for _ in 0..300 {
         process.check_alive(&log)?;
@@ -201,16 +205,14 @@ pub fn start_operator_with(
     extra: &[&str],
 ) -> anyhow::Result<Process> {
     let (_, file) = log_file(dir, "spark-operator")?;
+    // Metrics on a port free a moment ago (a fixed one could clash with another process on the
+    // machine); no health listener.
+    let metrics = crate::operator_work::free_local_address()?;
     let child = Command::new(&bins.operator)
         .args(["controller", "start", "--install-crds"])
         .args(extra)
-        // No health/metrics listener: a fixed port could clash with another process on the machine.
-        .args([
-            "--health-probe-bind-address",
-            "0",
-            "--metrics-bind-address",
-            "0",
-        ])
+        .args(["--health-probe-bind-address", "0", "--metrics-bind-address"])
+        .arg(metrics.to_string())
         .env("KUBECONFIG", kubeconfig)
         // The operator's own default logging (info) is part of what is measured.
         .env_remove("RUST_LOG")
@@ -223,6 +225,7 @@ pub fn start_operator_with(
     Ok(Process {
         name: "spark-operator",
         child,
+        metrics: Some(metrics),
     })
 }
 

@@ -2,6 +2,8 @@
 
 use std::fmt::Write;
 
+use crate::operator_work::Work;
+
 /// The `p`th percentile (0–100) of sorted values, by nearest rank; `None` when there are none.
 pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
     if sorted.is_empty() {
@@ -42,6 +44,8 @@ pub struct SizeResult {
     pub ceiling_per_sec: f64,
     /// Creates per second the run was paced at; `None` for a burst (as fast as the clients go).
     pub paced: Option<f64>,
+    /// The operator's requests and reconciles during the run.
+    pub operator_work: Work,
 }
 
 impl SizeResult {
@@ -107,6 +111,48 @@ pub fn markdown_table(results: &[SizeResult]) -> String {
             r.cluster_cpu_secs,
             r.writes_per_app(),
             r.ceiling_per_sec,
+        );
+    }
+    out
+}
+
+/// Methods shown in their own column of [`work_table`]; the rest are summed under `other`.
+const METHODS: [&str; 3] = ["POST", "PATCH", "GET"];
+
+/// What the operator did per application (its requests to the API server, by method, and its
+/// reconciles) and its CPU per request or reconcile: where the CPU per application goes.
+pub fn work_table(results: &[SizeResult]) -> String {
+    let mut out = String::from(
+        "| N | creates | API requests per app | POST | PATCH | GET | other | reconciles per app \
+         | operator CPU per request or reconcile (µs) |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for r in results {
+        let work = &r.operator_work;
+        let apps = r.n.max(1) as f64;
+        let per_app = |count: f64| format!("{:.1}", count / apps);
+        let requests = work.total_requests();
+        let shown: f64 = METHODS.iter().map(|m| work.requests_by(m)).sum();
+        let (total, by_method) = if work.requests.is_empty() {
+            ("-".to_string(), vec!["-".to_string(); METHODS.len() + 1])
+        } else {
+            let mut columns: Vec<String> = METHODS
+                .iter()
+                .map(|m| per_app(work.requests_by(m)))
+                .collect();
+            columns.push(per_app(requests - shown));
+            (per_app(requests), columns)
+        };
+        let operations = requests + work.reconciles;
+        let cpu_per_operation = (operations > 0.0 && !work.requests.is_empty())
+            .then(|| r.operator_cpu_secs * 1e6 / operations);
+        let _ = writeln!(
+            out,
+            "| {} | {} | {total} | {} | {} | {} |",
+            r.n,
+            r.pace(),
+            by_method.join(" | "),
+            per_app(work.reconciles),
+            opt(cpu_per_operation, 0),
         );
     }
     out
@@ -230,6 +276,7 @@ mod tests {
             cluster_writes: 12 * n as u64,
             ceiling_per_sec: 1234.0,
             paced: None,
+            operator_work: Work::default(),
         }
     }
 
@@ -270,6 +317,29 @@ mod tests {
             "| 100 | burst | 3.0 | 4.0 | 100 | 200 | 2.00 | 100 / 0 | 2.500 | 50.0 | 1.5 | 12.0 | 1234 |"
         );
         assert!(lines[3].starts_with("| 1000 | burst | - | - |"));
+        let columns = |l: &str| l.matches('|').count();
+        assert!(lines.iter().all(|l| columns(l) == columns(lines[0])));
+    }
+
+    #[test]
+    fn work_is_shown_per_application_with_the_cpu_per_operation() {
+        let mut r = result(100, &[1.0]);
+        r.operator_work = Work::parse(
+            "rest_client_requests_total{code=\"201\",method=\"POST\"} 900\n\
+             rest_client_requests_total{code=\"200\",method=\"PATCH\"} 500\n\
+             rest_client_requests_total{code=\"200\",method=\"DELETE\"} 100\n\
+             controller_runtime_reconcile_total{result=\"success\"} 1000\n",
+        );
+        let table = work_table(&[r.clone(), result(1000, &[])]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[0].starts_with("| N | creates | API requests per app | POST |"));
+        // 0.25 CPU seconds over 1,500 requests and 1,000 reconciles.
+        assert_eq!(
+            lines[2],
+            "| 100 | burst | 15.0 | 9.0 | 5.0 | 0.0 | 1.0 | 10.0 | 100 |"
+        );
+        // An operator that does not count its requests.
+        assert_eq!(lines[3], "| 1000 | burst | - | - | - | - | - | 0.0 | - |");
         let columns = |l: &str| l.matches('|').count();
         assert!(lines.iter().all(|l| columns(l) == columns(lines[0])));
     }
