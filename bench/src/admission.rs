@@ -27,10 +27,7 @@ pub async fn measure(
 ) -> anyhow::Result<Vec<f64>> {
     let kubeconfig = work.join("kubeconfig");
     let cluster = procs::start_cluster(bins, work, &kubeconfig).await?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port()
-        .to_string();
+    let port = procs::free_local_address()?.port().to_string();
     let url = format!("https://127.0.0.1:{port}");
     let flags: Vec<&str> = if webhook {
         vec![

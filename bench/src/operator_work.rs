@@ -71,12 +71,6 @@ fn label<'a>(labels: &'a str, name: &str) -> Option<&'a str> {
     Some(&labels[start..start + length])
 }
 
-/// A port on the loopback interface that nothing listens on now, for the operator's metrics.
-pub fn free_local_address() -> anyhow::Result<SocketAddr> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
-    Ok(listener.local_addr()?)
-}
-
 /// The operator's counters now, from `GET /metrics` at `address`.
 pub async fn read(address: SocketAddr) -> anyhow::Result<Work> {
     let exchange = async {

@@ -52,6 +52,13 @@ const NODES: &str = "3";
 const NODE_CPU: &str = "100000";
 const NODE_MEMORY_GIB: &str = "100000";
 
+/// An address on the loopback interface that nothing listens on now, for a listener of the
+/// operator (a fixed port could clash with another process on the machine).
+pub fn free_local_address() -> anyhow::Result<SocketAddr> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+    Ok(listener.local_addr()?)
+}
+
 /// A child process, killed when dropped.
 pub struct Process {
     pub name: &'static str,
@@ -205,9 +212,8 @@ pub fn start_operator_with(
     extra: &[&str],
 ) -> anyhow::Result<Process> {
     let (_, file) = log_file(dir, "spark-operator")?;
-    // Metrics on a port free a moment ago (a fixed one could clash with another process on the
-    // machine); no health listener.
-    let metrics = crate::operator_work::free_local_address()?;
+    // Metrics on a port free a moment ago; no health listener.
+    let metrics = free_local_address()?;
     let child = Command::new(&bins.operator)
         .args(["controller", "start", "--install-crds"])
         .args(extra)
