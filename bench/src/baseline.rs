@@ -28,7 +28,7 @@ pub fn binaries(current: &Binaries, baseline_operator: &Path) -> anyhow::Result<
     anyhow::ensure!(
         baseline_operator.is_file(),
         "--baseline-operator {}: no such file; build the other commit's operator \
-         (cargo build --release -p spark-operator in its checkout) and give its path",
+         (cargo build --profile dist -p spark-operator in its checkout) and give its path",
         baseline_operator.display()
     );
     Ok(Binaries {
@@ -134,7 +134,7 @@ mod tests {
             "{error}"
         );
         assert!(
-            error.contains("cargo build --release -p spark-operator"),
+            error.contains("cargo build --profile dist -p spark-operator"),
             "{error}"
         );
     }

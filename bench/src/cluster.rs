@@ -129,19 +129,9 @@ pub async fn run(
     Ok(())
 }
 
-/// The `localcluster` release binary, where `Binaries::find` looks (the operator is not needed).
+/// The `localcluster` binary, where `Binaries::find` looks (the operator is not needed).
 fn localcluster_binary() -> anyhow::Result<Binaries> {
-    let beside_bench = std::env::current_exe()?.with_file_name("localcluster");
-    let in_workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/localcluster");
-    let Some(localcluster) = [beside_bench, in_workspace]
-        .into_iter()
-        .find(|p| p.is_file())
-    else {
-        bail!(
-            "the release binary `localcluster` was not found beside spark-bench or in \
-             target/release; build it first:\n    cargo build --release -p localcluster"
-        );
-    };
+    let localcluster = procs::find_binary("localcluster")?;
     Ok(Binaries {
         localcluster,
         operator: PathBuf::new(),

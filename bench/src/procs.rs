@@ -8,43 +8,61 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use tokio::process::{Child, Command};
 
-/// The release binaries the bench runs.
+/// The binaries the bench runs.
 #[derive(Debug, Clone)]
 pub struct Binaries {
     pub localcluster: PathBuf,
     pub operator: PathBuf,
 }
 
+/// The build command the bench asks for when a binary is missing: the `dist` profile, the one the
+/// image ships (Cargo.toml).
+const BUILD_COMMAND: &str = "cargo build --profile dist -p localcluster -p spark-operator";
+
 impl Binaries {
-    /// Looks beside the bench's own executable (target/release when run by `cargo run --release`)
-    /// and in the workspace's target/release.
     pub fn find() -> anyhow::Result<Binaries> {
-        let mut dirs = Vec::new();
-        if let Ok(exe) = std::env::current_exe()
-            && let Some(dir) = exe.parent()
-        {
-            dirs.push(dir.to_path_buf());
-        }
-        if let Ok(target) = std::env::var("CARGO_TARGET_DIR") {
-            dirs.push(Path::new(&target).join("release"));
-        }
-        dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release"));
-        let find = |name: &str| dirs.iter().map(|d| d.join(name)).find(|p| p.is_file());
-        match (find("localcluster"), find("spark-operator")) {
-            (Some(localcluster), Some(operator)) => Ok(Binaries {
-                localcluster,
-                operator,
-            }),
-            _ => bail!(
-                "the release binaries `localcluster` and `spark-operator` were not found in {}; \
-                 build them first:\n    cargo build --release -p localcluster -p spark-operator",
-                dirs.iter()
-                    .map(|d| d.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        }
+        Ok(Binaries {
+            localcluster: find_binary("localcluster")?,
+            operator: find_binary("spark-operator")?,
+        })
     }
+}
+
+/// Where the binaries are looked for, in order: beside the bench's own executable (built with
+/// the same profile), then the `dist` and `release` directories of the target directory.
+fn binary_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(dir) = exe.parent()
+    {
+        dirs.push(dir.to_path_buf());
+    }
+    let mut targets = Vec::new();
+    if let Ok(target) = std::env::var("CARGO_TARGET_DIR") {
+        targets.push(PathBuf::from(target));
+    }
+    targets.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    for target in targets {
+        dirs.push(target.join("dist"));
+        dirs.push(target.join("release"));
+    }
+    dirs
+}
+
+/// The first binary `name` of [`binary_dirs`], or an error that says where it looked and how to
+/// build it.
+pub fn find_binary(name: &str) -> anyhow::Result<PathBuf> {
+    let dirs = binary_dirs();
+    if let Some(path) = dirs.iter().map(|d| d.join(name)).find(|p| p.is_file()) {
+        return Ok(path);
+    }
+    bail!(
+        "the binary `{name}` was not found in {}; build it first:\n    {BUILD_COMMAND}",
+        dirs.iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }
 
 /// Capacity of the simulated nodes: enough room for every near-zero pod of the largest run at once.

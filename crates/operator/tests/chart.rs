@@ -171,7 +171,7 @@ fn the_dockerfile_builds_what_the_chart_runs() {
     );
     let deployment = read(&chart_dir().join("templates/deployment.yaml"));
     assert!(deployment.contains("args:\n            - controller\n            - start\n"));
-    assert!(dockerfile.contains("cargo build --release --locked --bin spark-operator"));
+    assert!(dockerfile.contains("cargo build --profile dist --locked --bin spark-operator"));
     // The user the chart's podSecurityContext runs as (runAsNonRoot needs a numeric USER).
     let values: serde_yaml::Value =
         serde_yaml::from_str(&read(&chart_dir().join("values.yaml"))).expect("values.yaml");
