@@ -69,6 +69,9 @@ pub struct WriteFigures {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub cluster_cpu_secs: f64,
+    /// CPU of the bench's own process (its kube-rs clients) per write, in µs: what one request
+    /// costs a client, the floor under an operator's cost per request.
+    pub client_cpu_us: f64,
 }
 
 /// Watch delivery with a number of watchers.
@@ -224,6 +227,7 @@ where
     Fut: Future<Output = kube::Result<ConfigMap>>,
 {
     let cpu_before = cluster.usage()?.cpu_secs;
+    let client_cpu_before = procs::own_cpu_secs();
     let start = Instant::now();
     let runs = writers.iter().enumerate().map(|(k, client)| {
         let api: Api<ConfigMap> = Api::namespaced(client.clone(), "cluster-writes");
@@ -244,10 +248,11 @@ where
     let per_client = futures::future::try_join_all(runs).await?;
     let wall = start.elapsed().as_secs_f64();
     let cpu = cluster.usage()?.cpu_secs - cpu_before;
+    let client_cpu = procs::own_cpu_secs() - client_cpu_before;
     let mut done: Vec<(usize, ConfigMap, f64)> = per_client.into_iter().flatten().collect();
     done.sort_by_key(|(i, _, _)| *i);
     let latencies: Vec<f64> = done.iter().map(|(_, _, ms)| *ms).collect();
-    let figures = write_figures(kind, &latencies, wall, cpu);
+    let figures = write_figures(kind, &latencies, wall, cpu, client_cpu);
     println!(
         "   {:.0}/s, p50 {:.2} ms, p99 {:.2} ms",
         figures.per_sec, figures.p50_ms, figures.p99_ms
@@ -261,6 +266,7 @@ pub fn write_figures(
     latencies_ms: &[f64],
     wall: f64,
     cpu: f64,
+    client_cpu: f64,
 ) -> WriteFigures {
     let mut sorted = latencies_ms.to_vec();
     sorted.sort_by(f64::total_cmp);
@@ -275,6 +281,7 @@ pub fn write_figures(
         p50_ms: percentile(&sorted, 50.0).unwrap_or(0.0),
         p99_ms: percentile(&sorted, 99.0).unwrap_or(0.0),
         cluster_cpu_secs: cpu,
+        client_cpu_us: client_cpu * 1e6 / sorted.len().max(1) as f64,
     }
 }
 
@@ -451,14 +458,21 @@ pub fn section(
 ) -> String {
     let mut text = format!(
         "Writes of small ConfigMaps by {clients} clients, each one request at a time, as fast as \
-         they go (latency: request sent to answer received):\n\n\
-         | write | objects | objects/s | p50 ms | p99 ms | cluster CPU s |\n\
-         |---|---:|---:|---:|---:|---:|\n"
+         they go (latency: request sent to answer received; client CPU: the bench's own \
+         process, its kube-rs clients on a 2-thread runtime):\n\n\
+         | write | objects | objects/s | p50 ms | p99 ms | cluster CPU s | client CPU per write µs |\n\
+         |---|---:|---:|---:|---:|---:|---:|\n"
     );
     for w in writes {
         text.push_str(&format!(
-            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} |\n",
-            w.kind, w.objects, w.per_sec, w.p50_ms, w.p99_ms, w.cluster_cpu_secs
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.0} |\n",
+            w.kind,
+            w.objects,
+            w.per_sec,
+            w.p50_ms,
+            w.p99_ms,
+            w.cluster_cpu_secs,
+            w.client_cpu_us
         ));
     }
     text.push_str(&format!(
@@ -497,9 +511,10 @@ mod tests {
     #[test]
     fn write_figures_are_rate_and_percentiles() {
         let latencies: Vec<f64> = (1..=100).map(f64::from).collect();
-        let figures = write_figures("create", &latencies, 2.0, 0.5);
+        let figures = write_figures("create", &latencies, 2.0, 0.5, 0.004);
         assert_eq!(figures.objects, 100);
         assert_eq!(figures.per_sec, 50.0);
+        assert_eq!(figures.client_cpu_us, 40.0);
         assert_eq!((figures.p50_ms, figures.p99_ms), (50.0, 99.0));
     }
 
