@@ -466,13 +466,7 @@ pub fn section(
     for w in writes {
         text.push_str(&format!(
             "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.0} |\n",
-            w.kind,
-            w.objects,
-            w.per_sec,
-            w.p50_ms,
-            w.p99_ms,
-            w.cluster_cpu_secs,
-            w.client_cpu_us
+            w.kind, w.objects, w.per_sec, w.p50_ms, w.p99_ms, w.cluster_cpu_secs, w.client_cpu_us
         ));
     }
     text.push_str(&format!(
