@@ -134,7 +134,7 @@ pub async fn run(
 
 /// The `localcluster` binary, where `Binaries::find` looks (the operator is not needed).
 fn localcluster_binary() -> anyhow::Result<Binaries> {
-    let localcluster = procs::find_binary("localcluster")?;
+    let localcluster = procs::find_dir(&["localcluster"])?.join("localcluster");
     Ok(Binaries {
         localcluster,
         operator: PathBuf::new(),

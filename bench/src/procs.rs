@@ -20,10 +20,12 @@ pub struct Binaries {
 const BUILD_COMMAND: &str = "cargo build --profile dist -p localcluster -p spark-operator";
 
 impl Binaries {
+    /// Both binaries from one directory, so that a run never mixes builds of two profiles.
     pub fn find() -> anyhow::Result<Binaries> {
+        let dir = find_dir(&["localcluster", "spark-operator"])?;
         Ok(Binaries {
-            localcluster: find_binary("localcluster")?,
-            operator: find_binary("spark-operator")?,
+            localcluster: dir.join("localcluster"),
+            operator: dir.join("spark-operator"),
         })
     }
 }
@@ -46,18 +48,36 @@ fn binary_dirs() -> Vec<PathBuf> {
         dirs.push(target.join("dist"));
         dirs.push(target.join("release"));
     }
+    // One directory under two spellings (the bench's own is usually the workspace's) once.
+    let mut seen = std::collections::HashSet::new();
+    dirs.retain(|dir| seen.insert(dir.canonicalize().unwrap_or_else(|_| dir.clone())));
     dirs
 }
 
-/// The first binary `name` of [`binary_dirs`], or an error that says where it looked and how to
-/// build it.
-pub fn find_binary(name: &str) -> anyhow::Result<PathBuf> {
+/// The first of `dirs` that holds every binary of `names`.
+fn first_holding<'a>(
+    dirs: &'a [PathBuf],
+    names: &[&str],
+    is_file: impl Fn(&Path) -> bool,
+) -> Option<&'a PathBuf> {
+    dirs.iter()
+        .find(|dir| names.iter().all(|name| is_file(&dir.join(name))))
+}
+
+/// The first directory of [`binary_dirs`] holding every binary of `names`, or an error that says
+/// where the bench looked and how to build them.
+pub fn find_dir(names: &[&str]) -> anyhow::Result<PathBuf> {
     let dirs = binary_dirs();
-    if let Some(path) = dirs.iter().map(|d| d.join(name)).find(|p| p.is_file()) {
-        return Ok(path);
+    if let Some(dir) = first_holding(&dirs, names, Path::is_file) {
+        return Ok(dir.clone());
     }
     bail!(
-        "the binary `{name}` was not found in {}; build it first:\n    {BUILD_COMMAND}",
+        "no directory holds {} (looked in {}); build them first:\n    {BUILD_COMMAND}",
+        names
+            .iter()
+            .map(|name| format!("`{name}`"))
+            .collect::<Vec<_>>()
+            .join(" and "),
         dirs.iter()
             .map(|d| d.display().to_string())
             .collect::<Vec<_>>()
@@ -256,6 +276,34 @@ pub fn start_operator_with(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn binaries_come_from_the_first_directory_holding_them_all() {
+        let dirs = [
+            PathBuf::from("/beside"),
+            PathBuf::from("/t/dist"),
+            PathBuf::from("/t/release"),
+        ];
+        let present = |files: &'static [&'static str]| {
+            move |path: &Path| files.iter().any(|file| path == Path::new(file))
+        };
+        // A dist cluster beside a release operator is not a pair: release has both.
+        let mixed = present(&[
+            "/t/dist/localcluster",
+            "/t/release/localcluster",
+            "/t/release/spark-operator",
+        ]);
+        let both = ["localcluster", "spark-operator"];
+        assert_eq!(
+            first_holding(&dirs, &both, mixed),
+            Some(&PathBuf::from("/t/release"))
+        );
+        assert_eq!(
+            first_holding(&dirs, &["localcluster"], mixed),
+            Some(&PathBuf::from("/t/dist"))
+        );
+        assert_eq!(first_holding(&dirs, &both, present(&[])), None);
+    }
 
     #[test]
     fn reads_cpu_ticks_past_a_command_with_spaces() {
