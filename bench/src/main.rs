@@ -6,6 +6,7 @@
 mod admission;
 mod baseline;
 mod cluster;
+mod floor;
 mod operator_work;
 mod plot;
 mod procs;
@@ -75,13 +76,26 @@ struct Args {
     baseline_operator: Option<PathBuf>,
     #[arg(long, default_value_t = 3)]
     rounds: usize,
+    /// After the sizes, the floor client (the operator's requests and watches without its
+    /// decisions; see bench/README.md) on a burst of this many applications (0: none).
+    #[arg(long, default_value_t = 1000)]
+    floor_size: usize,
+    /// Run as that floor client against the cluster of this kubeconfig (the bench starts it).
+    #[arg(long, hide = true)]
+    floor_client: Option<PathBuf>,
     #[command(flatten)]
     cluster: cluster::ClusterArgs,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(kubeconfig) = &args.floor_client {
+        return floor::client_main(kubeconfig);
+    }
+    tokio::runtime::Runtime::new()?.block_on(run(args))
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
     if args.cluster.cluster {
         return cluster::run(&args.cluster, args.clients, &args.out, args.keep_logs).await;
     }
@@ -148,6 +162,7 @@ async fn main() -> anyhow::Result<()> {
     let table = report::markdown_table(&results);
     let work_table = report::work_table(&results);
     let targets = report::targets(&results);
+    let floor = floor_section(&bins, &args, &work, &results).await?;
     let comparison = compare_spark_submit(&bins, &args, &work, &results).await?;
     let admission = if args.admission_size == 0 {
         "Admission: not run (--admission-size 0).\n".to_string()
@@ -159,13 +174,13 @@ async fn main() -> anyhow::Result<()> {
         let with = admission::measure(&bins, &work, n, rate, args.clients.max(8), true).await?;
         admission::section(n, rate, &without, &with)
     };
-    println!("\n{header}\n\n{table}\n{work_table}\n{targets}\n{comparison}\n{admission}");
+    println!("\n{header}\n\n{table}\n{work_table}\n{floor}\n{targets}\n{comparison}\n{admission}");
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let markdown = format!(
         "# spark-bench results\n\n{header}\n\nNative submission:\n\n{table}\nThe operator's work \
          per application (its own counters: requests to the API server, reconciles):\n\n\
-         {work_table}\nTargets:\n\n{targets}\n{comparison}\n{admission}"
+         {work_table}\n{floor}\nTargets:\n\n{targets}\n{comparison}\n{admission}"
     );
     let md_path = args.out.join("results.md");
     std::fs::write(&md_path, markdown).with_context(|| format!("writing {}", md_path.display()))?;
@@ -191,6 +206,38 @@ async fn main() -> anyhow::Result<()> {
         let _ = std::fs::remove_dir_all(&work);
     }
     Ok(())
+}
+
+/// The floor client at `--floor-size`, beside the operator's burst of that size when there was one.
+async fn floor_section(
+    bins: &Binaries,
+    args: &Args,
+    work: &Path,
+    native: &[SizeResult],
+) -> anyhow::Result<String> {
+    let n = args.floor_size;
+    if n == 0 {
+        return Ok("The floor: not run (--floor-size 0).\n".into());
+    }
+    println!("\n== the floor, N = {n}");
+    let timeout = Duration::from_secs(args.timeout_seconds);
+    let floor = floor::measure(
+        bins,
+        work,
+        n,
+        args.clients,
+        args.namespaces,
+        args.executors,
+        timeout,
+    )
+    .await?;
+    let operator = native
+        .iter()
+        .find(|r| r.n == n && r.paced.is_none())
+        .map(|r| r.operator_cpu_secs * 1000.0 / n as f64);
+    let section = floor::section(&floor, operator);
+    println!("{section}");
+    Ok(section)
 }
 
 /// The sizes run alternately by the baseline operator and the current one, `--rounds` times.

@@ -232,6 +232,42 @@ pub async fn start_cluster(
     )
 }
 
+/// Starts this bench as the floor client (`--floor-client`) against the cluster of `kubeconfig`
+/// and waits until it writes `ready`.
+pub async fn start_floor_client(
+    dir: &Path,
+    kubeconfig: &Path,
+    ready: &Path,
+) -> anyhow::Result<Process> {
+    let _ = std::fs::remove_file(ready);
+    let (log, file) = log_file(dir, "floor-client")?;
+    let child = Command::new(std::env::current_exe()?)
+        .arg("--floor-client")
+        .arg(kubeconfig)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(file)
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting the floor client")?;
+    let mut process = Process {
+        name: "floor client",
+        child,
+        metrics: None,
+    };
+    for _ in 0..300 {
+        process.check_alive(&log)?;
+        if std::fs::metadata(ready).is_ok() {
+            return Ok(process);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!(
+        "the floor client was not ready within 30 s; see {}",
+        log.display()
+    )
+}
+
 /// Starts `spark-operator controller start --install-crds` against the cluster of `kubeconfig`.
 pub fn start_operator(
     bins: &Binaries,

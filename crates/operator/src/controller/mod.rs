@@ -11,7 +11,7 @@ pub mod scheduled;
 mod spark_submit;
 mod status_patch;
 pub mod status_writes;
-mod submit;
+pub mod submit;
 
 use std::sync::Arc;
 
