@@ -214,20 +214,32 @@ pub async fn start_cluster(
         .kill_on_drop(true)
         .spawn()
         .with_context(|| format!("starting {}", bins.localcluster.display()))?;
-    let mut process = Process {
+    let process = Process {
         name: "localcluster",
         child,
         metrics: None,
     };
+    written_by(process, kubeconfig, "kubeconfig", &log).await
+}
+
+/// `process` once it has written `file` (30 s at most), or an error naming its log if it
+/// exits or takes longer.
+async fn written_by(
+    mut process: Process,
+    file: &Path,
+    what: &str,
+    log: &Path,
+) -> anyhow::Result<Process> {
     for _ in 0..300 {
-        process.check_alive(&log)?;
-        if std::fs::metadata(kubeconfig).is_ok_and(|m| m.len() > 0) {
+        process.check_alive(log)?;
+        if std::fs::metadata(file).is_ok_and(|m| m.len() > 0) {
             return Ok(process);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     bail!(
-        "localcluster wrote no kubeconfig within 30 s; see {}",
+        "{} wrote no {what} within 30 s; see {}",
+        process.name,
         log.display()
     )
 }
@@ -250,22 +262,12 @@ pub async fn start_floor_client(
         .kill_on_drop(true)
         .spawn()
         .context("starting the floor client")?;
-    let mut process = Process {
+    let process = Process {
         name: "floor client",
         child,
         metrics: None,
     };
-    for _ in 0..300 {
-        process.check_alive(&log)?;
-        if std::fs::metadata(ready).is_ok() {
-            return Ok(process);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    bail!(
-        "the floor client was not ready within 30 s; see {}",
-        log.display()
-    )
+    written_by(process, ready, "readiness file", &log).await
 }
 
 /// Starts `spark-operator controller start --install-crds` against the cluster of `kubeconfig`.
