@@ -330,7 +330,8 @@ async fn run_like_the_operator(ctx: &Context, cached: &CachedApplication) -> any
     .await
 }
 
-/// A merge patch of the status, its answer not read, as the operator writes one.
+/// A merge patch of the status, its answer not read, as the operator writes one (without the
+/// resourceVersion the operator's carries: nothing else writes these applications).
 async fn patch_status(
     ctx: &Context,
     app: &SparkApplication,
