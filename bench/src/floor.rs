@@ -20,7 +20,6 @@ use anyhow::{Context as _, bail};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, PodStatus, Service};
 use kube::api::{Patch, PatchParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::{PartialObjectMeta, Request};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
@@ -60,7 +59,7 @@ impl FloorResult {
     /// Requests per application: the 5 + 2 × executors Events, 2 ConfigMaps, 2 Services, the
     /// driver pod and 5 status patches.
     pub fn requests_per_app(&self) -> u32 {
-        5 + 2 * self.executors + 2 + 2 + 1 + 5
+        5 + 2 * executors_of(Some(self.executors as i32)) + 2 + 2 + 1 + 5
     }
 }
 
@@ -134,9 +133,7 @@ pub fn client_main(kubeconfig: &Path) -> anyhow::Result<()> {
 }
 
 async fn serve(kubeconfig: &Path, ready: &Path) -> anyhow::Result<()> {
-    let kubeconfig = Kubeconfig::read_from(kubeconfig)?;
-    let config =
-        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
+    let config = workload::config(kubeconfig).await?;
     let master_url = config.cluster_url.to_string();
     let client = Client::try_from(config)?;
     let controller = ControllerConfig {
@@ -280,7 +277,7 @@ async fn run_like_the_operator(ctx: &Context, cached: &CachedApplication) -> any
     )
     .await;
     patch_status(ctx, &app, json!({"applicationState": {"state": "RUNNING"}})).await?;
-    let executors: Vec<String> = (1..=app.spec.executor.instances.unwrap_or(1).max(1))
+    let executors: Vec<String> = (1..=executors_of(app.spec.executor.instances))
         .map(|k| format!("{name}-exec-{k}"))
         .collect();
     let states = |state: &str| {
@@ -328,6 +325,11 @@ async fn run_like_the_operator(ctx: &Context, cached: &CachedApplication) -> any
         json!({"applicationState": {"state": "COMPLETED"}, "terminationTime": ended}),
     )
     .await
+}
+
+/// The executors the floor client reports for `instances`: at least one, as Spark starts.
+fn executors_of(instances: Option<i32>) -> u32 {
+    instances.unwrap_or(1).max(1) as u32
 }
 
 /// A merge patch of the status, its answer not read, as the operator writes one (without the
@@ -393,6 +395,12 @@ mod tests {
             ..one
         };
         assert_eq!(three.requests_per_app(), 21);
+        // Zero executors are reported as one, as the client sends their Events.
+        let none = FloorResult {
+            executors: 0,
+            ..one
+        };
+        assert_eq!(none.requests_per_app(), 17);
     }
 
     #[test]

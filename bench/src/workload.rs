@@ -20,12 +20,15 @@ pub const WARM_UP_NAMESPACE: &str = "default";
 /// The label the operator puts on everything of an application, naming it.
 const APP_NAME_LABEL: &str = "sparkoperator.k8s.io/app-name";
 
+/// The client configuration of the cluster of `kubeconfig`.
+pub async fn config(kubeconfig: &Path) -> anyhow::Result<kube::Config> {
+    let kubeconfig = Kubeconfig::read_from(kubeconfig)?;
+    Ok(kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?)
+}
+
 /// A new client (its own connection pool) for the cluster of `kubeconfig`.
 pub async fn client(kubeconfig: &Path) -> anyhow::Result<Client> {
-    let kubeconfig = Kubeconfig::read_from(kubeconfig)?;
-    let config =
-        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
-    Ok(Client::try_from(config)?)
+    Ok(Client::try_from(config(kubeconfig).await?)?)
 }
 
 pub fn app_resource() -> ApiResource {
