@@ -135,7 +135,8 @@ pub fn client_main(kubeconfig: &Path) -> anyhow::Result<()> {
 async fn serve(kubeconfig: &Path, ready: &Path) -> anyhow::Result<()> {
     let config = workload::config(kubeconfig).await?;
     let master_url = config.cluster_url.to_string();
-    let client = Client::try_from(config)?;
+    // Named as the operator names itself, so that its writes are recorded as the operator's.
+    let client = Client::try_from(spark_operator::runtime::identified(config))?;
     let controller = ControllerConfig {
         master_url: Some(master_url.clone()),
         ..ControllerConfig::default()

@@ -213,6 +213,11 @@ impl LocalCluster {
 
     /// A kube-rs client for the main URL (call inside a tokio runtime).
     pub fn client(&self) -> Result<kube::Client, kube::Error> {
+        kube::Client::try_from(self.client_config()?)
+    }
+
+    /// The kube-rs configuration of [`Self::client`], for a client of one's own making.
+    pub fn client_config(&self) -> Result<kube::Config, kube::Error> {
         let url = self
             .url
             .parse()
@@ -226,7 +231,7 @@ impl LocalCluster {
         if let Ok(value) = http::HeaderValue::from_str(&format!("Bearer {ADMIN_TOKEN}")) {
             config.headers.push((http::header::AUTHORIZATION, value));
         }
-        kube::Client::try_from(config)
+        Ok(config)
     }
 
     /// A runtime running Spark containers as processes of `spark_home` (a Spark installation,

@@ -126,3 +126,65 @@ async fn status_is_applied_and_patched_through_its_subresource() {
     assert_eq!(pods.get("p").await.unwrap().name_any(), "p");
     cluster.shutdown().await;
 }
+
+/// Every write is recorded in `managedFields`, as the API server records it: under the
+/// `fieldManager` the request names, else under its user agent up to the first `/`, else under
+/// no name at all; and the simulated kubelet's status writes under `kubelet`.
+#[tokio::test]
+async fn every_write_is_recorded_under_its_manager_or_user_agent() {
+    // Plain HTTP, so that a second client is built here with a user agent of its own.
+    let cluster = common::start_with(localcluster::Options {
+        tls: false,
+        ..localcluster::Options::default()
+    })
+    .await;
+    let client = cluster.client().unwrap();
+    let simulated = tokio::spawn(localcluster::nodes::run(
+        client.clone(),
+        localcluster::nodes::NodesConfig::default(),
+    ));
+    let maps: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    let map: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "unnamed"}, "data": {"a": "1"}}))
+            .unwrap();
+    let created = maps.create(&PostParams::default(), &map).await.unwrap();
+    let entries = created.managed_fields();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0].manager, None, "kube-rs sends no user agent");
+    assert_eq!(entries[0].operation.as_deref(), Some("Update"));
+
+    let mut config = kube::Config::new(cluster.url().parse().unwrap());
+    config.default_namespace = "default".into();
+    config.headers.push((
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static("my-tool/1.2 (linux/amd64)"),
+    ));
+    let tool: Api<ConfigMap> = Api::default_namespaced(kube::Client::try_from(config).unwrap());
+    let patched = tool
+        .patch(
+            "unnamed",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"data": {"b": "2"}})),
+        )
+        .await
+        .unwrap();
+    let names: Vec<Option<&str>> = patched
+        .managed_fields()
+        .iter()
+        .map(|m| m.manager.as_deref())
+        .collect();
+    assert_eq!(names, [None, Some("my-tool")]);
+
+    let pods = common::create_pod(&cluster, "runs", "busybox:1").await;
+    let kubelet = common::eventually(10, || async {
+        let pod = pods.get("runs").await.ok()?;
+        pod.managed_fields()
+            .iter()
+            .find(|m| m.manager.as_deref() == Some("kubelet"))
+            .cloned()
+    })
+    .await;
+    assert_eq!(kubelet.subresource.as_deref(), Some("status"));
+    simulated.abort();
+    cluster.shutdown().await;
+}

@@ -91,6 +91,27 @@ async fn spark_pi_runs_to_completed_with_its_executors(mode: Mode) {
         status.submission_id.as_ref(),
         "the attempt's id is on the driver, so that a restarted operator adopts it"
     );
+    // The cluster records who wrote what, and the operator writes under its own name, as
+    // Kubeflow's does: the application's status and, submitting natively, the driver.
+    let app_writers = writers(app.metadata.managed_fields.as_deref().unwrap_or_default());
+    let driver_writers = writers(driver.managed_fields());
+    let by = |manager: &str, subresource: Option<&str>| {
+        (Some(manager.to_string()), subresource.map(str::to_string))
+    };
+    assert!(
+        app_writers.contains(&by("spark-operator", Some("status"))),
+        "{app_writers:?}"
+    );
+    assert!(
+        driver_writers.contains(&by("kubelet", Some("status"))),
+        "{driver_writers:?}"
+    );
+    if mode == Mode::Native {
+        assert!(
+            driver_writers.contains(&by("spark-operator", None)),
+            "{driver_writers:?}"
+        );
+    }
     let uid = app.metadata.uid.clone().unwrap();
     assert!(
         driver.owner_references().iter().any(|o| o.uid == uid),
@@ -429,4 +450,14 @@ async fn a_driver_pod_that_disappears_fails_the_application(mode: Mode) {
     let message = status.application_state.error_message.unwrap_or_default();
     assert!(message.contains("not found"), "{message}");
     assert_eq!(status.execution_attempts, Some(1));
+}
+
+/// Who wrote an object, as its `managedFields` say: (manager, subresource) of each entry.
+fn writers(
+    entries: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry],
+) -> Vec<(Option<String>, Option<String>)> {
+    entries
+        .iter()
+        .map(|entry| (entry.manager.clone(), entry.subresource.clone()))
+        .collect()
 }

@@ -32,10 +32,21 @@ pub async fn connect(target: &Target) -> anyhow::Result<Connection> {
         .clone()
         .unwrap_or_else(|| config.default_namespace.clone());
     let url = config.cluster_url.clone();
-    let client = Client::try_from(config)?;
+    let client = Client::try_from(identified(config))?;
     client
         .apiserver_version()
         .await
         .map_err(|error| anyhow!("cannot reach the cluster at {url}: {error}"))?;
     Ok(Connection { client, namespace })
+}
+
+/// `config` with sparkctl's user agent, `sparkctl/<version>`: the API server records what sparkctl
+/// writes under that name in `managedFields` (kube-rs sends no user agent of its own).
+fn identified(mut config: Config) -> Config {
+    let agent = concat!("sparkctl/", env!("CARGO_PKG_VERSION"));
+    config.headers.push((
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static(agent),
+    ));
+    config
 }

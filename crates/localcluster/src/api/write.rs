@@ -22,7 +22,8 @@ pub struct WriteOptions {
     /// `status` (or `finalize` for namespaces) to write only that part of the object.
     pub subresource: Option<String>,
     /// Set by server-side apply, whose result already carries its `managedFields`; other writes
-    /// by a named `field_manager` are recorded as `Update` entries.
+    /// with a `field_manager` (an empty name when the client gave none) are recorded as `Update`
+    /// entries. The cluster's own writes have none and are not recorded.
     pub already_tracked: bool,
     /// `fieldValidation=Strict`: fields a CRD schema does not declare are an error instead of
     /// being dropped.

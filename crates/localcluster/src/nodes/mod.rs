@@ -74,6 +74,23 @@ fn key(pod: &Pod) -> String {
 /// Longest a deleted pod's processes get to stop before they are killed.
 const MAX_PROCESS_GRACE_SECONDS: i64 = 10;
 
+/// The field managers the real components' writes are recorded under (the API server takes them
+/// from their user agents), so that objects carry the `managedFields` they would in a cluster.
+const KUBELET: &str = "kubelet";
+const SCHEDULER: &str = "kube-scheduler";
+const SPARK_DRIVER: &str = "fabric8-kubernetes-client";
+
+fn patch_as(manager: &str) -> PatchParams {
+    PatchParams {
+        field_manager: Some(manager.into()),
+        ..PatchParams::default()
+    }
+}
+
+fn as_kubelet() -> PatchParams {
+    patch_as(KUBELET)
+}
+
 fn now() -> String {
     jiff::Timestamp::now().to_string()
 }
@@ -125,7 +142,16 @@ async fn register_nodes(client: &Client, config: &NodesConfig) -> anyhow::Result
             "metadata": {"name": name, "labels": labels},
             "spec": {},
         }))?;
-        match api.create(&PostParams::default(), &node).await {
+        match api
+            .create(
+                &PostParams {
+                    field_manager: Some(KUBELET.into()),
+                    ..PostParams::default()
+                },
+                &node,
+            )
+            .await
+        {
             Ok(_) => {}
             Err(kube::Error::Api(status)) if status.code == 409 => {}
             Err(error) => return Err(error.into()),
@@ -139,7 +165,7 @@ async fn register_nodes(client: &Client, config: &NodesConfig) -> anyhow::Result
                          "containerRuntimeVersion": "localcluster://simulated", "kernelVersion": "", "osImage": "localcluster",
                          "kubeProxyVersion": "", "machineID": "", "systemUUID": "", "bootID": ""},
         }});
-        api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
+        api.patch_status(&name, &as_kubelet(), &Patch::Merge(&status))
             .await?;
         views.push(NodeView {
             name,
@@ -258,7 +284,7 @@ async fn schedule(client: &Client, state: &Arc<Mutex<State>>, pod: Pod) {
             let _ = api
                 .patch_status(
                     &pod.name_any(),
-                    &PatchParams::default(),
+                    &patch_as(SCHEDULER),
                     &Patch::Merge(&status),
                 )
                 .await;
@@ -301,7 +327,7 @@ async fn start(client: &Client, state: &Arc<Mutex<State>>, pod: Pod, node: Strin
     if let Err(error) = api
         .patch_status(
             &name,
-            &PatchParams::default(),
+            &as_kubelet(),
             &Patch::Merge(&json!({"status": running})),
         )
         .await
@@ -339,7 +365,7 @@ async fn start(client: &Client, state: &Arc<Mutex<State>>, pod: Pod, node: Strin
             let _ = api
                 .patch_status(
                     &name,
-                    &PatchParams::default(),
+                    &as_kubelet(),
                     &Patch::Merge(&json!({"status": finished})),
                 )
                 .await;
@@ -392,7 +418,7 @@ async fn run_process(
     let _ = api
         .patch_status(
             name,
-            &PatchParams::default(),
+            &as_kubelet(),
             &Patch::Merge(&json!({"status": finished})),
         )
         .await;
@@ -431,7 +457,11 @@ async fn start_executors(api: &Api<Pod>, driver: &Value) {
         let Ok(pod) = serde_json::from_value::<Pod>(executor) else {
             continue;
         };
-        if let Err(error) = api.create(&PostParams::default(), &pod).await {
+        let as_driver = PostParams {
+            field_manager: Some(SPARK_DRIVER.into()),
+            ..PostParams::default()
+        };
+        if let Err(error) = api.create(&as_driver, &pod).await {
             debug!(%error, pod = %pod.name_any(), "could not create executor");
         }
     }
@@ -463,7 +493,7 @@ async fn end_executors(api: &Api<Pod>, driver: &Value, exit_code: i32) {
         let _ = api
             .patch_status(
                 &executor.name_any(),
-                &PatchParams::default(),
+                &as_kubelet(),
                 &Patch::Merge(&json!({"status": finished})),
             )
             .await;

@@ -267,8 +267,9 @@ impl Call<'_> {
         };
         WriteOptions {
             dry_run: self.query.dry_run(),
-            // Apply requests must name their manager; other writes fall back to the user agent.
-            field_manager: (!field_manager.is_empty()).then_some(field_manager),
+            // Apply requests must name their manager; other writes fall back to the user agent,
+            // and are recorded under no name when it is empty too, as the API server does.
+            field_manager: Some(field_manager),
             subresource: self.request.subresource.clone(),
             already_tracked: false,
             strict_fields: self.query.get("fieldValidation") == Some("Strict"),

@@ -65,7 +65,10 @@ pub async fn run(args: RunLocalArgs) -> anyhow::Result<()> {
             ..Default::default()
         },
     ));
-    crate::install::install_crds(&client).await?;
+    // The operator's requests carry its user agent, as `controller start`'s do.
+    let operator_client =
+        kube::Client::try_from(crate::runtime::identified(cluster.client_config()?))?;
+    crate::install::install_crds(&operator_client).await?;
     let config = ControllerConfig {
         master_url: Some(cluster.url()),
         ..ControllerConfig::default()
@@ -75,7 +78,11 @@ pub async fn run(args: RunLocalArgs) -> anyhow::Result<()> {
         let mut stopped = stopped;
         let _ = stopped.wait_for(|s| *s).await;
     };
-    let operator = tokio::spawn(crate::controller::run_all(client.clone(), config, shutdown));
+    let operator = tokio::spawn(crate::controller::run_all(
+        operator_client,
+        config,
+        shutdown,
+    ));
 
     let apps = apply_file(&client, &args.file).await?;
     let Some((namespace, name)) = apps.into_iter().next() else {

@@ -215,7 +215,7 @@ pub struct StartArgs {
 /// Serves the webhooks until SIGTERM or Ctrl-C.
 pub async fn start(args: StartArgs) -> anyhow::Result<()> {
     telemetry::init(&args.log_level, args.log_format);
-    let client = kube::Client::try_default().await?;
+    let client = kube::Client::try_from(crate::runtime::identified(kube::Config::infer().await?))?;
     let config = args
         .webhook
         .config(client.default_namespace())

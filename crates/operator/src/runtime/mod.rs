@@ -24,9 +24,26 @@ use readiness::Role;
 /// (`rest_client_requests_total`).
 pub fn client(config: kube::Config, metrics: &Metrics) -> Result<Client> {
     let counting = metrics.count_requests(&config.cluster_url);
-    Ok(kube::client::ClientBuilder::try_from(config)?
+    Ok(kube::client::ClientBuilder::try_from(identified(config))?
         .with_layer(&counting)
         .build())
+}
+
+/// `config` with the operator's user agent, `spark-operator/<version> (<os>/<arch>)`: the name
+/// under which the API server records the operator's writes in `managedFields` (kube-rs sends no
+/// user agent of its own, which leaves them unnamed) and its requests in audit logs, as it does
+/// Kubeflow's operator's.
+pub fn identified(mut config: kube::Config) -> kube::Config {
+    let agent = format!(
+        "spark-operator/{} ({}/{})",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    );
+    if let Ok(agent) = ::http::HeaderValue::from_str(&agent) {
+        config.headers.push((::http::header::USER_AGENT, agent));
+    }
+    config
 }
 
 /// Everything `controller start` runs.

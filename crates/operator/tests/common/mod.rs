@@ -174,7 +174,11 @@ impl Env {
         let shutdown = async move {
             let _ = stopped.wait_for(|s| *s).await;
         };
-        let client = self.client.clone();
+        // The operator's own client, which names it to the cluster as in production.
+        let client = kube::Client::try_from(spark_operator::runtime::identified(
+            self.cluster.client_config().expect("client configuration"),
+        ))
+        .expect("operator's client");
         let task = tokio::spawn(async move {
             spark_operator::controller::run_all(client, config, shutdown)
                 .await

@@ -76,7 +76,11 @@ impl ManagedEntry {
 
     fn encode(&self) -> Value {
         let mut entry = Map::new();
-        entry.insert("manager".into(), json!(self.manager));
+        // A write whose client sent no user agent is recorded under no name, as the API server
+        // leaves `manager` out when it is empty.
+        if !self.manager.is_empty() {
+            entry.insert("manager".into(), json!(self.manager));
+        }
         entry.insert("operation".into(), json!(self.operation.as_str()));
         entry.insert("apiVersion".into(), json!(self.api_version));
         if let Some(time) = &self.time {
