@@ -70,12 +70,13 @@ async fn spark_pi_runs_to_completed_with_its_executors(mode: Mode) {
             .all(|s| *s == spark_operator_api::ExecutorState::Completed)
     );
 
-    let reasons = env.event_reasons("pi").await;
-    for expected in [
+    let expected = [
         "SparkApplicationSubmitted",
         "SparkDriverRunning",
         "SparkApplicationCompleted",
-    ] {
+    ];
+    let reasons = env.event_reasons_including("pi", &expected).await;
+    for expected in expected {
         assert!(
             reasons.iter().any(|r| r == expected),
             "no {expected} event in {reasons:?}"
@@ -160,7 +161,9 @@ async fn failed_driver_is_retried_on_failure_until_the_retries_run_out(mode: Mod
     let message = status.application_state.error_message.unwrap_or_default();
     assert!(message.contains("ExitCode: 1"), "{message}");
     // Repeated events are recorded once, as a series.
-    let reasons = env.event_reasons("flaky").await;
+    let reasons = env
+        .event_reasons_including("flaky", &["SparkApplicationPendingRerun"])
+        .await;
     assert!(
         reasons.iter().any(|r| r == "SparkApplicationPendingRerun"),
         "{reasons:?}"

@@ -37,12 +37,13 @@ async fn a_failed_driver_is_retried_and_the_retry_succeeds(mode: Mode) {
         "the first run failed, the second completed"
     );
     assert_eq!(status.submission_attempts, Some(2));
-    let reasons = env.event_reasons("second-time").await;
-    for expected in [
+    let expected = [
         "SparkDriverFailed",
         "SparkApplicationPendingRerun",
         "SparkApplicationCompleted",
-    ] {
+    ];
+    let reasons = env.event_reasons_including("second-time", &expected).await;
+    for expected in expected {
         assert!(
             reasons.iter().any(|r| r == expected),
             "no {expected} in {reasons:?}"
@@ -107,7 +108,9 @@ async fn a_rejected_driver_pod_is_resubmitted_per_policy(mode: Mode) {
         "two rejected submissions, then one that went through"
     );
     assert_eq!(status.execution_attempts, Some(1));
-    let reasons = env.event_reasons("rejected").await;
+    let reasons = env
+        .event_reasons_including("rejected", &["SparkApplicationSubmissionFailed"])
+        .await;
     assert!(
         reasons
             .iter()

@@ -68,7 +68,7 @@ async fn an_unreadable_application_fails_alone() {
     let message = reported["errorMessage"].as_str().unwrap();
     assert!(message.contains("spec.driver.cores"), "{message}");
     assert!(
-        env.event_reasons("broken")
+        env.event_reasons_including("broken", &["SparkApplicationFailed"])
             .await
             .iter()
             .any(|r| r == "SparkApplicationFailed")

@@ -278,6 +278,22 @@ impl Env {
         list.into_iter().filter_map(|e| e.reason).collect()
     }
 
+    /// The reasons of the application's Events once all of `expected` are among them (or after
+    /// ten seconds, for the caller's assertion to name what is missing). Events are recorded
+    /// apart from the status writes, as Kubeflow's recorder does, so the last of them may reach
+    /// the cluster just after the state it reports.
+    pub async fn event_reasons_including(&self, name: &str, expected: &[&str]) -> Vec<String> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let reasons = self.event_reasons(name).await;
+            let complete = expected.iter().all(|e| reasons.iter().any(|r| r == e));
+            if complete || tokio::time::Instant::now() > deadline {
+                return reasons;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// `Kind/name` of the pods, Services and ConfigMaps that deleting the application removes:
     /// those it owns, and those owned by its pods (spark-submit makes the driver the owner of the
     /// ConfigMaps and Service it creates; drivers own their executors).
