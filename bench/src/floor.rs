@@ -20,14 +20,14 @@ use anyhow::{Context as _, bail};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, PodStatus, Service};
 use kube::api::{Patch, PatchParams};
-use kube::core::{PartialObjectMeta, Request};
+use kube::core::Request;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 use spark_operator::config::ControllerConfig;
 use spark_operator::controller::Context;
-use spark_operator::controller::cached::{CachedApplication, Slim};
+use spark_operator::controller::cached::{CachedApplication, Metadata, Slim};
 use spark_operator::controller::events::EventPublisher;
 use spark_operator::controller::submit::submit;
 use spark_operator::lifecycle::SubmissionOutcome;
@@ -161,13 +161,13 @@ async fn serve(kubeconfig: &Path, ready: &Path) -> anyhow::Result<()> {
         |_| {},
     );
     let config_maps = drain(
-        Api::<PartialObjectMeta<ConfigMap>>::all(client.clone()),
+        Api::<Metadata<ConfigMap>>::all(client.clone()),
         labelled(),
         synced.clone(),
         |_| {},
     );
     let services = drain(
-        Api::<PartialObjectMeta<Service>>::all(client.clone()),
+        Api::<Metadata<Service>>::all(client.clone()),
         labelled(),
         synced.clone(),
         |_| {},

@@ -13,6 +13,8 @@ use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer};
 use spark_operator_api::SparkApplication;
 
+use super::metadata::without_managed_fields;
+
 /// A JSON value kept as its compact text: a few hundred bytes where the typed value takes
 /// kilobytes. Read from any deserializer (not only serde_json's own), so it does not depend on
 /// the order of the fields of a watch event.
@@ -38,7 +40,7 @@ impl<'de> Deserialize<'de> for CompactJson {
 /// instead of breaking the watch of every other one.
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct CachedApplication {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "without_managed_fields")]
     pub metadata: ObjectMeta,
     #[serde(default)]
     pub spec: Option<CompactJson>,
@@ -78,7 +80,7 @@ impl CachedApplication {
 #[derive(Debug, Deserialize)]
 #[serde(bound(deserialize = "S: Deserialize<'de>"))]
 pub struct Slim<K, S = IgnoredAny> {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "without_managed_fields")]
     pub metadata: ObjectMeta,
     #[serde(default)]
     pub status: Option<S>,
@@ -96,9 +98,32 @@ impl<K, S: Clone> Clone for Slim<K, S> {
     }
 }
 
+/// An object of kind `K` of which the API server sends the metadata alone (kube-rs asks for
+/// `PartialObjectMetadata` for it, as for kube's `PartialObjectMeta`), read without its
+/// `managedFields`.
+#[derive(Debug, Deserialize)]
+pub struct Metadata<K> {
+    #[serde(default, deserialize_with = "without_managed_fields")]
+    pub metadata: ObjectMeta,
+    #[serde(skip)]
+    kind: PhantomData<fn() -> K>,
+}
+
+impl<K> Clone for Metadata<K> {
+    fn clone(&self) -> Self {
+        Self {
+            metadata: self.metadata.clone(),
+            kind: PhantomData,
+        }
+    }
+}
+
 /// The `Resource` of a cached shape is that of the kind it stands for.
 macro_rules! resource_of {
     ($shape:ty, $kind:ty, [$($generics:tt)*]) => {
+        resource_of!($shape, $kind, [$($generics)*], false);
+    };
+    ($shape:ty, $kind:ty, [$($generics:tt)*], $metadata_only:expr) => {
         impl<$($generics)*> Resource for $shape {
             type DynamicType = ();
             type Scope = <$kind as Resource>::Scope;
@@ -121,12 +146,16 @@ macro_rules! resource_of {
             fn meta_mut(&mut self) -> &mut ObjectMeta {
                 &mut self.metadata
             }
+            fn metadata_api() -> bool {
+                $metadata_only
+            }
         }
     };
 }
 
 resource_of!(CachedApplication, SparkApplication, []);
 resource_of!(Slim<K, S>, K, [K: Resource<DynamicType = ()>, S]);
+resource_of!(Metadata<K>, K, [K: Resource<DynamicType = ()>], true);
 
 #[cfg(test)]
 mod tests {
@@ -148,6 +177,21 @@ mod tests {
         assert_eq!(pod.status.unwrap().phase.as_deref(), Some("Running"));
         assert_eq!(Slim::<Pod, PodStatus>::plural(&()), "pods");
         assert_eq!(Slim::<ConfigMap>::kind(&()), "ConfigMap");
+        assert!(!Slim::<Pod, PodStatus>::metadata_api());
+    }
+
+    #[test]
+    fn metadata_is_asked_for_alone_and_read_without_managed_fields() {
+        assert!(Metadata::<ConfigMap>::metadata_api());
+        assert_eq!(Metadata::<ConfigMap>::plural(&()), "configmaps");
+        let read: Metadata<ConfigMap> = serde_json::from_value(json!({
+            "apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+            "metadata": {"name": "conf", "labels": {"a": "b"},
+                         "managedFields": [{"manager": "spark-operator", "operation": "Update"}]},
+        }))
+        .unwrap();
+        assert_eq!(read.metadata.name.as_deref(), Some("conf"));
+        assert_eq!(read.metadata.managed_fields, None);
     }
 
     #[test]

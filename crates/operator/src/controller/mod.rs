@@ -6,6 +6,7 @@ mod application;
 pub mod cached;
 pub mod events;
 pub mod index;
+pub mod metadata;
 pub mod resources;
 pub mod scheduled;
 mod spark_submit;
@@ -18,7 +19,6 @@ use std::sync::Arc;
 use futures::StreamExt;
 use futures::TryStreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, PodStatus, Service};
-use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Controller;
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -29,7 +29,7 @@ use crate::config::ControllerConfig;
 use crate::error::{Error, Result};
 use crate::lifecycle::ObservedPod;
 use crate::submission::{LABEL_APP_NAME, LABEL_SUBMISSION_ID};
-use cached::{CachedApplication, Slim};
+use cached::{CachedApplication, Metadata, Slim};
 use events::EventPublisher;
 use index::AppIndex;
 use status_writes::StatusWrites;
@@ -196,18 +196,12 @@ async fn run_in(
     // Of ConfigMaps and Services only the labels are read: the API server sends their metadata
     // alone, not the Spark configuration and pod template each ConfigMap carries.
     let config_map_events = indexed(
-        watcher(
-            api::<PartialObjectMeta<ConfigMap>>(&client, &namespace),
-            labelled(),
-        ),
+        watcher(api::<Metadata<ConfigMap>>(&client, &namespace), labelled()),
         context.config_maps.clone(),
         submission_of,
     );
     let service_events = indexed(
-        watcher(
-            api::<PartialObjectMeta<Service>>(&client, &namespace),
-            labelled(),
-        ),
+        watcher(api::<Metadata<Service>>(&client, &namespace), labelled()),
         context.services.clone(),
         submission_of,
     );
@@ -224,12 +218,11 @@ async fn run_in(
     );
     // Applications are cached with their spec and status as compact JSON, decoded per reconcile
     // (see `cached`): any object of the kind is cached, so one the types cannot read is reported
-    // on its own instead of breaking the watch of every other application. Field ownership is
-    // never read by the controller.
+    // on its own instead of breaking the watch of every other application. Like every watched
+    // shape, it is read without its `managedFields` (see `metadata`).
     let (applications, application_writer) = reflector::store();
     let application_events = watcher(api::<CachedApplication>(&client, &namespace), app_watch)
         .default_backoff()
-        .modify(|app| app.metadata.managed_fields = None)
         .reflect(application_writer)
         .applied_objects();
     // Only the pods' changes call for a reconcile. The ConfigMaps and Services only keep their
