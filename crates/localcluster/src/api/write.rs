@@ -114,7 +114,7 @@ impl Cluster {
         {
             object = patch::track_update(
                 None,
-                &object,
+                object,
                 type_info(resource),
                 &field_manager(manager, None, &patch::now()),
             );
@@ -341,7 +341,7 @@ impl Cluster {
         {
             let time = patch::now();
             let writer = field_manager(manager, options.subresource.as_deref(), &time);
-            object = patch::track_update(Some(current), &object, type_info(resource), &writer);
+            object = patch::track_update(Some(current), object, type_info(resource), &writer);
         }
         let mut request = AdmissionRequest {
             operation: Operation::Update,

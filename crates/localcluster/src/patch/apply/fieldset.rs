@@ -15,6 +15,11 @@ impl PathElement {
         Self(format!("f:{name}"))
     }
 
+    /// Whether this is the field `name`.
+    pub(crate) fn is_field(&self, name: &str) -> bool {
+        self.0.strip_prefix("f:") == Some(name)
+    }
+
     /// A keyed list item; `keys` are the key fields present (serialized sorted, compact).
     pub(crate) fn key(keys: Map<String, Value>) -> Self {
         Self(format!("k:{}", Value::Object(keys)))

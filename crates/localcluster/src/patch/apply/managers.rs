@@ -99,7 +99,14 @@ impl ManagedEntry {
 pub(crate) fn decode(object: &Value) -> Vec<ManagedEntry> {
     object
         .pointer("/metadata/managedFields")
-        .and_then(Value::as_array)
+        .map(decode_list)
+        .unwrap_or_default()
+}
+
+/// The entries of a `managedFields` list; unreadable entries are dropped.
+pub(crate) fn decode_list(entries: &Value) -> Vec<ManagedEntry> {
+    entries
+        .as_array()
         .map(|entries| entries.iter().filter_map(ManagedEntry::decode).collect())
         .unwrap_or_default()
 }

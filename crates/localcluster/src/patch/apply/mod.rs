@@ -194,17 +194,27 @@ fn prune(
 /// the previous ownership is kept, as the API server does.
 pub fn track_update(
     old: Option<&Value>,
-    new: &Value,
+    new: Value,
     types: TypeInfo<'_>,
     manager: &FieldManager<'_>,
 ) -> Value {
-    let mut result = without_managed_fields(new);
-    let requested = new.pointer("/metadata/managedFields");
-    let reset = requested.and_then(Value::as_array).is_some_and(|entries| {
-        entries.is_empty()
-            || (entries.len() == 1 && entries[0].as_object().is_some_and(|e| e.is_empty()))
-    });
-    let mut entries = match (reset, managers::decode(new)) {
+    let mut result = new;
+    let requested = result
+        .get_mut("metadata")
+        .and_then(Value::as_object_mut)
+        .and_then(|metadata| metadata.remove("managedFields"));
+    let reset = requested
+        .as_ref()
+        .and_then(Value::as_array)
+        .is_some_and(|entries| {
+            entries.is_empty()
+                || (entries.len() == 1 && entries[0].as_object().is_some_and(|e| e.is_empty()))
+        });
+    let from_request = requested
+        .as_ref()
+        .map(managers::decode_list)
+        .unwrap_or_default();
+    let mut entries = match (reset, from_request) {
         (true, _) => Vec::new(),
         (false, from_request) if !from_request.is_empty() => from_request,
         (false, _) => old.map(managers::decode).unwrap_or_default(),
@@ -213,19 +223,11 @@ pub fn track_update(
     if old.is_some() && entries.is_empty() {
         return result;
     }
-    let fallback = || {
-        let mut kept = without_managed_fields(new);
-        managers::encode_into(&mut kept, old.map(managers::decode).unwrap_or_default());
-        kept
-    };
-    let old_clean = old.map(without_managed_fields);
-    let Ok(changes) = Comparison::of(
-        old_clean.as_ref(),
-        Some(&result),
-        types.root(),
-        old.is_none(),
-    ) else {
-        return fallback();
+    // The comparison passes over `managedFields` itself, so the old object is not copied
+    // without it.
+    let Ok(changes) = Comparison::of(old, Some(&result), types.root(), old.is_none()) else {
+        managers::encode_into(&mut result, old.map(managers::decode).unwrap_or_default());
+        return result;
     };
     let changed = changes.modified.union(&changes.added);
     for entry in &mut entries {
@@ -236,14 +238,15 @@ pub fn track_update(
     }
     let gained = strip_bookkeeping(&changed);
     if !gained.is_empty() {
-        let api_version = new
+        let api_version = result
             .get("apiVersion")
             .and_then(Value::as_str)
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .to_string();
         let subresource = manager.subresource();
         match entries
             .iter_mut()
-            .find(|e| e.is(manager.name, Operation::Update, api_version, subresource))
+            .find(|e| e.is(manager.name, Operation::Update, &api_version, subresource))
         {
             Some(entry) => {
                 entry.fields = entry.fields.union(&gained);
@@ -252,7 +255,7 @@ pub fn track_update(
             None => entries.push(ManagedEntry {
                 manager: manager.name.to_string(),
                 operation: Operation::Update,
-                api_version: api_version.to_string(),
+                api_version: api_version.clone(),
                 time: Some(manager.time.to_string()),
                 subresource: subresource.to_string(),
                 fields: gained,

@@ -52,7 +52,7 @@ fn finalizers_are_a_set_owned_item_by_item() {
     with_controller["metadata"]["finalizers"] = json!(["a", "b", "controller"]);
     let tracked = track_update(
         Some(&created),
-        &with_controller,
+        with_controller.clone(),
         config_map,
         &by("controller"),
     );

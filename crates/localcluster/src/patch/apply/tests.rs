@@ -179,7 +179,7 @@ fn force_takes_ownership() {
 fn updates_are_tracked_and_conflict_with_appliers() {
     let created = track_update(
         None,
-        &config_map(json!({"a": "1"})),
+        config_map(json!({"a": "1"})),
         core("ConfigMap"),
         &by("kubectl-create"),
     );
@@ -198,7 +198,7 @@ fn updates_are_tracked_and_conflict_with_appliers() {
         subresource: None,
         time: T2,
     };
-    let edited = track_update(Some(&created), &edited, core("ConfigMap"), &edit_time);
+    let edited = track_update(Some(&created), edited, core("ConfigMap"), &edit_time);
     // The creator keeps the map it created, not the value it no longer wrote last.
     assert_eq!(
         entry(&edited, "kubectl-create")["fieldsV1"],
@@ -220,7 +220,7 @@ fn updates_are_tracked_and_conflict_with_appliers() {
 fn update_without_changes_keeps_entries_and_times() {
     let created = track_update(
         None,
-        &config_map(json!({"a": "1"})),
+        config_map(json!({"a": "1"})),
         core("ConfigMap"),
         &by("creator"),
     );
@@ -229,7 +229,7 @@ fn update_without_changes_keeps_entries_and_times() {
         subresource: None,
         time: T2,
     };
-    let same = track_update(Some(&created), &created, core("ConfigMap"), &later);
+    let same = track_update(Some(&created), created.clone(), core("ConfigMap"), &later);
     assert_eq!(same, created);
 }
 
@@ -237,13 +237,13 @@ fn update_without_changes_keeps_entries_and_times() {
 fn resetting_managed_fields_stops_tracking() {
     let created = track_update(
         None,
-        &config_map(json!({"a": "1"})),
+        config_map(json!({"a": "1"})),
         core("ConfigMap"),
         &by("creator"),
     );
     let mut reset = created.clone();
     reset["metadata"]["managedFields"] = json!([]);
-    let stored = track_update(Some(&created), &reset, core("ConfigMap"), &by("someone"));
+    let stored = track_update(Some(&created), reset, core("ConfigMap"), &by("someone"));
     assert!(stored["metadata"].get("managedFields").is_none());
 }
 
@@ -309,7 +309,7 @@ fn keyed_lists_merge_items_of_several_managers() {
     ]);
     let updated = track_update(
         Some(&created),
-        &updated,
+        updated,
         apps("Deployment"),
         &by("controller"),
     );

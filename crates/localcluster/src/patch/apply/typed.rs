@@ -421,6 +421,12 @@ impl CompareWalker<'_> {
                 let new_fields = new.and_then(Value::as_object).unwrap_or(&no_fields);
                 let names: BTreeSet<&String> = old_fields.keys().chain(new_fields.keys()).collect();
                 for name in names {
+                    // Nobody owns the record of ownership.
+                    if name == "managedFields"
+                        && matches!(path.as_slice(), [top] if top.is_field("metadata"))
+                    {
+                        continue;
+                    }
                     path.push(PathElement::field(name));
                     let named = ty.is_named_field(name);
                     self.compare(
