@@ -187,13 +187,18 @@ impl Env {
         self.operator = Some((stop, task));
     }
 
-    /// Stops the operator as SIGTERM would: reconciles in flight finish first.
+    /// Stops the operator as SIGTERM would: reconciles in flight finish first. In spark-submit
+    /// mode those may be spark-submit runs, a JVM each, which take far longer on a busy machine.
     pub async fn stop_operator(&mut self) {
+        let seconds = match self.mode {
+            Mode::Native => 20,
+            Mode::SparkSubmit => 180,
+        };
         if let Some((stop, task)) = self.operator.take() {
             let _ = stop.send(true);
-            tokio::time::timeout(Duration::from_secs(20), task)
+            tokio::time::timeout(Duration::from_secs(seconds), task)
                 .await
-                .expect("operator stops within 20s")
+                .unwrap_or_else(|_| panic!("operator stops within {seconds}s"))
                 .expect("operator task ends cleanly");
         }
     }
