@@ -91,6 +91,13 @@ fn as_kubelet() -> PatchParams {
     patch_as(KUBELET)
 }
 
+fn post_as(manager: &str) -> PostParams {
+    PostParams {
+        field_manager: Some(manager.into()),
+        ..PostParams::default()
+    }
+}
+
 fn now() -> String {
     jiff::Timestamp::now().to_string()
 }
@@ -142,16 +149,7 @@ async fn register_nodes(client: &Client, config: &NodesConfig) -> anyhow::Result
             "metadata": {"name": name, "labels": labels},
             "spec": {},
         }))?;
-        match api
-            .create(
-                &PostParams {
-                    field_manager: Some(KUBELET.into()),
-                    ..PostParams::default()
-                },
-                &node,
-            )
-            .await
-        {
+        match api.create(&post_as(KUBELET), &node).await {
             Ok(_) => {}
             Err(kube::Error::Api(status)) if status.code == 409 => {}
             Err(error) => return Err(error.into()),
@@ -457,11 +455,7 @@ async fn start_executors(api: &Api<Pod>, driver: &Value) {
         let Ok(pod) = serde_json::from_value::<Pod>(executor) else {
             continue;
         };
-        let as_driver = PostParams {
-            field_manager: Some(SPARK_DRIVER.into()),
-            ..PostParams::default()
-        };
-        if let Err(error) = api.create(&as_driver, &pod).await {
+        if let Err(error) = api.create(&post_as(SPARK_DRIVER), &pod).await {
             debug!(%error, pod = %pod.name_any(), "could not create executor");
         }
     }
