@@ -132,12 +132,7 @@ async fn status_is_applied_and_patched_through_its_subresource() {
 /// no name at all; and the simulated kubelet's status writes under `kubelet`.
 #[tokio::test]
 async fn every_write_is_recorded_under_its_manager_or_user_agent() {
-    // Plain HTTP, so that a second client is built here with a user agent of its own.
-    let cluster = common::start_with(localcluster::Options {
-        tls: false,
-        ..localcluster::Options::default()
-    })
-    .await;
+    let cluster = common::start().await;
     let client = cluster.client().unwrap();
     let simulated = tokio::spawn(localcluster::nodes::run(
         client.clone(),
@@ -153,8 +148,7 @@ async fn every_write_is_recorded_under_its_manager_or_user_agent() {
     assert_eq!(entries[0].manager, None, "kube-rs sends no user agent");
     assert_eq!(entries[0].operation.as_deref(), Some("Update"));
 
-    let mut config = kube::Config::new(cluster.url().parse().unwrap());
-    config.default_namespace = "default".into();
+    let mut config = cluster.client_config().unwrap();
     config.headers.push((
         http::header::USER_AGENT,
         http::HeaderValue::from_static("my-tool/1.2 (linux/amd64)"),

@@ -241,12 +241,11 @@ pub fn track_update(
         let api_version = result
             .get("apiVersion")
             .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
+            .unwrap_or_default();
         let subresource = manager.subresource();
         match entries
             .iter_mut()
-            .find(|e| e.is(manager.name, Operation::Update, &api_version, subresource))
+            .find(|e| e.is(manager.name, Operation::Update, api_version, subresource))
         {
             Some(entry) => {
                 entry.fields = entry.fields.union(&gained);
@@ -255,7 +254,7 @@ pub fn track_update(
             None => entries.push(ManagedEntry {
                 manager: manager.name.to_string(),
                 operation: Operation::Update,
-                api_version: api_version.clone(),
+                api_version: api_version.to_string(),
                 time: Some(manager.time.to_string()),
                 subresource: subresource.to_string(),
                 fields: gained,
