@@ -3,6 +3,7 @@
 //! both submission modes (`native::…` and `spark_submit::…`).
 
 mod common;
+mod slow_watch;
 
 use std::collections::BTreeSet;
 
@@ -453,6 +454,37 @@ async fn a_driver_pod_that_disappears_fails_the_application(mode: Mode) {
     let message = status.application_state.error_message.unwrap_or_default();
     assert!(message.contains("not found"), "{message}");
     assert_eq!(status.execution_attempts, Some(1));
+}
+
+/// A driver pod the operator's watch has not delivered yet is not a missing driver: the operator
+/// asks the API server before it fails the application, and waits for its cache.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_driver_the_watch_has_not_delivered_yet_is_waited_for() {
+    let mut env = Env::without_operator().await;
+    let mut config = env.config();
+    let grace = std::time::Duration::from_secs(2);
+    config.lifecycle.driver_pod_creation_grace_period = grace;
+    // Pod events reach the operator well after the grace period.
+    let slow = slow_watch::SlowWatches {
+        plural: "pods",
+        delay: grace * 4,
+    };
+    let client = kube::client::ClientBuilder::try_from(env.operator_client_config())
+        .expect("operator's client")
+        .with_layer(&slow)
+        .build();
+    env.start_operator_on(client, config);
+    env.create(&spark_pi("late", r#""localcluster/run-seconds": "1""#, ""))
+        .await;
+    let app = env.wait_for("late", State::Completed, 40).await;
+    assert_eq!(app.status.unwrap().submission_attempts, Some(1));
+    let reasons = env
+        .event_reasons_including("late", &["SparkApplicationCompleted"])
+        .await;
+    assert!(
+        !reasons.iter().any(|r| r == "SparkDriverNotFound"),
+        "{reasons:?}"
+    );
 }
 
 /// Who wrote an object, as its `managedFields` say: (manager, subresource) of each entry.

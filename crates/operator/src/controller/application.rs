@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, PodStatus, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::core::Request;
@@ -16,11 +16,11 @@ use spark_operator_api::{
 use tracing::{debug, info, warn};
 
 use super::Context;
-use super::cached::CachedApplication;
+use super::cached::{CachedApplication, Slim};
 use super::resources::delete_labelled;
 use super::status_patch::merge_patch;
 use crate::error::{Error, Result};
-use crate::lifecycle::{self, Action, Decision, Observation, SubmissionOutcome};
+use crate::lifecycle::{self, Action, Decision, Observation, ObservedPod, SubmissionOutcome};
 
 /// One reconcile of `app`, decoded from `stored`, the application as the cache holds it.
 pub async fn reconcile(
@@ -42,6 +42,11 @@ pub async fn reconcile(
 
     let observed = observe(&app, &ctx, now);
     let mut decision = lifecycle::decide(&app, &observed);
+    if decision.concludes_driver_missing() && driver_exists(&app, &ctx, &current).await? {
+        debug!(app = %app.name_any(), "the driver pod is not in the cache yet; looking again");
+        // The pod's watch event brings the application back; the requeue is a fallback.
+        return Ok(Requeue::requeue(CACHE_BEHIND_RETRY));
+    }
     // Events describe transitions; they are recorded once the status holding the transition is
     // written, so a reconcile repeated after a conflict does not report the same step twice.
     let mut events = Vec::new();
@@ -73,6 +78,31 @@ pub async fn reconcile(
     Ok(match decision.requeue_after {
         Some(after) => Requeue::requeue(after),
         None => Requeue::requeue(ctx.config.resync_period),
+    })
+}
+
+/// How soon an application whose driver pod the cache has not caught up with is looked at again.
+const CACHE_BEHIND_RETRY: Duration = Duration::from_secs(1);
+
+/// Whether the driver pod of the attempt `status` follows exists, asked of the API server rather
+/// than the cache: the cache runs behind it whenever the operator or the watch is slow, and an
+/// application must not fail because its driver was not seen in time.
+async fn driver_exists(
+    app: &SparkApplication,
+    ctx: &Context,
+    status: &SparkApplicationStatus,
+) -> Result<bool> {
+    let Some(name) = status.driver_info.pod_name.as_deref() else {
+        return Ok(false);
+    };
+    let namespace = app.namespace().unwrap_or_default();
+    let pods = Api::<Slim<Pod, PodStatus>>::namespaced(ctx.client.clone(), &namespace);
+    Ok(match pods.get_opt(name).await? {
+        Some(pod) => lifecycle::is_attempt_driver(
+            &ObservedPod::of(&pod.metadata, pod.status.as_ref()),
+            status,
+        ),
+        None => false,
     })
 }
 

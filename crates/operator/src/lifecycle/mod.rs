@@ -127,6 +127,23 @@ pub struct Decision {
     pub requeue_after: Option<Duration>,
 }
 
+impl Decision {
+    /// Whether this decision ends the attempt because its driver pod was not seen. That is a
+    /// conclusion from absence, which a watch cache running behind the API server draws wrongly
+    /// (a busy operator, a slow watch): the reconciler confirms it with the API server first.
+    pub fn concludes_driver_missing(&self) -> bool {
+        self.actions.iter().any(|action| {
+            matches!(action, Action::Event { reason, .. } if *reason == reasons::DRIVER_NOT_FOUND)
+        })
+    }
+}
+
+/// Whether `pod`, as read from the API server, is the driver of the attempt `status` follows: if
+/// so, a decision that the driver is missing was made on a cache that has not seen it yet.
+pub fn is_attempt_driver(pod: &ObservedPod, status: &SparkApplicationStatus) -> bool {
+    matches!(pod, ObservedPod::Driver(driver) if driver::is_current_attempt(driver, status))
+}
+
 /// How a [`Action::Submit`] went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SubmissionOutcome {

@@ -169,16 +169,26 @@ impl Env {
     }
 
     pub fn start_operator_with(&mut self, config: ControllerConfig) {
+        // The operator's own client, which names it to the cluster as in production.
+        let client =
+            kube::Client::try_from(self.operator_client_config()).expect("operator's client");
+        self.start_operator_on(client, config);
+    }
+
+    /// The configuration of the operator's client: the cluster's, under the operator's name.
+    pub fn operator_client_config(&self) -> kube::Config {
+        spark_operator::runtime::identified(
+            self.cluster.client_config().expect("client configuration"),
+        )
+    }
+
+    /// The operator with `config`, on `client`.
+    pub fn start_operator_on(&mut self, client: Client, config: ControllerConfig) {
         assert!(self.operator.is_none(), "one operator at a time");
         let (stop, mut stopped) = watch::channel(false);
         let shutdown = async move {
             let _ = stopped.wait_for(|s| *s).await;
         };
-        // The operator's own client, which names it to the cluster as in production.
-        let client = kube::Client::try_from(spark_operator::runtime::identified(
-            self.cluster.client_config().expect("client configuration"),
-        ))
-        .expect("operator's client");
         let task = tokio::spawn(async move {
             spark_operator::controller::run_all(client, config, shutdown)
                 .await

@@ -148,3 +148,29 @@ fn a_status_without_submission_id_matches_the_driver_by_name() {
     });
     assert_eq!(state_of(&decide(&app, &observed)), State::Running);
 }
+
+#[test]
+fn only_a_decision_from_a_missing_driver_asks_for_confirmation() {
+    for case in cases() {
+        let app = app_in(policy(RestartPolicyType::Never), status_in(case.from));
+        let mut observed = observation(at(case.now));
+        observed.driver = case.driver;
+        let decision = decide(&app, &observed);
+        assert_eq!(
+            decision.concludes_driver_missing(),
+            case.events.contains(&DRIVER_NOT_FOUND),
+            "{}",
+            case.name
+        );
+    }
+}
+
+#[test]
+fn a_driver_read_from_the_server_counts_only_for_the_current_attempt() {
+    let status = status_in(State::Running);
+    let current = ObservedPod::Driver(driver_pod("attempt-1", PodPhase::Running));
+    let earlier = ObservedPod::Driver(driver_pod("attempt-0", PodPhase::Running));
+    assert!(is_attempt_driver(&current, &status));
+    assert!(!is_attempt_driver(&earlier, &status));
+    assert!(!is_attempt_driver(&ObservedPod::Other, &status));
+}
