@@ -1,7 +1,9 @@
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use spark_operator::cli;
+use spark_operator::runtime::wakeups;
 
 /// The Spark operator: runs SparkApplications on Kubernetes.
 #[derive(Parser)]
@@ -62,13 +64,17 @@ fn main() -> std::process::ExitCode {
         Command::Validate { files } => cli::validate::run(&files),
         Command::Controller {
             command: ControllerCommand::Start(args),
-        } => serve(
-            Some(args.runtime.worker_threads.into()),
-            cli::controller::start(*args),
-        ),
+        } => args
+            .runtime
+            .min_wakeup_interval()
+            .map_err(anyhow::Error::msg)
+            .and_then(|interval| {
+                let threads = args.runtime.worker_threads.into();
+                serve(Some(threads), interval, cli::controller::start(*args))
+            }),
         Command::Webhook {
             command: WebhookCommand::Start(args),
-        } => serve(None, cli::webhook::start(*args)),
+        } => serve(None, Duration::ZERO, cli::webhook::start(*args)),
         Command::RunLocal(args) => block_on(cli::local::run(args)),
     };
     match result {
@@ -81,7 +87,7 @@ fn main() -> std::process::ExitCode {
 }
 
 fn block_on(future: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
-    runtime(None)?.block_on(future)
+    runtime(None, Duration::ZERO)?.block_on(future)
 }
 
 /// Runs a long-lived service. With one thread, the runtime is a current-thread one and the
@@ -89,25 +95,33 @@ fn block_on(future: impl std::future::Future<Output = anyhow::Result<()>>) -> an
 /// saves a few per cent of CPU per application against one worker, more when the operator waits
 /// on a busy API server (bench/README.md). With more, the service is a task of the
 /// workers rather than of the main thread, so that the requests it makes and the answers it
-/// awaits wake tasks on the same workers instead of the main thread across threads.
+/// awaits wake tasks on the same workers instead of the main thread across threads. Busy
+/// threads wake at most once per `min_wakeup_interval` (`runtime::wakeups`).
 fn serve(
     worker_threads: Option<usize>,
+    min_wakeup_interval: Duration,
     future: impl std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
 ) -> anyhow::Result<()> {
     if worker_threads == Some(1) {
-        let runtime = tokio::runtime::Builder::new_current_thread()
+        let mut builder = tokio::runtime::Builder::new_current_thread();
+        let runtime = wakeups::batched(&mut builder, min_wakeup_interval)
             .enable_all()
             .build()?;
         return runtime.block_on(future);
     }
-    runtime(worker_threads)?.block_on(async { tokio::spawn(future).await? })
+    runtime(worker_threads, min_wakeup_interval)?.block_on(async { tokio::spawn(future).await? })
 }
 
 /// A runtime with `worker_threads` workers, or one per core.
-fn runtime(worker_threads: Option<usize>) -> std::io::Result<tokio::runtime::Runtime> {
+fn runtime(
+    worker_threads: Option<usize>,
+    min_wakeup_interval: Duration,
+) -> std::io::Result<tokio::runtime::Runtime> {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(threads) = worker_threads {
         builder.worker_threads(threads);
     }
-    builder.enable_all().build()
+    wakeups::batched(&mut builder, min_wakeup_interval)
+        .enable_all()
+        .build()
 }

@@ -55,6 +55,11 @@ pub struct RuntimeFlags {
     /// more spend CPU handing work between threads.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     pub worker_threads: u16,
+    /// The least time between two wake-ups of a busy controller thread (ours; 0s: none). What
+    /// arrives meanwhile is handled in one wake-up: less CPU per application, for up to that
+    /// much more latency on each step that waits for the API server (bench/README.md).
+    #[arg(long, default_value = "3ms")]
+    pub min_wakeup_interval: String,
 }
 
 /// The checked settings.
@@ -116,6 +121,11 @@ fn check_lock_name(name: &str) -> Result<(), String> {
 }
 
 impl RuntimeFlags {
+    /// `--min-wakeup-interval`, read before the runtime it shapes is built.
+    pub fn min_wakeup_interval(&self) -> Result<Duration, String> {
+        parse_duration("--min-wakeup-interval", &self.min_wakeup_interval)
+    }
+
     pub fn check(&self) -> Result<RuntimeSettings, String> {
         let leader_election = if self.leader_election {
             check_lock_name(&self.leader_election_lock_name)?;
@@ -200,6 +210,25 @@ mod tests {
             .map_err(|e| e.to_string())?
             .flags
             .check()
+    }
+
+    #[test]
+    fn the_wakeup_interval_defaults_to_the_runtime_s_and_names_its_flag() {
+        let parse = |args: &[&str]| {
+            let mut all = vec!["test"];
+            all.extend_from_slice(args);
+            Cli::try_parse_from(all)
+                .unwrap()
+                .flags
+                .min_wakeup_interval()
+        };
+        assert_eq!(
+            parse(&[]),
+            Ok(crate::runtime::wakeups::DEFAULT_MIN_WAKEUP_INTERVAL)
+        );
+        assert_eq!(parse(&["--min-wakeup-interval", "0s"]), Ok(Duration::ZERO));
+        let error = parse(&["--min-wakeup-interval", "fast"]).unwrap_err();
+        assert!(error.contains("--min-wakeup-interval"), "{error}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod http;
 pub mod readiness;
+pub mod wakeups;
 
 use std::future::Future;
 use std::net::SocketAddr;
