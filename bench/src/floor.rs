@@ -31,6 +31,7 @@ use spark_operator::controller::cached::{CachedApplication, Metadata, Slim};
 use spark_operator::controller::events::EventPublisher;
 use spark_operator::controller::submit::submit;
 use spark_operator::lifecycle::SubmissionOutcome;
+use spark_operator::runtime::wakeups;
 use spark_operator::submission::LABEL_APP_NAME;
 use spark_operator_api::{DriverInfo, SparkApplication};
 
@@ -124,9 +125,11 @@ pub async fn measure(
 }
 
 /// The child process: serves every application it sees until it is killed; writes
-/// [`ready_path`] once its watches hold their first listing.
+/// [`ready_path`] once its watches hold their first listing. Its runtime is the operator's by
+/// default: one thread, woken at most once per `--min-wakeup-interval`'s default while busy.
 pub fn client_main(kubeconfig: &Path) -> anyhow::Result<()> {
-    tokio::runtime::Builder::new_current_thread()
+    let mut builder = tokio::runtime::Builder::new_current_thread();
+    wakeups::batched(&mut builder, wakeups::DEFAULT_MIN_WAKEUP_INTERVAL)
         .enable_all()
         .build()?
         .block_on(serve(kubeconfig, &ready_path(kubeconfig)))

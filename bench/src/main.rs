@@ -499,6 +499,7 @@ fn summarize(
             .then(|| ends.iter().map(|(t, _)| since_start(t)).fold(0.0, f64::max)),
         operator_cpu_secs: figures.operator.1.cpu_secs - figures.operator.0.cpu_secs,
         operator_peak_rss_mib: figures.operator.1.peak_rss_kib as f64 / 1024.0,
+        operator_wakeups: figures.operator.1.wakeups - figures.operator.0.wakeups,
         cluster_cpu_secs: figures.cluster.1.cpu_secs - figures.cluster.0.cpu_secs,
         cluster_writes: figures.writes,
         ceiling_per_sec: figures.ceiling,

@@ -121,6 +121,7 @@ impl Process {
         Ok(Usage {
             cpu_secs: cpu_ticks(&stat).context("parsing /proc/PID/stat")? as f64 / ticks,
             peak_rss_kib: status_kib(&status, "VmHWM").context("VmHWM in /proc/PID/status")?,
+            wakeups: status_count(&status, "voluntary_ctxt_switches").unwrap_or(0),
         })
     }
 
@@ -143,6 +144,9 @@ impl Process {
 pub struct Usage {
     pub cpu_secs: f64,
     pub peak_rss_kib: u64,
+    /// Times its threads gave up the CPU to wait (voluntary context switches): each is a
+    /// wake-up by the kernel when what they waited for came.
+    pub wakeups: u64,
 }
 
 /// utime + stime of the process and of its children that ended (cutime + cstime: the
@@ -158,6 +162,11 @@ pub fn cpu_ticks(stat: &str) -> Option<u64> {
 
 /// A `Name:   123 kB` line of /proc/PID/status, in KiB.
 pub fn status_kib(status: &str, name: &str) -> Option<u64> {
+    status_count(status, name)
+}
+
+/// The number of a `Name:   123` line of /proc/PID/status (a unit after it is left out).
+pub fn status_count(status: &str, name: &str) -> Option<u64> {
     status
         .lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))?
@@ -358,5 +367,14 @@ mod tests {
         assert_eq!(status_kib(status, "VmHWM"), Some(51200));
         assert_eq!(status_kib(status, "VmRSS"), Some(40000));
         assert_eq!(status_kib(status, "VmSwap"), None);
+        let switches = "voluntary_ctxt_switches:\t10548\nnonvoluntary_ctxt_switches:\t1396\n";
+        assert_eq!(
+            status_count(switches, "voluntary_ctxt_switches"),
+            Some(10548)
+        );
+        assert_eq!(
+            status_count(switches, "nonvoluntary_ctxt_switches"),
+            Some(1396)
+        );
     }
 }

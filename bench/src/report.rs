@@ -36,6 +36,8 @@ pub struct SizeResult {
     pub operator_cpu_secs: f64,
     /// Peak resident set of the operator process (VmHWM), in MiB.
     pub operator_peak_rss_mib: f64,
+    /// Times the operator's threads were woken by the kernel during the run.
+    pub operator_wakeups: u64,
     /// CPU seconds of the local cluster process during the run.
     pub cluster_cpu_secs: f64,
     /// Writes the cluster stored during the run (its resourceVersion counter advanced this much).
@@ -124,7 +126,8 @@ const METHODS: [&str; 3] = ["POST", "PATCH", "GET"];
 pub fn work_table(results: &[SizeResult]) -> String {
     let mut out = String::from(
         "| N | creates | API requests per app | POST | PATCH | GET | other | reconciles per app \
-         | operator CPU per request or reconcile (µs) |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|\n",
+         | operator CPU per request or reconcile (µs) | operator wake-ups per app \
+         |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in results {
         let work = &r.operator_work;
@@ -147,12 +150,13 @@ pub fn work_table(results: &[SizeResult]) -> String {
             .then(|| r.operator_cpu_secs * 1e6 / operations);
         let _ = writeln!(
             out,
-            "| {} | {} | {total} | {} | {} | {} |",
+            "| {} | {} | {total} | {} | {} | {} | {} |",
             r.n,
             r.pace(),
             by_method.join(" | "),
             per_app(work.reconciles),
             opt(cpu_per_operation, 0),
+            per_app(r.operator_wakeups as f64),
         );
     }
     out
@@ -272,6 +276,7 @@ mod tests {
             end_secs: Some(2.0),
             operator_cpu_secs: 0.25,
             operator_peak_rss_mib: 50.0,
+            operator_wakeups: 4 * n as u64,
             cluster_cpu_secs: 1.5,
             cluster_writes: 12 * n as u64,
             ceiling_per_sec: 1234.0,
@@ -333,13 +338,16 @@ mod tests {
         let table = work_table(&[r.clone(), result(1000, &[])]);
         let lines: Vec<&str> = table.lines().collect();
         assert!(lines[0].starts_with("| N | creates | API requests per app | POST |"));
-        // 0.25 CPU seconds over 1,500 requests and 1,000 reconciles.
+        // 0.25 CPU seconds over 1,500 requests and 1,000 reconciles; 400 wake-ups.
         assert_eq!(
             lines[2],
-            "| 100 | burst | 15.0 | 9.0 | 5.0 | 0.0 | 1.0 | 10.0 | 100 |"
+            "| 100 | burst | 15.0 | 9.0 | 5.0 | 0.0 | 1.0 | 10.0 | 100 | 4.0 |"
         );
         // An operator that does not count its requests.
-        assert_eq!(lines[3], "| 1000 | burst | - | - | - | - | - | 0.0 | - |");
+        assert_eq!(
+            lines[3],
+            "| 1000 | burst | - | - | - | - | - | 0.0 | - | 4.0 |"
+        );
         let columns = |l: &str| l.matches('|').count();
         assert!(lines.iter().all(|l| columns(l) == columns(lines[0])));
     }
