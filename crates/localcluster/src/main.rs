@@ -9,6 +9,11 @@ use localcluster::auth::Authorization;
 use localcluster::{LocalCluster, Options, nodes};
 use tracing_subscriber::EnvFilter;
 
+/// The cluster keeps and copies objects as JSON trees on several threads, so allocation is most
+/// of its CPU; mimalloc's per-thread heaps cost less than glibc's shared arenas (bench/README.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     version,
