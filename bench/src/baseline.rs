@@ -41,8 +41,9 @@ pub fn binaries(current: &Binaries, baseline_operator: &Path) -> anyhow::Result<
 pub fn markdown(rounds: &[Round]) -> String {
     let mut out = String::from(
         "| N | round | CPU per app, baseline (ms) | CPU per app, current (ms) | current / baseline \
-         | submissions/s, baseline | submissions/s, current | peak RSS, baseline (MiB) | peak \
-         RSS, current (MiB) |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+         | submissions/s, baseline | submissions/s, current | p50 create→driver pod, baseline \
+         (ms) | p50, current (ms) | peak RSS, baseline (MiB) | peak RSS, current (MiB) \
+         |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     let mut per_n = std::collections::BTreeMap::<usize, usize>::new();
     for round in rounds {
@@ -50,7 +51,7 @@ pub fn markdown(rounds: &[Round]) -> String {
         *index += 1;
         let (b, c) = (&round.baseline, &round.current);
         out.push_str(&format!(
-            "| {} | {} | {:.3} | {:.3} | {} | {:.0} | {:.0} | {:.1} | {:.1} |\n",
+            "| {} | {} | {:.3} | {:.3} | {} | {:.0} | {:.0} | {} | {} | {:.1} | {:.1} |\n",
             round.n,
             index,
             b.operator_cpu_ms_per_app(),
@@ -60,6 +61,8 @@ pub fn markdown(rounds: &[Round]) -> String {
                 .map_or_else(|| "-".into(), |ratio| format!("{ratio:.2}")),
             b.submissions_per_sec(),
             c.submissions_per_sec(),
+            crate::report::opt(b.p50_ms(), 1),
+            crate::report::opt(c.p50_ms(), 1),
             b.operator_peak_rss_mib,
             c.operator_peak_rss_mib,
         ));
@@ -96,7 +99,10 @@ mod tests {
             Round {
                 n: 1000,
                 baseline: result(3.0, 46.0),
-                current: result(2.0, 45.0),
+                current: SizeResult {
+                    latencies_ms: vec![7.0],
+                    ..result(2.0, 45.0)
+                },
             },
             Round {
                 n: 1000,
@@ -106,7 +112,9 @@ mod tests {
         ];
         let table = markdown(&rounds);
         assert!(
-            table.contains("| 1000 | 1 | 3.000 | 2.000 | 0.67 | 500 | 500 | 46.0 | 45.0 |"),
+            table.contains(
+                "| 1000 | 1 | 3.000 | 2.000 | 0.67 | 500 | 500 | - | 7.0 | 46.0 | 45.0 |"
+            ),
             "{table}"
         );
         assert!(

@@ -82,7 +82,7 @@ fn per_sec(count: usize, secs: f64) -> f64 {
     if secs > 0.0 { count as f64 / secs } else { 0.0 }
 }
 
-fn opt(value: Option<f64>, decimals: usize) -> String {
+pub fn opt(value: Option<f64>, decimals: usize) -> String {
     value.map_or_else(|| "-".to_string(), |v| format!("{v:.decimals$}"))
 }
 
