@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::{Cluster, DEFAULT_WATCH_TIMEOUT, as_version};
+use super::{Cluster, DEFAULT_WATCH_TIMEOUT, as_version, convert};
 use crate::error::ApiError;
 use crate::meta;
 use crate::registry::ResourceType;
@@ -75,6 +75,23 @@ impl Filter {
             .is_none_or(|s| s.matches(&meta::labels(object)))
             && self.fields.as_ref().is_none_or(|s| s.matches(object))
     }
+
+    /// Whether the filter selects the stored object `stored` as `resource` serves it. Selectors
+    /// never read `apiVersion` or `kind`, so the object is converted first only where serving
+    /// moves its fields (events.k8s.io Events): the copy a conversion makes is left to the
+    /// objects that are sent.
+    pub(super) fn selects(&self, resource: &ResourceType, stored: &Value) -> bool {
+        if !self.labels_match(stored) {
+            return false;
+        }
+        match &self.fields {
+            None => true,
+            Some(_) if convert::is_events_v1(resource) => {
+                self.matches(&as_version(resource, stored))
+            }
+            Some(fields) => fields.matches(stored),
+        }
+    }
 }
 
 fn encode_continue(rv: u64, namespace: &str, name: &str) -> String {
@@ -130,9 +147,8 @@ impl Cluster {
                     (meta::namespace(item), meta::name(item)) > (ns.as_str(), name.as_str())
                 })
             })
-            .filter(|item| filter.labels_match(item))
-            .map(|item| as_version(resource, item))
-            .filter(|item| filter.matches(item));
+            .filter(|item| filter.selects(resource, item))
+            .map(|item| as_version(resource, item));
         let limit = options.limit.filter(|l| *l > 0).unwrap_or(usize::MAX);
         let page: Vec<Value> = matching.by_ref().take(limit).collect();
         let remaining = matching.count();
@@ -247,8 +263,8 @@ impl WatchSession {
     ) {
         for item in initial
             .iter()
+            .filter(|item| self.filter.selects(&self.resource, item))
             .map(|item| as_version(&self.resource, item))
-            .filter(|item| self.filter.matches(item))
         {
             if self
                 .sender
@@ -345,15 +361,14 @@ pub(super) fn translate(
     event: &StoreEvent,
     filter: &Filter,
 ) -> Option<(&'static str, Value)> {
-    let object = as_version(resource, &event.object);
-    let now = filter.matches(&object);
+    let now = filter.selects(resource, &event.object);
     let kind = match event.event_type {
         EventType::Added | EventType::Deleted => now.then(|| event.event_type.as_str()),
         EventType::Modified => {
             let before = event
                 .previous
                 .as_ref()
-                .is_some_and(|p| filter.matches(&as_version(resource, p)));
+                .is_some_and(|p| filter.selects(resource, p));
             match (before, now) {
                 (true, true) => Some("MODIFIED"),
                 (false, true) => Some("ADDED"),
@@ -362,7 +377,7 @@ pub(super) fn translate(
             }
         }
     };
-    kind.map(|kind| (kind, object))
+    kind.map(|kind| (kind, as_version(resource, &event.object)))
 }
 
 #[cfg(test)]
@@ -377,6 +392,26 @@ mod tests {
             ("ns".to_string(), "b".to_string())
         );
         assert_eq!(decode_continue("garbage!").unwrap_err().code, 400);
+    }
+
+    #[test]
+    fn selectors_read_the_object_as_it_is_served() {
+        let registry = crate::registry::Registry::with_builtins();
+        let events_v1 = registry.lookup("events.k8s.io", "v1", "events").unwrap();
+        let core_events = registry.lookup("", "v1", "events").unwrap();
+        // Stored in the core shape: events.k8s.io serves `involvedObject` as `regarding`.
+        let stored = json!({"metadata": {"name": "e", "labels": {"a": "b"}},
+                            "involvedObject": {"kind": "Pod", "name": "p"}});
+        let regarding = Filter::parse(None, Some("regarding.name=p")).unwrap();
+        assert!(regarding.selects(&events_v1, &stored));
+        assert!(!regarding.selects(&core_events, &stored));
+        let involved = Filter::parse(Some("a=b"), Some("involvedObject.name=p")).unwrap();
+        assert!(involved.selects(&core_events, &stored));
+        assert!(
+            !Filter::parse(Some("a=c"), None)
+                .unwrap()
+                .selects(&core_events, &stored)
+        );
     }
 
     #[test]
