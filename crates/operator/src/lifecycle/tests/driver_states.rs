@@ -70,6 +70,13 @@ fn every_driver_observation_moves_the_application_as_kubeflow_does() {
             case.name
         );
         assert_eq!(decision.requeue_after, case.requeue, "{}", case.name);
+        // Only a decision drawn from a missing driver is confirmed with the API server first.
+        assert_eq!(
+            decision.concludes_driver_missing(),
+            case.events.contains(&DRIVER_NOT_FOUND),
+            "{}",
+            case.name
+        );
         let ended = matches!(case.to, State::Succeeding | State::Failing);
         let termination = status.termination_time.as_ref().map(|t| t.0);
         assert_eq!(termination, ended.then(|| at(case.now)), "{}", case.name);
@@ -147,22 +154,6 @@ fn a_status_without_submission_id_matches_the_driver_by_name() {
         ..driver_pod("", PodPhase::Running)
     });
     assert_eq!(state_of(&decide(&app, &observed)), State::Running);
-}
-
-#[test]
-fn only_a_decision_from_a_missing_driver_asks_for_confirmation() {
-    for case in cases() {
-        let app = app_in(policy(RestartPolicyType::Never), status_in(case.from));
-        let mut observed = observation(at(case.now));
-        observed.driver = case.driver;
-        let decision = decide(&app, &observed);
-        assert_eq!(
-            decision.concludes_driver_missing(),
-            case.events.contains(&DRIVER_NOT_FOUND),
-            "{}",
-            case.name
-        );
-    }
 }
 
 #[test]
