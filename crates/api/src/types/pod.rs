@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use super::schema::preserve_unknown_object;
 
-/// Pod settings common to the driver and the executors.
+/// Pod settings common to the driver and the executors. The k8s-openapi types of kilobytes that
+/// few applications set are boxed: an application is moved and copied whole as it is decoded and
+/// reconciled, and it takes a third of the bytes so (the JSON and the schema are the same).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SparkPodSpec {
@@ -19,7 +21,7 @@ pub struct SparkPodSpec {
     /// (`spark.kubernetes.{driver,executor}.podTemplateFile`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "preserve_unknown_object")]
-    pub template: Option<PodTemplateSpec>,
+    pub template: Option<Box<PodTemplateSpec>>,
     /// Number of CPU cores (`spark.driver.cores` / `spark.executor.cores`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cores: Option<i32>,
@@ -67,9 +69,9 @@ pub struct SparkPodSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tolerations: Vec<Toleration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pod_security_context: Option<PodSecurityContext>,
+    pub pod_security_context: Option<Box<PodSecurityContext>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub security_context: Option<SecurityContext>,
+    pub security_context: Option<Box<SecurityContext>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheduler_name: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -107,7 +109,7 @@ pub struct DriverSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub java_options: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lifecycle: Option<Lifecycle>,
+    pub lifecycle: Option<Box<Lifecycle>>,
     /// The API server URL the driver uses to create executors (`spark.kubernetes.driver.master`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kubernetes_master: Option<String>,
@@ -135,7 +137,7 @@ pub struct ExecutorSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub java_options: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lifecycle: Option<Lifecycle>,
+    pub lifecycle: Option<Box<Lifecycle>>,
     /// Whether Spark deletes executor pods when they end (`spark.kubernetes.executor.deleteOnTermination`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delete_on_termination: Option<bool>,

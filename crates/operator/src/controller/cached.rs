@@ -98,6 +98,19 @@ impl<K, S: Clone> Clone for Slim<K, S> {
     }
 }
 
+/// An object of kind `K` read as its metadata and spec alone (`S`): what the operator reads of
+/// the answer to creating a Service or an Ingress, without its status and `managedFields`.
+#[derive(Debug, Deserialize)]
+#[serde(bound(deserialize = "S: Deserialize<'de>"))]
+pub struct WithSpec<K, S> {
+    #[serde(default, deserialize_with = "without_managed_fields")]
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub spec: Option<S>,
+    #[serde(skip)]
+    kind: PhantomData<fn() -> K>,
+}
+
 /// An object of kind `K` of which the API server sends the metadata alone (kube-rs asks for
 /// `PartialObjectMetadata` for it, as for kube's `PartialObjectMeta`), read without its
 /// `managedFields`.
@@ -155,6 +168,7 @@ macro_rules! resource_of {
 
 resource_of!(CachedApplication, SparkApplication, []);
 resource_of!(Slim<K, S>, K, [K: Resource<DynamicType = ()>, S]);
+resource_of!(WithSpec<K, S>, K, [K: Resource<DynamicType = ()>, S]);
 resource_of!(Metadata<K>, K, [K: Resource<DynamicType = ()>], true);
 
 #[cfg(test)]
@@ -178,6 +192,25 @@ mod tests {
         assert_eq!(Slim::<Pod, PodStatus>::plural(&()), "pods");
         assert_eq!(Slim::<ConfigMap>::kind(&()), "ConfigMap");
         assert!(!Slim::<Pod, PodStatus>::metadata_api());
+    }
+
+    #[test]
+    fn a_created_service_is_read_as_its_metadata_and_spec() {
+        use k8s_openapi::api::core::v1::{Service, ServiceSpec};
+        let read: WithSpec<Service, ServiceSpec> = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "ui", "managedFields": [{"manager": "spark-operator"}]},
+            "spec": {"clusterIP": "10.0.0.7", "ports": [{"port": 4040}]},
+            "status": {"loadBalancer": {}},
+        }))
+        .unwrap();
+        assert_eq!(read.metadata.name.as_deref(), Some("ui"));
+        assert_eq!(read.metadata.managed_fields, None);
+        let spec = read.spec.unwrap();
+        assert_eq!(spec.cluster_ip.as_deref(), Some("10.0.0.7"));
+        assert_eq!(spec.ports.unwrap()[0].port, 4040);
+        assert_eq!(WithSpec::<Service, ServiceSpec>::plural(&()), "services");
+        assert!(!WithSpec::<Service, ServiceSpec>::metadata_api());
     }
 
     #[test]

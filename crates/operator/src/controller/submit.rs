@@ -2,13 +2,13 @@
 //! running `spark-submit` when the operator or the application chooses it. Either way the
 //! operator adds the Spark UI Service and Ingresses.
 
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
-use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service, ServiceSpec};
+use k8s_openapi::api::networking::v1::{Ingress, IngressSpec};
 use kube::ResourceExt;
 use spark_operator_api::{DriverInfo, SparkApplication};
 
 use super::Context;
-use super::cached::Slim;
+use super::cached::{Slim, WithSpec};
 use super::resources::create_or_adopt;
 use crate::config::SubmitterKind;
 use crate::error::{Error, Result};
@@ -101,7 +101,7 @@ async fn create_services<'a>(
     web_ui: &mut DriverInfo,
 ) -> Result<()> {
     for service in services {
-        let created: Service =
+        let created: WithSpec<Service, ServiceSpec> =
             create_or_adopt(&ctx.client, namespace, service, submission_id).await?;
         let is_ui = plan
             .ui_service
@@ -129,7 +129,7 @@ async fn create_ingresses(
     web_ui: &mut DriverInfo,
 ) -> Result<()> {
     for ingress in plan.ingresses() {
-        let created: Ingress =
+        let created: WithSpec<Ingress, IngressSpec> =
             create_or_adopt(&ctx.client, namespace, ingress, submission_id).await?;
         let is_ui = plan
             .ui_ingress

@@ -42,13 +42,13 @@ impl<'a> RoleSpec<'a> {
         match role {
             Role::Driver => Self {
                 pod: &spec.driver.pod,
-                lifecycle: spec.driver.lifecycle.as_ref(),
+                lifecycle: spec.driver.lifecycle.as_deref(),
                 ports: &spec.driver.ports,
                 priority_class_name: spec.driver.priority_class_name.as_deref(),
             },
             Role::Executor => Self {
                 pod: &spec.executor.pod,
-                lifecycle: spec.executor.lifecycle.as_ref(),
+                lifecycle: spec.executor.lifecycle.as_deref(),
                 ports: &spec.executor.ports,
                 priority_class_name: spec.executor.priority_class_name.as_deref(),
             },
@@ -100,14 +100,14 @@ pub fn apply(pod: &mut Pod, spark_container: usize, prepared: &Prepared, role: R
     add_limits_and_metrics(container, prepared, &role_spec, role, &mut volumes);
     let spark_pod = role_spec.pod;
     if let Some(context) = &spark_pod.security_context {
-        container.security_context = Some(context.clone());
+        container.security_context = Some(context.as_ref().clone());
     }
     if let Some(lifecycle) = role_spec.lifecycle {
         container.lifecycle = Some(lifecycle.clone());
     }
     drop_empty(container);
     if let Some(context) = &spark_pod.pod_security_context {
-        spec.security_context = Some(context.clone());
+        spec.security_context = Some(context.as_ref().clone());
     }
     if let Some(seconds) = spark_pod.termination_grace_period_seconds {
         spec.termination_grace_period_seconds = Some(seconds);

@@ -138,7 +138,7 @@ pub fn build(
 /// The driver pod template Kubeflow passes (the spec's, or one with just the driver container),
 /// owned by the application, with its Spark container taken out as Spark takes it out.
 fn initial_pod(prepared: &Prepared, settings: Settings) -> SparkPod {
-    let template = prepared.spec.driver.pod.template.clone();
+    let template = prepared.spec.driver.pod.template.as_deref().cloned();
     let template = template.unwrap_or_else(|| customize::empty_template(DRIVER_CONTAINER));
     let mut metadata = template.metadata.unwrap_or_default();
     customize::add_owner_reference(&mut metadata, prepared.owner_reference());

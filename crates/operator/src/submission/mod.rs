@@ -397,7 +397,7 @@ pub fn pod_template_files(
     let file = |name: &str, pod: &Pod| -> Result<PodTemplateFile, SubmissionError> {
         Ok(PodTemplateFile {
             path: conf::pod_template_path(ctx, name),
-            contents: executor_template::to_yaml(pod)?,
+            contents: executor_template::to_document(pod)?,
         })
     };
     Ok(vec![
@@ -460,10 +460,10 @@ pub fn plan(
     let driver_service = service::driver_service(&prepared, settings, ctx, &names, &driver.labels)?;
     let driver_config_map =
         config_map::driver_config_map(&prepared, ctx, &names, &spark_properties);
-    let template_yaml =
-        executor_template::to_yaml(&executor_template::executor_template(&prepared))?;
+    let template =
+        executor_template::to_document(&executor_template::executor_template(&prepared))?;
     let executor_template_config_map =
-        executor_template::config_map(&prepared, ctx, &names, template_yaml);
+        executor_template::config_map(&prepared, ctx, &names, template);
 
     let ui_service = ctx
         .options

@@ -56,7 +56,7 @@ pub fn wanted_pod(app: &SparkApplication, role: Role) -> Option<Pod> {
         Role::Executor => EXECUTOR_TEMPLATE_FILE,
     };
     let template = files.iter().find(|f| f.path.ends_with(file))?;
-    serde_yaml::from_str(&template.contents).ok()
+    serde_json::from_str(&template.contents).ok()
 }
 
 /// The JSON patch that makes `pod` (as received) have what `app` asks of `role`: empty when it

@@ -148,7 +148,13 @@ fn template_files_for_spark_submit() {
             "/tmp/spark/attempt-1/executor-pod-template.yaml"
         ]
     );
-    let driver: k8s_openapi::api::core::v1::Pod = serde_yaml::from_str(&files[0].contents).unwrap();
+    let driver: k8s_openapi::api::core::v1::Pod = serde_json::from_str(&files[0].contents).unwrap();
+    let as_yaml: k8s_openapi::api::core::v1::Pod =
+        serde_yaml::from_str(&files[0].contents).unwrap();
+    assert_eq!(
+        driver, as_yaml,
+        "the template file is JSON, and YAML as well"
+    );
     assert_eq!(
         driver.spec.as_ref().unwrap().tolerations.as_ref().unwrap()[0]
             .key
@@ -158,7 +164,7 @@ fn template_files_for_spark_submit() {
     let owner = &driver.metadata.owner_references.as_ref().unwrap()[0];
     assert_eq!(owner.controller, Some(true));
     let executor: k8s_openapi::api::core::v1::Pod =
-        serde_yaml::from_str(&files[1].contents).unwrap();
+        serde_json::from_str(&files[1].contents).unwrap();
     assert_eq!(executor.spec.as_ref().unwrap().host_network, Some(true));
     let plan = plan(&app, &ctx).unwrap();
     assert_eq!(
