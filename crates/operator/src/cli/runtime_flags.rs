@@ -58,7 +58,7 @@ pub struct RuntimeFlags {
     /// The least time between two wake-ups of a busy controller thread (ours; 0s: none). What
     /// arrives meanwhile is handled in one wake-up: less CPU per application, for up to that
     /// much more latency on each step that waits for the API server (bench/README.md).
-    #[arg(long, default_value = "3ms")]
+    #[arg(long, default_value = "2ms")]
     pub min_wakeup_interval: String,
 }
 
