@@ -69,13 +69,6 @@ impl Filter {
             .is_none_or(|s| s.matches(&meta::labels(object)))
     }
 
-    pub(super) fn matches(&self, object: &Value) -> bool {
-        self.labels
-            .as_ref()
-            .is_none_or(|s| s.matches(&meta::labels(object)))
-            && self.fields.as_ref().is_none_or(|s| s.matches(object))
-    }
-
     /// Whether the filter selects the stored object `stored` as `resource` serves it. Selectors
     /// never read `apiVersion` or `kind`, so the object is converted first only where serving
     /// moves its fields (events.k8s.io Events): the copy a conversion makes is left to the
@@ -86,8 +79,8 @@ impl Filter {
         }
         match &self.fields {
             None => true,
-            Some(_) if convert::is_events_v1(resource) => {
-                self.matches(&as_version(resource, stored))
+            Some(fields) if convert::is_events_v1(resource) => {
+                fields.matches(&as_version(resource, stored))
             }
             Some(fields) => fields.matches(stored),
         }
