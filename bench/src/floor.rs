@@ -154,6 +154,7 @@ async fn serve(kubeconfig: &Path, ready: &Path) -> anyhow::Result<()> {
         status_writes: Default::default(),
         master_url,
         spark_submitter: Default::default(),
+        stopping: Default::default(),
     });
     let labelled = || watcher::Config::default().labels(LABEL_APP_NAME);
     let (synced, mut listed) = tokio::sync::mpsc::unbounded_channel();

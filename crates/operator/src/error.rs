@@ -10,6 +10,10 @@ pub enum Error {
     Serialization(#[from] serde_json::Error),
     #[error("configuration: {0}")]
     Config(String),
+    /// The operator stopped before the work began; the next operator does it. Not the
+    /// application's failure.
+    #[error("the operator is stopping")]
+    Stopping,
 }
 
 impl Error {
@@ -22,6 +26,7 @@ impl Error {
             Self::Submission(_) => "submission",
             Self::Serialization(_) => "serialization",
             Self::Config(_) => "config",
+            Self::Stopping => "stopping",
         }
     }
 }

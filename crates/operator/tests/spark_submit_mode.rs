@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Env, spark_pi};
+use common::{Env, Mode, eventually, spark_pi};
 use spark_operator::config::ControllerConfig;
 use spark_operator_api::ApplicationStateType as State;
 
@@ -45,4 +45,68 @@ async fn the_annotation_chooses_the_submitter_per_application() {
         message.contains("sparkoperator.k8s.io/submitter") && message.contains("spark-sumbit"),
         "{message}"
     );
+}
+
+/// A stopping operator finishes the spark-submit runs under way and starts no more: the
+/// applications still waiting for their turn are left, unsubmitted, to the next operator, which
+/// submits each once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_operator_starts_no_more_spark_submit_runs() {
+    let Some(mut env) = Env::without_operator_in(Mode::SparkSubmit).await else {
+        return;
+    };
+    let mut config = env.config();
+    config.spark_submit.max_concurrent = 1;
+    env.start_operator_with(config);
+    let names: Vec<String> = (0..4).map(|i| format!("queued-{i}")).collect();
+    for name in &names {
+        env.create(&spark_pi(name, r#""localcluster/run-seconds": "0.2""#, ""))
+            .await;
+    }
+    // The first run has created its driver; the others wait for it.
+    eventually(120, || async {
+        let drivers = env.pods().list(&driver_pods()).await.ok()?.items;
+        (!drivers.is_empty()).then_some(())
+    })
+    .await;
+    env.stop_operator().await;
+
+    let submitted_before_the_stop = env.pods().list(&driver_pods()).await.unwrap().items.len();
+    assert!(
+        submitted_before_the_stop < names.len(),
+        "every queued spark-submit run went ahead after the stop"
+    );
+    for name in &names {
+        let status = env.app(name).await.and_then(|app| app.status);
+        let state = status.as_ref().map(|s| s.application_state.state);
+        assert!(
+            !matches!(
+                state,
+                Some(State::Failed | State::SubmissionFailed | State::Failing)
+            ),
+            "{name} is {state:?}: a run left to the next operator must not fail the application"
+        );
+    }
+
+    env.start_operator();
+    for name in &names {
+        let status = env
+            .wait_for(name, State::Completed, 120)
+            .await
+            .status
+            .unwrap();
+        assert_eq!(status.submission_attempts, Some(1), "{name}");
+        let reasons = env
+            .event_reasons_including(name, &["SparkApplicationSubmitted"])
+            .await;
+        let submissions = reasons
+            .iter()
+            .filter(|r| *r == "SparkApplicationSubmitted")
+            .count();
+        assert_eq!(submissions, 1, "{name}: {reasons:?}");
+    }
+}
+
+fn driver_pods() -> kube::api::ListParams {
+    kube::api::ListParams::default().labels("spark-role=driver")
 }

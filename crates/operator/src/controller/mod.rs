@@ -54,6 +54,9 @@ pub struct Context {
     pub spark_submitter: tokio::sync::OnceCell<
         std::result::Result<crate::submission::spark_submit::SparkSubmitter, String>,
     >,
+    /// Cancelled when the controller begins to stop: work that has not started by then is left
+    /// to the next operator instead of holding up the stop.
+    pub stopping: tokio_util::sync::CancellationToken,
 }
 
 impl Context {
@@ -183,7 +186,14 @@ async fn run_in(
         status_writes: StatusWrites::default(),
         master_url: master_url.to_string(),
         spark_submitter: tokio::sync::OnceCell::new(),
+        stopping: tokio_util::sync::CancellationToken::new(),
     });
+    let stopping = context.stopping.clone();
+    let shutdown = async move {
+        shutdown.await;
+        info!("stopping: reconciles under way finish, spark-submit runs not yet started do not");
+        stopping.cancel();
+    };
     let mut app_watch = watcher::Config::default();
     if let Some(selector) = &config.label_selector {
         app_watch = app_watch.labels(selector);
@@ -276,6 +286,9 @@ async fn run_in(
                 _,
             )) if status.code == 409 => {
                 debug!(message = %status.message, "status conflict; reconciling again")
+            }
+            Err(kube::runtime::controller::Error::ReconcilerFailed(Error::Stopping, app)) => {
+                debug!(app = %app.name, "left to the next operator: this one is stopping")
             }
             Err(error) => warn!(%error, "reconcile failed"),
             Ok(_) => {}

@@ -12,7 +12,7 @@ use super::Context;
 use crate::error::{Error, Result};
 use crate::lifecycle::SubmissionOutcome;
 use crate::submission::SubmissionContext;
-use crate::submission::spark_submit::SparkSubmitter;
+use crate::submission::spark_submit::{SparkSubmitError, SparkSubmitter};
 use crate::submission::{LABEL_SPARK_APP_SELECTOR, LABEL_SUBMISSION_ID};
 
 pub async fn submit(
@@ -36,7 +36,9 @@ pub async fn submit(
     let submitter = ctx
         .spark_submitter
         .get_or_init(|| async {
-            SparkSubmitter::new(ctx.config.spark_submit.clone()).map_err(|e| e.to_string())
+            SparkSubmitter::new(ctx.config.spark_submit.clone())
+                .map(|submitter| submitter.stopping_with(ctx.stopping.clone()))
+                .map_err(|e| e.to_string())
         })
         .await
         .as_ref()
@@ -44,7 +46,10 @@ pub async fn submit(
     submitter
         .submit(app, attempt)
         .await
-        .map_err(|error| Error::Submission(error.to_string()))?;
+        .map_err(|error| match error {
+            SparkSubmitError::Stopping => Error::Stopping,
+            error => Error::Submission(error.to_string()),
+        })?;
     let driver = pods.get(&driver_name).await?;
     adopt(app, &pods, driver, attempt).await
 }

@@ -3,7 +3,8 @@
 //! first, and the process's output kept for the application's error message when it fails.
 //!
 //! Runs are bounded (at most `max_concurrent` at once: each costs a JVM and about 3.5 s of CPU)
-//! and killed after `timeout`. The child gets `SPARK_USER` (the user the driver runs as, as in
+//! and killed after `timeout`. Once the operator stops, runs still waiting for their turn give up
+//! instead of starting, so a graceful stop waits for at most the runs under way. The child gets `SPARK_USER` (the user the driver runs as, as in
 //! Kubeflow's image), an empty `SPARK_CONF_DIR` (spark-submit copies that directory into the
 //! driver's ConfigMap; Kubeflow's image has none) and, when configured, `KUBECONFIG`, which its
 //! Kubernetes client (fabric8) reads for the API server's CA and credentials.
@@ -16,6 +17,7 @@ use std::time::Duration;
 use spark_operator_api::SparkApplication;
 use tokio::io::AsyncReadExt;
 use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 
 use super::{SubmissionContext, SubmissionError, pod_template_files, spark_submit_args};
 
@@ -41,6 +43,9 @@ pub enum SparkSubmitError {
     Timeout { seconds: u64, output: String },
     #[error("spark-submit exited with {status}; its output ended with:\n{output}")]
     Failed { status: String, output: String },
+    /// Nothing was run: the operator is stopping, and the next one submits the application.
+    #[error("the operator is stopping; spark-submit was not started")]
+    Stopping,
 }
 
 /// How the submitter runs spark-submit.
@@ -84,6 +89,7 @@ pub struct SparkSubmitter {
     spark_home: PathBuf,
     options: SparkSubmitOptions,
     permits: Arc<Semaphore>,
+    stopping: CancellationToken,
 }
 
 impl SparkSubmitter {
@@ -96,7 +102,13 @@ impl SparkSubmitter {
             spark_home,
             options,
             permits,
+            stopping: CancellationToken::new(),
         })
+    }
+
+    /// The submitter whose runs not yet started give up once `stopping` is cancelled.
+    pub fn stopping_with(self, stopping: CancellationToken) -> Self {
+        Self { stopping, ..self }
     }
 
     pub fn spark_home(&self) -> &Path {
@@ -112,7 +124,11 @@ impl SparkSubmitter {
     ) -> Result<SparkSubmitOutput, SparkSubmitError> {
         let args = spark_submit_args(app, ctx)?;
         let files = pod_template_files(app, ctx)?;
-        let _permit = self.permits.acquire().await.ok();
+        let _permit = tokio::select! {
+            biased;
+            _ = self.stopping.cancelled() => return Err(SparkSubmitError::Stopping),
+            permit = self.permits.acquire() => permit.ok(),
+        };
         let dir = PathBuf::from(&ctx.options.pod_template_dir).join(&ctx.submission_id);
         let conf_dir = dir.join("conf");
         create_dir(&conf_dir).await?;

@@ -65,6 +65,10 @@ macro_rules! in_both_modes {
     };
 }
 
+/// How long the tests' operators let one spark-submit run take: far longer than it does (3 to 10 s),
+/// for a machine running other JVMs beside it.
+pub const SPARK_SUBMIT_TIMEOUT: Duration = Duration::from_secs(300);
+
 pub struct Env {
     pub cluster: LocalCluster,
     pub client: Client,
@@ -151,7 +155,7 @@ impl Env {
                 .expect("kubeconfig written");
             config.submitter = SubmitterKind::SparkSubmit;
             config.spark_submit.kubeconfig = Some(kubeconfig);
-            config.spark_submit.timeout = Duration::from_secs(300);
+            config.spark_submit.timeout = SPARK_SUBMIT_TIMEOUT;
         }
         config
     }
@@ -198,11 +202,12 @@ impl Env {
     }
 
     /// Stops the operator as SIGTERM would: reconciles in flight finish first. In spark-submit
-    /// mode those may be spark-submit runs, a JVM each, which take far longer on a busy machine.
+    /// mode those may be spark-submit runs under way, a JVM each, which the operator gives up to
+    /// `SPARK_SUBMIT_TIMEOUT`; runs still waiting for their turn do not start.
     pub async fn stop_operator(&mut self) {
         let seconds = match self.mode {
             Mode::Native => 20,
-            Mode::SparkSubmit => 180,
+            Mode::SparkSubmit => SPARK_SUBMIT_TIMEOUT.as_secs() + 60,
         };
         if let Some((stop, task)) = self.operator.take() {
             let _ = stop.send(true);
