@@ -4,10 +4,11 @@
 //!
 //! Runs are bounded (at most `max_concurrent` at once: each costs a JVM and about 3.5 s of CPU)
 //! and killed after `timeout`. Once the operator stops, runs still waiting for their turn give up
-//! instead of starting, so a graceful stop waits for at most the runs under way. The child gets `SPARK_USER` (the user the driver runs as, as in
-//! Kubeflow's image), an empty `SPARK_CONF_DIR` (spark-submit copies that directory into the
-//! driver's ConfigMap; Kubeflow's image has none) and, when configured, `KUBECONFIG`, which its
-//! Kubernetes client (fabric8) reads for the API server's CA and credentials.
+//! instead of starting, so a graceful stop waits for at most the runs under way. The child gets
+//! `SPARK_USER` (the user the driver runs as, as in Kubeflow's image), an empty `SPARK_CONF_DIR`
+//! (spark-submit copies that directory into the driver's ConfigMap; Kubeflow's image has none)
+//! and, when configured, `KUBECONFIG`, which its Kubernetes client (fabric8) reads for the API
+//! server's CA and credentials.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
