@@ -375,11 +375,8 @@ async fn an_operator_restart_submits_no_application_twice(mode: Mode) {
     let submitted: BTreeSet<usize> = futures::future::join_all(names.iter().map(|name| {
         let env = &env;
         async move {
-            env.event_reasons_including(name, &["SparkApplicationSubmitted"])
+            env.events_with_reason(name, "SparkApplicationSubmitted")
                 .await
-                .iter()
-                .filter(|r| *r == "SparkApplicationSubmitted")
-                .count()
         }
     }))
     .await

@@ -314,6 +314,12 @@ impl Env {
         }
     }
 
+    /// How many of the application's Events have `reason`, once at least one has.
+    pub async fn events_with_reason(&self, name: &str, reason: &str) -> usize {
+        let reasons = self.event_reasons_including(name, &[reason]).await;
+        reasons.iter().filter(|r| *r == reason).count()
+    }
+
     /// `Kind/name` of the pods, Services and ConfigMaps that deleting the application removes:
     /// those it owns, and those owned by its pods (spark-submit makes the driver the owner of the
     /// ConfigMaps and Service it creates; drivers own their executors).
