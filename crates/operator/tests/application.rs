@@ -465,6 +465,7 @@ async fn a_driver_the_watch_has_not_delivered_yet_is_waited_for() {
     let slow = slow_watch::SlowWatches {
         plural: "pods",
         delay: grace * 4,
+        lists_too: false,
     };
     let client = kube::client::ClientBuilder::try_from(env.operator_client_config())
         .expect("operator's client")
@@ -482,6 +483,39 @@ async fn a_driver_the_watch_has_not_delivered_yet_is_waited_for() {
         !reasons.iter().any(|r| r == "SparkDriverNotFound"),
         "{reasons:?}"
     );
+}
+
+/// An operator stopped before its caches are filled stops at once: the reconciles waiting for
+/// them (which the stopped controller would never fill) end, and the next operator submits the
+/// application once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_stopped_before_its_caches_are_filled_stops() {
+    let mut env = Env::without_operator().await;
+    // The operator's first listing of pods is held back far longer than its stop may take.
+    let slow = slow_watch::SlowWatches {
+        plural: "pods",
+        delay: std::time::Duration::from_secs(120),
+        lists_too: true,
+    };
+    let client = kube::client::ClientBuilder::try_from(env.operator_client_config())
+        .expect("operator's client")
+        .with_layer(&slow)
+        .build();
+    env.start_operator_on(client, env.config());
+    env.create(&spark_pi(
+        "early",
+        r#""localcluster/run-seconds": "0.2""#,
+        "",
+    ))
+    .await;
+    // Time for the application's reconcile to begin and wait for the pod cache.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    env.stop_operator().await;
+    assert_eq!(env.app("early").await.and_then(|app| app.status), None);
+
+    env.start_operator();
+    let app = env.wait_for("early", State::Completed, 30).await;
+    assert_eq!(app.status.unwrap().submission_attempts, Some(1));
 }
 
 /// Who wrote an object, as its `managedFields` say: (manager, subresource) of each entry.

@@ -255,7 +255,13 @@ async fn run_in(
                 // Boxed: the controller moves each reconcile future as it queues and polls it, and
                 // this one (an application and its decision inside) is kilobytes large.
                 Box::pin(async move {
-                    caches.caches_ready().await;
+                    // Once the controller stops, it no longer polls the pod watch that fills the
+                    // pod index: a reconcile still waiting for the caches would wait for ever.
+                    tokio::select! {
+                        biased;
+                        () = caches.caches_ready() => {}
+                        () = ctx.stopping.cancelled() => return Err(Error::Stopping),
+                    }
                     if ctx.status_writes.is_stale(app.as_ref()) {
                         // The event of the write brings the application back; the requeue is
                         // a fallback.

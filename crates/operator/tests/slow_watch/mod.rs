@@ -7,11 +7,14 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
-/// Delays the answer of every watch request of `plural` (e.g. `pods`) by `delay`.
+/// Delays the answer of every watch request of `plural` (e.g. `pods`) by `delay`, and with
+/// `lists_too` its lists as well, which keeps the operator's first listing (its cache not yet
+/// filled) that long.
 #[derive(Clone)]
 pub struct SlowWatches {
     pub plural: &'static str,
     pub delay: Duration,
+    pub lists_too: bool,
 }
 
 impl<S> tower::Layer<S> for SlowWatches {
@@ -37,7 +40,8 @@ impl SlowWatches {
         let watches = uri
             .query()
             .is_some_and(|query| query.split('&').any(|pair| pair == "watch=true"));
-        watches && uri.path().rsplit('/').next() == Some(self.plural)
+        let reads = request.method() == http::Method::GET && (watches || self.lists_too);
+        reads && uri.path().rsplit('/').next() == Some(self.plural)
     }
 }
 
