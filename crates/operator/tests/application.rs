@@ -485,15 +485,30 @@ async fn a_driver_the_watch_has_not_delivered_yet_is_waited_for() {
     );
 }
 
-/// An operator stopped before its caches are filled stops at once: the reconciles waiting for
-/// them (which the stopped controller would never fill) end, and the next operator submits the
+/// An operator stopped before its pod cache is filled stops at once: the reconciles waiting for
+/// it (which the stopped controller would never fill) end, and the next operator submits the
 /// application once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_operator_stopped_before_its_caches_are_filled_stops() {
+async fn an_operator_stopped_before_its_pods_are_listed_stops() {
+    // No reconcile got past the wait for the pod cache: the application is as it was created.
+    stops_with_the_first_listing_held_back("pods", true).await;
+}
+
+/// The same with the ScheduledSparkApplication controller not yet listed: its runner, held until
+/// then, has nothing to finish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_stopped_before_its_schedules_are_listed_stops() {
+    stops_with_the_first_listing_held_back("scheduledsparkapplications", false).await;
+}
+
+async fn stops_with_the_first_listing_held_back(
+    plural: &'static str,
+    untouched_by_the_stopped: bool,
+) {
     let mut env = Env::without_operator().await;
-    // The operator's first listing of pods is held back far longer than its stop may take.
+    // The operator's first listing is held back far longer than its stop may take.
     let slow = slow_watch::SlowWatches {
-        plural: "pods",
+        plural,
         delay: std::time::Duration::from_secs(120),
         lists_too: true,
     };
@@ -508,10 +523,12 @@ async fn an_operator_stopped_before_its_caches_are_filled_stops() {
         "",
     ))
     .await;
-    // Time for the application's reconcile to begin and wait for the pod cache.
+    // Time for the application's reconcile to begin.
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     env.stop_operator().await;
-    assert_eq!(env.app("early").await.and_then(|app| app.status), None);
+    if untouched_by_the_stopped {
+        assert_eq!(env.app("early").await.and_then(|app| app.status), None);
+    }
 
     env.start_operator();
     let app = env.wait_for("early", State::Completed, 30).await;

@@ -189,11 +189,11 @@ async fn run_in(
         stopping: tokio_util::sync::CancellationToken::new(),
     });
     let stopping = context.stopping.clone();
-    let shutdown = async move {
+    let shutdown = futures::FutureExt::shared(Box::pin(async move {
         shutdown.await;
         info!("stopping: reconciles under way finish, spark-submit runs not yet started do not");
         stopping.cancel();
-    };
+    }));
     let mut app_watch = watcher::Config::default();
     if let Some(selector) = &config.label_selector {
         app_watch = app_watch.labels(selector);
@@ -243,6 +243,7 @@ async fn run_in(
             service_events.for_each(|_| async {})
         )
     };
+    let unfilled_at_stop = stopped_before_filled(shutdown.clone(), applications.clone());
     let controller = Controller::for_stream(application_events, applications)
         .watches_stream(pod_events, owning_application)
         .with_config(
@@ -304,5 +305,24 @@ async fn run_in(
     tokio::select! {
         _ = reconciles => {}
         _ = indexes => {}
+        _ = unfilled_at_stop => {}
     }
+}
+
+/// Resolves once `shutdown` has, if `store` was not yet filled by then. A controller's runner is
+/// held until its store is filled, so it has started no reconcile; and a stopped controller no
+/// longer polls the watch that would fill it, so its graceful stop would wait for ever. There is
+/// nothing to finish: the controller can be dropped.
+pub(crate) async fn stopped_before_filled<K>(
+    shutdown: impl std::future::Future<Output = ()>,
+    store: reflector::Store<K>,
+) where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    shutdown.await;
+    if let Some(Ok(())) = futures::FutureExt::now_or_never(store.wait_until_ready()) {
+        std::future::pending::<()>().await;
+    }
+    debug!("stopped before the controller's first listing: nothing to finish");
 }

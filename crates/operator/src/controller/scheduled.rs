@@ -51,11 +51,16 @@ pub async fn run(
     let ready = runs.clone();
     let context = Arc::new(Context { client, runs });
     info!("starting ScheduledSparkApplication controller");
-    Controller::new(scheduled, watcher::Config::default())
-        .watches_stream(run_events, |run: SparkApplication| {
+    let controller = Controller::new(scheduled, watcher::Config::default()).watches_stream(
+        run_events,
+        |run: SparkApplication| {
             let owner = run.labels().get(SCHEDULED_APP_NAME_LABEL)?;
             Some(ObjectRef::<ScheduledSparkApplication>::new(owner).within(&run.namespace()?))
-        })
+        },
+    );
+    let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
+    let unfilled_at_stop = super::stopped_before_filled(shutdown.clone(), controller.store());
+    let reconciles = controller
         .graceful_shutdown_on(shutdown)
         .run(
             move |scheduled, ctx| {
@@ -71,8 +76,11 @@ pub async fn run(
             },
             context,
         )
-        .for_each(|_| async {})
-        .await;
+        .for_each(|_| async {});
+    tokio::select! {
+        _ = reconciles => {}
+        _ = unfilled_at_stop => {}
+    }
 }
 
 async fn reconcile(
