@@ -119,7 +119,7 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
         crate::submission::spark_submit::find_spark_home(args.spark_home.as_deref())?;
     }
     let mut config = args.controller_config(cluster_url);
-    config.metrics = metrics;
+    config.metrics = metrics.clone();
     let leader_election = settings
         .leader_election
         .map(|timings| LeaderElectionConfig {
@@ -137,7 +137,9 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
             .webhook
             .config(client.default_namespace())
             .map_err(|message| anyhow::anyhow!("{message}"))?;
-        let server = crate::webhook::WebhookServer::bind(webhook_config).await?;
+        let server = crate::webhook::WebhookServer::bind(webhook_config)
+            .await?
+            .with_metrics(metrics.clone());
         let client = client.clone();
         Some(tokio::spawn(async move {
             if let Err(error) = server.run(client, shutdown_signal()).await {
@@ -151,7 +153,7 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
         controller: config,
         leader_election,
         metrics_address: settings.metrics_address,
-        metrics_endpoint: args.runtime.metrics_endpoint.clone(),
+        metrics_endpoint: args.runtime.endpoints.metrics_endpoint.clone(),
         health_address: settings.health_address,
     })
     .await?;

@@ -31,12 +31,8 @@ pub struct RuntimeFlags {
     /// How often candidates try to acquire and the leader renews.
     #[arg(long, default_value = "4s")]
     pub leader_election_retry_period: String,
-    /// Where metrics are served (host:port or :port); 0 turns them off.
-    #[arg(long, default_value = "0")]
-    pub metrics_bind_address: String,
-    /// The path of the metrics.
-    #[arg(long, default_value = "/metrics")]
-    pub metrics_endpoint: String,
+    #[command(flatten)]
+    pub endpoints: EndpointFlags,
     /// Put before the name of every spark_* metric.
     #[arg(long, default_value = "")]
     pub metrics_prefix: String,
@@ -46,9 +42,6 @@ pub struct RuntimeFlags {
     /// Buckets (seconds) of the latency histograms, comma-separated.
     #[arg(long, default_value = "30,60,90,120,150,180,210,240,270,300")]
     pub metrics_job_start_latency_buckets: String,
-    /// Where /healthz and /readyz are served (host:port or :port); 0 turns them off.
-    #[arg(long, default_value = ":8081")]
-    pub health_probe_bind_address: String,
     /// Threads that run the controllers, whatever --controller-threads (reconciles at once,
     /// which wait on the API server, not on a CPU). One (a current-thread runtime) carries
     /// hundreds of submissions per second at the least CPU per application (bench/README.md);
@@ -60,6 +53,34 @@ pub struct RuntimeFlags {
     /// much more latency on each step that waits for the API server (bench/README.md).
     #[arg(long, default_value = "2ms")]
     pub min_wakeup_interval: String,
+}
+
+/// Where a process serves its metrics and health probes (`controller start`, `webhook start`).
+#[derive(Debug, Clone, Args)]
+pub struct EndpointFlags {
+    /// Where metrics are served (host:port or :port); 0 turns them off.
+    #[arg(long, default_value = "0")]
+    pub metrics_bind_address: String,
+    /// The path of the metrics.
+    #[arg(long, default_value = "/metrics")]
+    pub metrics_endpoint: String,
+    /// Where /healthz and /readyz are served (host:port or :port); 0 turns them off.
+    #[arg(long, default_value = ":8081")]
+    pub health_probe_bind_address: String,
+}
+
+impl EndpointFlags {
+    /// The checked addresses (metrics, health probes), or the flag that is wrong.
+    pub fn check(&self) -> Result<(Option<SocketAddr>, Option<SocketAddr>), String> {
+        validate_endpoint(&self.metrics_endpoint)?;
+        Ok((
+            parse_bind_address("--metrics-bind-address", &self.metrics_bind_address)?,
+            parse_bind_address(
+                "--health-probe-bind-address",
+                &self.health_probe_bind_address,
+            )?,
+        ))
+    }
 }
 
 /// The checked settings.
@@ -176,18 +197,12 @@ impl RuntimeFlags {
             ..MetricsConfig::default()
         };
         metrics.validate()?;
-        validate_endpoint(&self.metrics_endpoint)?;
+        let (metrics_address, health_address) = self.endpoints.check()?;
         Ok(RuntimeSettings {
             leader_election,
-            metrics_address: parse_bind_address(
-                "--metrics-bind-address",
-                &self.metrics_bind_address,
-            )?,
+            metrics_address,
             metrics,
-            health_address: parse_bind_address(
-                "--health-probe-bind-address",
-                &self.health_probe_bind_address,
-            )?,
+            health_address,
         })
     }
 }

@@ -7,7 +7,12 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::{Value, json};
 
-use super::runtime_flags::parse_duration;
+use tokio::sync::watch;
+
+use super::runtime_flags::{EndpointFlags, parse_duration};
+use crate::metrics::Metrics;
+use crate::runtime::http::{self, Endpoints};
+use crate::runtime::readiness::Readiness;
 use crate::telemetry::{self, LogFormat};
 use crate::webhook::{Advertise, ClientTarget, WebhookConfig, WebhookServer};
 
@@ -205,6 +210,8 @@ pub fn selector_object(flag: &str, selector: &str) -> Result<Value, String> {
 pub struct StartArgs {
     #[command(flatten)]
     pub webhook: WebhookFlags,
+    #[command(flatten)]
+    pub endpoints: EndpointFlags,
     /// error, warn, info, debug or trace.
     #[arg(long, default_value = "info")]
     pub log_level: String,
@@ -212,18 +219,40 @@ pub struct StartArgs {
     pub log_format: LogFormat,
 }
 
-/// Serves the webhooks until SIGTERM or Ctrl-C.
+/// Serves the webhooks until SIGTERM or Ctrl-C, with their metrics (the admission reviews and
+/// the requests to the API server) and health probes (`/readyz`: once serving with a
+/// certificate).
 pub async fn start(args: StartArgs) -> anyhow::Result<()> {
+    let (metrics_address, health_address) = args
+        .endpoints
+        .check()
+        .map_err(|message| anyhow::anyhow!("{message}"))?;
     telemetry::init(&args.log_level, args.log_format);
-    let client = kube::Client::try_from(crate::runtime::identified(kube::Config::infer().await?))?;
+    let metrics = Metrics::default();
+    let client = crate::runtime::client(kube::Config::infer().await?, &metrics)?;
     let config = args
         .webhook
         .config(client.default_namespace())
         .map_err(|message| anyhow::anyhow!("{message}"))?;
-    let server = WebhookServer::bind(config).await?;
-    server
+    let readiness = Readiness::default();
+    let endpoints = Endpoints::bind(
+        metrics_address.map(|a| (a, metrics.clone())),
+        &args.endpoints.metrics_endpoint,
+        health_address.map(|a| (a, readiness.clone())),
+    )
+    .await?;
+    let server = WebhookServer::bind(config)
+        .await?
+        .with_metrics(metrics)
+        .with_readiness(readiness);
+    let (stop_endpoints, endpoints_stopped) = watch::channel(false);
+    let servers = endpoints.spawn(&endpoints_stopped);
+    let served = server
         .run(client, super::controller::shutdown_signal())
-        .await
+        .await;
+    let _ = stop_endpoints.send(true);
+    http::stopped(servers).await;
+    served
 }
 
 #[cfg(test)]

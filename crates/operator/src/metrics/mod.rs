@@ -14,6 +14,7 @@ mod labels;
 pub mod requests;
 mod tracked;
 pub mod transitions;
+mod webhook;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -32,6 +33,8 @@ use crate::error::Error;
 pub use labels::{MetricsConfig, label_name};
 pub use requests::CountRequests;
 use tracked::Tracked;
+pub use webhook::Review;
+use webhook::WebhookMetrics;
 
 /// Label pairs: `namespace` first, then the `--metrics-labels`.
 pub type Labels = Vec<(String, String)>;
@@ -82,6 +85,7 @@ struct Inner {
     reconcile_time: Histograms,
     leader: Gauges,
     rest_client_requests: Counters,
+    webhook: WebhookMetrics,
     tracked: Mutex<Tracked>,
 }
 
@@ -265,6 +269,7 @@ impl Metrics {
             "Requests to the API server, by answer code, host and method",
             rest_client_requests.clone(),
         );
+        let webhook = WebhookMetrics::registered(&mut registry);
         Self {
             inner: Arc::new(Inner {
                 registry,
@@ -276,6 +281,7 @@ impl Metrics {
                 reconcile_time,
                 leader,
                 rest_client_requests,
+                webhook,
                 tracked: Mutex::new(Tracked::default()),
             }),
         }
@@ -404,6 +410,11 @@ impl Metrics {
             requests: self.inner.rest_client_requests.clone(),
             host: requests::host_of(url),
         }
+    }
+
+    /// An admission review to `path` begins; count it with [`Review::answered`].
+    pub fn admission_review(&self, path: &str) -> Review {
+        self.inner.webhook.start(path)
     }
 
     /// Everything, in the Prometheus text format (version 0.0.4).

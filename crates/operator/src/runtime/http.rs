@@ -10,8 +10,12 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
 
 use super::readiness::Readiness;
+use crate::error::{Error, Result};
 use crate::metrics::{self, Metrics};
 
 /// Reads a bind address as Kubeflow's flags take it: `host:port`, `:port` (every interface), or
@@ -87,6 +91,93 @@ pub fn health_router(readiness: Readiness) -> Router {
                 }
             }),
         )
+}
+
+/// A process's metrics and health listeners, bound (so that their ports are known before they
+/// serve): one listener for both when their addresses are the same.
+pub struct Endpoints {
+    listeners: Vec<(TcpListener, Router)>,
+    metrics_address: Option<SocketAddr>,
+    health_address: Option<SocketAddr>,
+}
+
+async fn bind(address: SocketAddr, what: &str) -> Result<TcpListener> {
+    TcpListener::bind(address)
+        .await
+        .map_err(|e| Error::Config(format!("cannot listen on {address} for {what}: {e}")))
+}
+
+impl Endpoints {
+    /// Binds `metrics` (served at `endpoint`) and the health probes of `readiness`, each where
+    /// its address says (`None`: not served).
+    pub async fn bind(
+        metrics: Option<(SocketAddr, Metrics)>,
+        endpoint: &str,
+        health: Option<(SocketAddr, Readiness)>,
+    ) -> Result<Endpoints> {
+        let metrics = metrics.map(|(address, m)| (address, metrics_router(m, endpoint)));
+        let health = health.map(|(address, r)| (address, health_router(r)));
+        let mut endpoints = Endpoints {
+            listeners: Vec::new(),
+            metrics_address: None,
+            health_address: None,
+        };
+        match (metrics, health) {
+            (Some((m, metrics)), Some((h, health))) if m == h => {
+                let listener = bind(m, "metrics and health probes").await?;
+                endpoints.metrics_address = listener.local_addr().ok();
+                endpoints.health_address = endpoints.metrics_address;
+                endpoints.listeners.push((listener, metrics.merge(health)));
+            }
+            (metrics, health) => {
+                if let Some((address, router)) = metrics {
+                    let listener = bind(address, "metrics").await?;
+                    endpoints.metrics_address = listener.local_addr().ok();
+                    endpoints.listeners.push((listener, router));
+                }
+                if let Some((address, router)) = health {
+                    let listener = bind(address, "health probes").await?;
+                    endpoints.health_address = listener.local_addr().ok();
+                    endpoints.listeners.push((listener, router));
+                }
+            }
+        }
+        Ok(endpoints)
+    }
+
+    /// Where metrics are served, once bound.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics_address
+    }
+
+    pub fn health_address(&self) -> Option<SocketAddr> {
+        self.health_address
+    }
+
+    /// Serves them until `stop` turns true; the servers, to be awaited after that.
+    pub fn spawn(self, stop: &watch::Receiver<bool>) -> Vec<JoinHandle<std::io::Result<()>>> {
+        self.listeners
+            .into_iter()
+            .map(|(listener, router)| {
+                info!(address = ?listener.local_addr().ok(), "serving metrics/health");
+                let mut stopped = stop.clone();
+                tokio::spawn(serve(listener, router, async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                }))
+            })
+            .collect()
+    }
+}
+
+/// Waits for the servers [`Endpoints::spawn`] started, logging any that failed.
+pub async fn stopped(servers: Vec<JoinHandle<std::io::Result<()>>>) {
+    for server in servers {
+        match server.await {
+            Ok(Err(error)) => warn!(%error, "metrics/health server failed"),
+            Err(error) => warn!(%error, "metrics/health server panicked"),
+            Ok(Ok(())) => {}
+        }
+    }
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves.

@@ -11,12 +11,10 @@ use std::net::SocketAddr;
 
 use futures::FutureExt;
 use kube::Client;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tracing::{info, warn};
 
 use crate::config::ControllerConfig;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::leader::{self, LeaderElectionConfig, LeadershipEnd};
 use crate::metrics::Metrics;
 use readiness::Role;
@@ -64,72 +62,32 @@ pub struct RuntimeConfig {
 /// The process with its listeners bound (so that their ports are known before it runs).
 pub struct Operator {
     config: RuntimeConfig,
-    listeners: Vec<(TcpListener, axum::Router)>,
-    metrics_address: Option<SocketAddr>,
-    health_address: Option<SocketAddr>,
-}
-
-async fn bind(address: SocketAddr, what: &str) -> Result<TcpListener> {
-    TcpListener::bind(address)
-        .await
-        .map_err(|e| Error::Config(format!("cannot listen on {address} for {what}: {e}")))
-}
-
-fn local(listener: &TcpListener) -> Option<SocketAddr> {
-    listener.local_addr().ok()
+    endpoints: http::Endpoints,
 }
 
 impl Operator {
     /// Binds the metrics and health listeners.
     pub async fn bind(config: RuntimeConfig) -> Result<Operator> {
-        let metrics = config.metrics_address.map(|_| {
-            http::metrics_router(config.controller.metrics.clone(), &config.metrics_endpoint)
-        });
-        let health = config
-            .health_address
-            .map(|_| http::health_router(config.controller.readiness.clone()));
-        let mut listeners = Vec::new();
-        let (mut metrics_address, mut health_address) = (None, None);
-        match (
-            config.metrics_address,
-            config.health_address,
-            metrics,
-            health,
-        ) {
-            (Some(m), Some(h), Some(metrics), Some(health)) if m == h => {
-                let listener = bind(m, "metrics and health probes").await?;
-                metrics_address = local(&listener);
-                health_address = metrics_address;
-                listeners.push((listener, metrics.merge(health)));
-            }
-            (m, h, metrics, health) => {
-                if let (Some(address), Some(router)) = (m, metrics) {
-                    let listener = bind(address, "metrics").await?;
-                    metrics_address = local(&listener);
-                    listeners.push((listener, router));
-                }
-                if let (Some(address), Some(router)) = (h, health) {
-                    let listener = bind(address, "health probes").await?;
-                    health_address = local(&listener);
-                    listeners.push((listener, router));
-                }
-            }
-        }
-        Ok(Operator {
-            config,
-            listeners,
-            metrics_address,
-            health_address,
-        })
+        let endpoints = http::Endpoints::bind(
+            config
+                .metrics_address
+                .map(|a| (a, config.controller.metrics.clone())),
+            &config.metrics_endpoint,
+            config
+                .health_address
+                .map(|a| (a, config.controller.readiness.clone())),
+        )
+        .await?;
+        Ok(Operator { config, endpoints })
     }
 
     /// Where metrics are served, once bound.
     pub fn metrics_address(&self) -> Option<SocketAddr> {
-        self.metrics_address
+        self.endpoints.metrics_address()
     }
 
     pub fn health_address(&self) -> Option<SocketAddr> {
-        self.health_address
+        self.endpoints.health_address()
     }
 
     /// Runs until `shutdown` resolves or the leader lease is lost.
@@ -138,18 +96,9 @@ impl Operator {
         client: Client,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<LeadershipEnd> {
-        let Operator {
-            config, listeners, ..
-        } = self;
+        let Operator { config, endpoints } = self;
         let (stop_servers, servers_stopped) = watch::channel(false);
-        let mut servers = Vec::new();
-        for (listener, router) in listeners {
-            info!(address = ?listener.local_addr().ok(), "serving metrics/health");
-            let mut stopped = servers_stopped.clone();
-            servers.push(tokio::spawn(http::serve(listener, router, async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            })));
-        }
+        let servers = endpoints.spawn(&servers_stopped);
         let readiness = config.controller.readiness.clone();
         let metrics = config.controller.metrics.clone();
         let controller = config.controller.clone();
@@ -187,13 +136,7 @@ impl Operator {
         };
         readiness.set_role(Role::Stopping);
         let _ = stop_servers.send(true);
-        for server in servers {
-            match server.await {
-                Ok(Err(error)) => warn!(%error, "metrics/health server failed"),
-                Err(error) => warn!(%error, "metrics/health server panicked"),
-                Ok(Ok(())) => {}
-            }
-        }
+        http::stopped(servers).await;
         end
     }
 }

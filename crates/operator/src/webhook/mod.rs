@@ -28,6 +28,9 @@ use tokio::sync::watch;
 
 pub use configurations::{ClientTarget, Registration};
 
+use crate::metrics::Metrics;
+use crate::runtime::readiness::Readiness;
+
 /// Where the API server is told to reach the webhook.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Advertise {
@@ -84,6 +87,8 @@ pub struct WebhookServer {
     listener: TcpListener,
     config: WebhookConfig,
     resolver: Arc<server::Resolver>,
+    metrics: Metrics,
+    readiness: Option<Readiness>,
 }
 
 impl WebhookServer {
@@ -93,7 +98,22 @@ impl WebhookServer {
             listener,
             config,
             resolver: Arc::new(server::Resolver::default()),
+            metrics: Metrics::default(),
+            readiness: None,
         })
+    }
+
+    /// Counts its admission reviews in `metrics` (by default in metrics of its own, served
+    /// nowhere).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Reports to `readiness`: not ready until it serves with a certificate.
+    pub fn with_readiness(mut self, readiness: Readiness) -> Self {
+        self.readiness = Some(readiness);
+        self
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -127,6 +147,16 @@ impl WebhookServer {
         shutdown: impl Future<Output = ()>,
     ) -> anyhow::Result<()> {
         let registration = self.registration()?;
+        let (serving_started, started) = tokio::sync::oneshot::channel::<()>();
+        if let Some(readiness) = &self.readiness {
+            readiness.set_role(crate::runtime::readiness::Role::Active);
+            readiness.track(async move {
+                // A run that ends before it serves never resolves this: never ready.
+                if started.await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            });
+        }
         let c = &self.config;
         let spec = cert_spec(&registration.target, c.cert_validity);
         let mut current = secret::sync(&client, &c.secret_namespace, &c.secret_name, &spec).await?;
@@ -137,9 +167,10 @@ impl WebhookServer {
         let serving = tokio::spawn(localcluster::server::serve(
             self.listener,
             Some(tls),
-            server::router(client.clone()),
+            server::router(client.clone(), self.metrics.clone()),
             stopped,
         ));
+        let _ = serving_started.send(());
         tracing::info!(target = ?registration.target, "admission webhook serving");
         let mut registered = configurations::apply(&client, &registration, &current.ca_bundle)
             .await
@@ -172,6 +203,9 @@ impl WebhookServer {
                     )
                     .is_ok();
             }
+        }
+        if let Some(readiness) = &self.readiness {
+            readiness.set_role(crate::runtime::readiness::Role::Stopping);
         }
         let _ = stop.send(true);
         let _ = serving.await;

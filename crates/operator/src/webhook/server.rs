@@ -21,6 +21,7 @@ use tokio_rustls::rustls::{
 
 use super::certs::Bundle;
 use super::review::{self, MUTATE_POD_PATH, VALIDATE_APPLICATION_PATH, VALIDATE_SCHEDULED_PATH};
+use crate::metrics::Metrics;
 
 /// The serving certificate, replaceable at any time.
 #[derive(Debug, Default)]
@@ -66,14 +67,23 @@ pub fn tls_config(resolver: Arc<Resolver>) -> anyhow::Result<Arc<rustls::ServerC
     Ok(Arc::new(config))
 }
 
-/// The admission routes; pods' applications are read with `client`.
-pub fn router(client: Client) -> Router {
+/// What the admission routes share.
+#[derive(Clone)]
+struct Admission {
+    /// Reads the applications of pods.
+    client: Client,
+    metrics: Metrics,
+}
+
+/// The admission routes; pods' applications are read with `client`, and each review is counted
+/// in `metrics`.
+pub fn router(client: Client, metrics: Metrics) -> Router {
     Router::new()
         .route(VALIDATE_APPLICATION_PATH, post(admit))
         .route(VALIDATE_SCHEDULED_PATH, post(admit))
         .route(MUTATE_POD_PATH, post(admit))
         .route("/healthz", get(|| async { "ok" }))
-        .with_state(client)
+        .with_state(Admission { client, metrics })
 }
 
 fn json(status: StatusCode, body: &Value) -> Response {
@@ -85,8 +95,15 @@ fn json(status: StatusCode, body: &Value) -> Response {
         .into_response()
 }
 
-async fn admit(State(client): State<Client>, uri: Uri, body: Bytes) -> Response {
-    let request = match serde_json::from_slice::<Value>(&body)
+async fn admit(State(admission): State<Admission>, uri: Uri, body: Bytes) -> Response {
+    let counted = admission.metrics.admission_review(uri.path());
+    let response = answer(admission.client, &uri, &body).await;
+    counted.answered(response.status().as_u16());
+    response
+}
+
+async fn answer(client: Client, uri: &Uri, body: &[u8]) -> Response {
+    let request = match serde_json::from_slice::<Value>(body)
         .map_err(|e| format!("the body is not JSON: {e}"))
         .and_then(|review| review::request(&review))
     {
