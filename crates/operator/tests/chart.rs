@@ -47,6 +47,20 @@ fn rbac_templates_include_the_checked_rules_files_verbatim() {
     }
     let spark = read(&chart_dir().join("templates/spark-rbac.yaml"));
     assert!(spark.contains(".Files.Get \"files/spark-rules.yaml\""));
+    // The webhook's, with the release's names put in place of the placeholders.
+    let webhook = read(&chart_dir().join("templates/webhook.yaml"));
+    for (file, placeholder) in [
+        ("webhook-rules.yaml", "WEBHOOK_NAME"),
+        ("webhook-secret-rules.yaml", "WEBHOOK_SECRET"),
+    ] {
+        assert!(
+            webhook.contains(&format!(
+                ".Files.Get \"files/{file}\" | replace \"{placeholder}\""
+            )),
+            "{file}"
+        );
+        assert!(!chart_grants(file).is_empty());
+    }
     // No template grants anything beside the files.
     for (name, text) in templates() {
         assert!(!text.contains("verbs:"), "{name} grants rules of its own");
@@ -72,26 +86,33 @@ fn the_charts_crds_are_the_generated_ones() {
     }
 }
 
-#[test]
-fn every_flag_the_deployment_passes_is_accepted_by_controller_start() {
-    let deployment = read(&chart_dir().join("templates/deployment.yaml"));
+/// Every `--flag` that `template` passes is one `spark-operator COMMAND --help` lists.
+fn flags_are_accepted(template: &str, command: &[&str]) {
+    let deployment = read(&chart_dir().join("templates").join(template));
     let flags: BTreeSet<String> = deployment
         .lines()
         .filter_map(|l| l.trim().strip_prefix("- --"))
         .map(|f| f.split('=').next().unwrap().to_string())
         .collect();
-    assert!(flags.len() > 15, "{flags:?}");
+    assert!(flags.len() > 10, "{flags:?}");
     let help = std::process::Command::new(env!("CARGO_BIN_EXE_spark-operator"))
-        .args(["controller", "start", "--help"])
+        .args(command)
+        .arg("--help")
         .output()
         .expect("spark-operator runs");
     let help = String::from_utf8_lossy(&help.stdout);
     for flag in flags {
         assert!(
             help.contains(&format!("--{flag}")),
-            "--{flag} is not a flag of controller start"
+            "--{flag} of {template} is not a flag of {command:?}"
         );
     }
+}
+
+#[test]
+fn every_flag_the_deployments_pass_is_accepted_by_their_commands() {
+    flags_are_accepted("deployment.yaml", &["controller", "start"]);
+    flags_are_accepted("webhook.yaml", &["webhook", "start"]);
 }
 
 /// Whether `path` (like `controller.leaderElection.enable`) is in `values`.

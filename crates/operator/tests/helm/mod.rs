@@ -5,8 +5,12 @@
 //! implemented as far as charts here use it (see parse.rs and funcs.rs); anything else is an
 //! error that names it, never a silent difference.
 
+// Shared by several test crates, each of which uses part of it.
+#![allow(dead_code)]
+
 mod exec;
 mod funcs;
+pub mod install;
 mod parse;
 
 use std::collections::{BTreeMap, HashMap};

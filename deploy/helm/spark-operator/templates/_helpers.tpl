@@ -44,3 +44,30 @@ app.kubernetes.io/component: controller
 {{- define "spark-operator.leaderElectionName" -}}
 {{- printf "%s-lock" (include "spark-operator.fullname" .) }}
 {{- end }}
+
+{{- define "spark-operator.webhook.name" -}}
+{{- printf "%s-webhook" (include "spark-operator.fullname" .) }}
+{{- end }}
+
+{{- define "spark-operator.webhook.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "spark-operator.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: webhook
+{{- end }}
+
+{{- define "spark-operator.webhook.serviceAccountName" -}}
+{{- if .Values.webhook.serviceAccount.create }}
+{{- default (include "spark-operator.webhook.name" .) .Values.webhook.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.webhook.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- /* The Secret the webhook keeps its CA and serving certificate in (it creates it). */}}
+{{- define "spark-operator.webhook.secretName" -}}
+{{- printf "%s-certs" (include "spark-operator.webhook.name" .) }}
+{{- end }}
+
+{{- define "spark-operator.webhook.serviceName" -}}
+{{- printf "%s-svc" (include "spark-operator.webhook.name" .) }}
+{{- end }}

@@ -1,0 +1,250 @@
+//! `helm install` of the chart where neither helm nor a container engine can run: the chart
+//! rendered by this module's renderer, applied with the real `kubectl` to a local cluster that
+//! authenticates tokens and authorizes by RBAC; and the operator's processes started as the
+//! chart's Deployments would run them, with tokens of the chart's ServiceAccounts.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use base64::Engine;
+use kube::Client;
+use localcluster::auth::Authorization;
+use localcluster::{LocalCluster, Options};
+use serde_json::Value;
+
+pub const RELEASE: &str = "spark-operator";
+pub const RELEASE_NAMESPACE: &str = "spark-operator";
+
+pub fn repository() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub fn chart_dir() -> PathBuf {
+    repository().join("deploy/helm/spark-operator")
+}
+
+/// `kubectl ARGS` with `kubeconfig`: success and the combined output.
+pub async fn kubectl(kubeconfig: &Path, args: &[&str]) -> (bool, String) {
+    let output = tokio::process::Command::new("kubectl")
+        .args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .output()
+        .await
+        .expect("kubectl runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+pub async fn kubectl_ok(kubeconfig: &Path, args: &[&str]) -> String {
+    let (ok, text) = kubectl(kubeconfig, args).await;
+    assert!(ok, "kubectl {args:?} failed: {text}");
+    text
+}
+
+/// The rendered documents, parsed.
+pub fn documents(manifest: &str) -> Vec<Value> {
+    manifest
+        .split("\n---\n")
+        .map(|d| d.trim_start_matches("---\n"))
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| {
+            let yaml: serde_yaml::Value =
+                serde_yaml::from_str(d).unwrap_or_else(|e| panic!("rendered YAML: {e}\n{d}"));
+            serde_json::to_value(yaml).unwrap()
+        })
+        .collect()
+}
+
+/// The documents of `kind` in `namespace` (`Value::Null` for cluster-scoped ones).
+pub fn find<'a>(documents: &'a [Value], kind: &str, namespace: &str) -> Vec<&'a Value> {
+    documents
+        .iter()
+        .filter(|d| d["kind"] == kind && d["metadata"]["namespace"] == namespace)
+        .collect()
+}
+
+/// The chart installed on a fresh local cluster.
+pub struct Installed {
+    pub cluster: LocalCluster,
+    pub admin: Client,
+    pub dir: tempfile::TempDir,
+    pub admin_config: PathBuf,
+    pub manifest: String,
+    pub manifest_file: PathBuf,
+    pub documents: Vec<Value>,
+    /// What `kubectl apply` of the manifest printed.
+    pub applied: String,
+}
+
+/// `helm install --create-namespace` with `values`: the namespace, the CRDs of crds/ (created,
+/// not templated), then the rendered templates.
+pub async fn install(values: &str) -> Installed {
+    let cluster = LocalCluster::start(Options {
+        authorization: Authorization::Rbac,
+        ..Options::default()
+    })
+    .await
+    .expect("cluster starts");
+    let admin = cluster.client().expect("admin client");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let admin_config = dir.path().join("admin.kubeconfig");
+    cluster.write_kubeconfig(&admin_config).expect("kubeconfig");
+    let rendered = super::render(
+        &chart_dir(),
+        &super::Release {
+            name: RELEASE,
+            namespace: RELEASE_NAMESPACE,
+            values,
+        },
+    )
+    .unwrap_or_else(|e| panic!("the chart renders: {e}"));
+    let manifest = super::manifest(&rendered);
+    let manifest_file = dir.path().join("manifest.yaml");
+    std::fs::write(&manifest_file, &manifest).unwrap();
+    kubectl_ok(&admin_config, &["create", "namespace", RELEASE_NAMESPACE]).await;
+    // Server-side, because a CRD this large does not fit the annotation client-side apply writes.
+    let crds = chart_dir().join("crds");
+    kubectl_ok(
+        &admin_config,
+        &["apply", "--server-side", "-f", crds.to_str().unwrap()],
+    )
+    .await;
+    kubectl_ok(
+        &admin_config,
+        &[
+            "wait",
+            "--for=condition=Established",
+            "crd/sparkapplications.sparkoperator.k8s.io",
+            "--timeout=30s",
+        ],
+    )
+    .await;
+    let applied = kubectl_ok(
+        &admin_config,
+        &["apply", "-f", manifest_file.to_str().unwrap()],
+    )
+    .await;
+    let documents = documents(&manifest);
+    Installed {
+        cluster,
+        admin,
+        dir,
+        admin_config,
+        manifest,
+        manifest_file,
+        documents,
+        applied,
+    }
+}
+
+impl Installed {
+    /// A kubeconfig for `server` (default: the cluster's HTTPS URL) that authenticates with a
+    /// token of `account` in the release namespace, from the TokenRequest API, as the kubelet
+    /// would mount it.
+    pub async fn kubeconfig_of(&self, account: &str, server: Option<&str>) -> PathBuf {
+        let token = kubectl_ok(
+            &self.admin_config,
+            &["create", "token", account, "-n", RELEASE_NAMESPACE],
+        )
+        .await;
+        let url = self.cluster.url();
+        let mut cluster = serde_json::json!({"server": server.unwrap_or(&url)});
+        if server.is_none() {
+            let ca =
+                base64::engine::general_purpose::STANDARD.encode(self.cluster.ca_pem().unwrap());
+            cluster["certificate-authority-data"] = ca.into();
+        }
+        let config = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "local", "cluster": cluster}],
+            "users": [{"name": account, "user": {"token": token.trim()}}],
+            "contexts": [{"name": account, "context": {"cluster": "local", "user": account, "namespace": RELEASE_NAMESPACE}}],
+            "current-context": account,
+        });
+        let path = self.dir.path().join(format!("{account}.kubeconfig"));
+        std::fs::write(&path, config.to_string()).unwrap();
+        path
+    }
+
+    /// The container args of the Deployment `name`, each `--FLAG=` of `replace` given its value.
+    pub fn container_args(&self, name: &str, replace: &[(&str, String)]) -> Vec<String> {
+        let deployment = self.deployment(name);
+        deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                let arg = a.as_str().unwrap();
+                let flag = arg.split_once('=').map(|(flag, _)| flag);
+                match replace.iter().find(|(f, _)| Some(*f) == flag) {
+                    Some((flag, value)) => format!("{flag}={value}"),
+                    None => arg.to_string(),
+                }
+            })
+            .collect()
+    }
+
+    pub fn deployment(&self, name: &str) -> &Value {
+        find(&self.documents, "Deployment", RELEASE_NAMESPACE)
+            .into_iter()
+            .find(|d| d["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no Deployment {name} in\n{}", self.manifest))
+    }
+}
+
+/// One replica of a Deployment: the operator's binary as a process, killed if the test ends
+/// without stopping it.
+pub struct Process {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Process {
+    pub fn start(args: &[String], kubeconfig: &Path, pod_name: &str, log: PathBuf) -> Process {
+        let child = Command::new(env!("CARGO_BIN_EXE_spark-operator"))
+            .args(args)
+            .env("KUBECONFIG", kubeconfig)
+            .env("POD_NAME", pod_name)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("the operator starts");
+        Process { child, log }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, as the kubelet stops a container; the exit status.
+    pub async fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(sent.unwrap().success());
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no exit after SIGTERM"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
