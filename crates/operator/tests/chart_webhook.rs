@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 
 use common::proxy::Proxy;
 use common::rbac::{Permission, chart_grants, permission};
-use common::{eventually, http_get};
+use common::{eventually, http_get, spark_pi};
 use helm::install::{Process, RELEASE_NAMESPACE, find, install, kubectl, kubectl_ok};
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
@@ -36,31 +36,14 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// The tests' application in `namespace`, with `memory` for its driver and an environment
+/// variable the mutating webhook is to give the driver's pod; as JSON, which kubectl reads too.
 fn application(namespace: &str, name: &str, memory: &str) -> String {
-    format!(
-        "apiVersion: sparkoperator.k8s.io/v1beta2
-kind: SparkApplication
-metadata:
-  name: {name}
-  namespace: {namespace}
-spec:
-  type: Scala
-  mode: cluster
-  image: apache/spark:4.0.0
-  mainClass: org.apache.spark.examples.SparkPi
-  mainApplicationFile: local:///opt/spark/examples/jars/spark-examples.jar
-  sparkVersion: 4.0.0
-  driver:
-    cores: 1
-    memory: {memory}
-    env:
-      - name: SET_BY
-        value: the-webhook
-  executor:
-    instances: 1
-    memory: 512m
-"
-    )
+    let mut app: serde_json::Value = serde_yaml::from_str(&spark_pi(name, "", "")).unwrap();
+    app["metadata"]["namespace"] = namespace.into();
+    app["spec"]["driver"]["memory"] = memory.into();
+    app["spec"]["driver"]["env"] = json!([{"name": "SET_BY", "value": "the-webhook"}]);
+    app.to_string()
 }
 
 /// `kubectl apply` of `yaml` as the admin: success and output.
