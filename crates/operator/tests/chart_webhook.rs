@@ -2,9 +2,9 @@
 //! (tests/helm/install.rs), its webhook Deployment's container run as a process with the chart's
 //! arguments and a token of the chart's ServiceAccount for it, reached by the local cluster
 //! through the chart's Service. Bad applications are denied at `kubectl apply` in the job
-//! namespaces only, pods are mutated, the webhook's probes and metrics answer, it calls nothing
-//! the chart does not grant and is granted nothing it does not call, and uninstalling removes
-//! its webhook configurations.
+//! namespaces only, pods are mutated, an upgrade keeps the webhooks registered, the webhook's
+//! probes and metrics answer, it calls nothing the chart does not grant and is granted nothing
+//! it does not call, and uninstalling removes its webhook configurations.
 
 mod common;
 mod helm;
@@ -179,6 +179,23 @@ async fn the_charts_webhook_denies_bad_applications_mutates_pods_and_leaves_with
         webhook.log()
     );
 
+    // helm upgrade with the same chart leaves what the webhook filled in.
+    kubectl_ok(
+        &installed.admin_config,
+        &["apply", "-f", installed.manifest_file.to_str().unwrap()],
+    )
+    .await;
+    let (ok, denied) = apply(
+        &installed,
+        "again",
+        &application("default", "again", "lots"),
+    )
+    .await;
+    assert!(
+        !ok && denied.contains(VALIDATING),
+        "after an upgrade: {denied}"
+    );
+
     // Its metrics count the reviews by path and code.
     let (code, scraped) = http_get(SocketAddr::from(([127, 0, 0, 1], metrics)), "/metrics").await;
     assert_eq!(code, 200);
@@ -193,7 +210,7 @@ async fn the_charts_webhook_denies_bad_applications_mutates_pods_and_leaves_with
             .unwrap_or(0.0)
     };
     assert!(
-        count("/validate-sparkoperator-k8s-io-v1beta2-sparkapplication") >= 2.0,
+        count("/validate-sparkoperator-k8s-io-v1beta2-sparkapplication") >= 3.0,
         "{scraped}"
     );
     assert!(count("/mutate--v1-pod") >= 1.0, "{scraped}");
