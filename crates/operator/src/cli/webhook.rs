@@ -7,11 +7,9 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::{Value, json};
 
-use tokio::sync::watch;
-
 use super::runtime_flags::{EndpointFlags, parse_duration};
 use crate::metrics::Metrics;
-use crate::runtime::http::{self, Endpoints};
+use crate::runtime::http::Endpoints;
 use crate::runtime::readiness::Readiness;
 use crate::telemetry::{self, LogFormat};
 use crate::webhook::{Advertise, ClientTarget, WebhookConfig, WebhookServer};
@@ -245,14 +243,9 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
         .await?
         .with_metrics(metrics)
         .with_readiness(readiness);
-    let (stop_endpoints, endpoints_stopped) = watch::channel(false);
-    let servers = endpoints.spawn(&endpoints_stopped);
-    let served = server
-        .run(client, super::controller::shutdown_signal())
-        .await;
-    let _ = stop_endpoints.send(true);
-    http::stopped(servers).await;
-    served
+    endpoints
+        .serve_during(server.run(client, super::controller::shutdown_signal()))
+        .await
 }
 
 #[cfg(test)]

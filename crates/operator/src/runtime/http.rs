@@ -154,29 +154,31 @@ impl Endpoints {
         self.health_address
     }
 
-    /// Serves them until `stop` turns true; the servers, to be awaited after that.
-    pub fn spawn(self, stop: &watch::Receiver<bool>) -> Vec<JoinHandle<std::io::Result<()>>> {
-        self.listeners
+    /// Serves them while `work` runs, then stops them (requests under way are answered) and
+    /// returns what `work` returned.
+    pub async fn serve_during<T>(self, work: impl Future<Output = T>) -> T {
+        let (stop, stopped) = watch::channel(false);
+        let servers: Vec<JoinHandle<std::io::Result<()>>> = self
+            .listeners
             .into_iter()
             .map(|(listener, router)| {
                 info!(address = ?listener.local_addr().ok(), "serving metrics/health");
-                let mut stopped = stop.clone();
+                let mut stopped = stopped.clone();
                 tokio::spawn(serve(listener, router, async move {
                     let _ = stopped.wait_for(|s| *s).await;
                 }))
             })
-            .collect()
-    }
-}
-
-/// Waits for the servers [`Endpoints::spawn`] started, logging any that failed.
-pub async fn stopped(servers: Vec<JoinHandle<std::io::Result<()>>>) {
-    for server in servers {
-        match server.await {
-            Ok(Err(error)) => warn!(%error, "metrics/health server failed"),
-            Err(error) => warn!(%error, "metrics/health server panicked"),
-            Ok(Ok(())) => {}
+            .collect();
+        let result = work.await;
+        let _ = stop.send(true);
+        for server in servers {
+            match server.await {
+                Ok(Err(error)) => warn!(%error, "metrics/health server failed"),
+                Err(error) => warn!(%error, "metrics/health server panicked"),
+                Ok(Ok(())) => {}
+            }
         }
+        result
     }
 }
 

@@ -11,7 +11,6 @@ use std::net::SocketAddr;
 
 use futures::FutureExt;
 use kube::Client;
-use tokio::sync::watch;
 
 use crate::config::ControllerConfig;
 use crate::error::Result;
@@ -97,8 +96,17 @@ impl Operator {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<LeadershipEnd> {
         let Operator { config, endpoints } = self;
-        let (stop_servers, servers_stopped) = watch::channel(false);
-        let servers = endpoints.spawn(&servers_stopped);
+        endpoints
+            .serve_during(Self::run_controllers(config, client, shutdown))
+            .await
+    }
+
+    /// The controllers, behind leader election when it is on; readiness follows their role.
+    async fn run_controllers(
+        config: RuntimeConfig,
+        client: Client,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<LeadershipEnd> {
         let readiness = config.controller.readiness.clone();
         let metrics = config.controller.metrics.clone();
         let controller = config.controller.clone();
@@ -135,8 +143,6 @@ impl Operator {
             }
         };
         readiness.set_role(Role::Stopping);
-        let _ = stop_servers.send(true);
-        http::stopped(servers).await;
         end
     }
 }

@@ -29,7 +29,7 @@ use tokio::sync::watch;
 pub use configurations::{ClientTarget, Registration};
 
 use crate::metrics::Metrics;
-use crate::runtime::readiness::Readiness;
+use crate::runtime::readiness::{Readiness, Role};
 
 /// Where the API server is told to reach the webhook.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,16 +147,6 @@ impl WebhookServer {
         shutdown: impl Future<Output = ()>,
     ) -> anyhow::Result<()> {
         let registration = self.registration()?;
-        let (serving_started, started) = tokio::sync::oneshot::channel::<()>();
-        if let Some(readiness) = &self.readiness {
-            readiness.set_role(crate::runtime::readiness::Role::Active);
-            readiness.track(async move {
-                // A run that ends before it serves never resolves this: never ready.
-                if started.await.is_err() {
-                    std::future::pending::<()>().await;
-                }
-            });
-        }
         let c = &self.config;
         let spec = cert_spec(&registration.target, c.cert_validity);
         let mut current = secret::sync(&client, &c.secret_namespace, &c.secret_name, &spec).await?;
@@ -170,7 +160,11 @@ impl WebhookServer {
             server::router(client.clone(), self.metrics.clone()),
             stopped,
         ));
-        let _ = serving_started.send(());
+        if let Some(readiness) = &self.readiness {
+            // Ready from now on: until the role is active, `/readyz` answers "starting".
+            readiness.set_role(Role::Active);
+            readiness.track(std::future::ready(()));
+        }
         tracing::info!(target = ?registration.target, "admission webhook serving");
         let mut registered = configurations::apply(&client, &registration, &current.ca_bundle)
             .await
@@ -205,7 +199,7 @@ impl WebhookServer {
             }
         }
         if let Some(readiness) = &self.readiness {
-            readiness.set_role(crate::runtime::readiness::Role::Stopping);
+            readiness.set_role(Role::Stopping);
         }
         let _ = stop.send(true);
         let _ = serving.await;
