@@ -89,6 +89,9 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    // Built with the whole workspace, the bench links two rustls providers and rustls would
+    // choose neither.
+    spark_operator::runtime::install_crypto_provider();
     if let Some(kubeconfig) = &args.floor_client {
         return floor::client_main(kubeconfig);
     }

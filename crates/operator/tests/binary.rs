@@ -1,5 +1,5 @@
-//! The `spark-operator` binary as users run it: `run-local` (the quick start) and
-//! `controller start` against a cluster found through KUBECONFIG.
+//! The `spark-operator` binary as users run it: `controller start` against a cluster found
+//! through KUBECONFIG.
 
 mod common;
 
@@ -17,70 +17,6 @@ fn scratch(name: &str) -> tempfile::TempDir {
         .prefix(&format!("spark-operator-test-{name}-"))
         .tempdir()
         .unwrap()
-}
-
-fn workspace_file(path: &str) -> String {
-    format!("{}/../../{path}", env!("CARGO_MANIFEST_DIR"))
-}
-
-#[test]
-fn run_local_runs_the_example_to_completed() {
-    let scratch = scratch("run-local");
-    let dir = scratch.path();
-    let output = Command::new(BINARY)
-        .args([
-            "run-local",
-            "--simulated",
-            &workspace_file("examples/spark-pi.yaml"),
-            "--timeout-seconds",
-            "60",
-        ])
-        .arg("--kubeconfig")
-        .arg(dir.join("kubeconfig"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    for state in ["SUBMITTED", "RUNNING", "COMPLETED"] {
-        assert!(stdout.contains(state), "{state} not shown:\n{stdout}");
-    }
-    assert!(
-        dir.join("kubeconfig").exists(),
-        "the kubeconfig for kubectl is written"
-    );
-}
-
-#[test]
-fn run_local_exits_non_zero_when_the_application_fails() {
-    let scratch = scratch("run-local-fails");
-    let dir = scratch.path();
-    let file = dir.join("failing.yaml");
-    std::fs::write(
-        &file,
-        spark_pi(
-            "doomed",
-            r#""localcluster/run-seconds": "0.2", "localcluster/exit-code": "2""#,
-            "",
-        ),
-    )
-    .unwrap();
-    let output = Command::new(BINARY)
-        .args(["run-local", "--simulated"])
-        .arg(&file)
-        .arg("--kubeconfig")
-        .arg(dir.join("kubeconfig"))
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("doomed FAILED") && stderr.contains("ExitCode: 2"),
-        "{stderr}"
-    );
 }
 
 #[tokio::test]

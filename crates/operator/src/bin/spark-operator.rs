@@ -31,9 +31,6 @@ enum Command {
         #[command(subcommand)]
         command: WebhookCommand,
     },
-    /// Start a local cluster and the operator in this process, run one application file, and
-    /// exit 0 when it COMPLETED.
-    RunLocal(cli::local::RunLocalArgs),
     /// Check SparkApplication and ScheduledSparkApplication YAML files without a cluster.
     Validate {
         /// YAML files, each with one or more documents.
@@ -57,8 +54,7 @@ enum WebhookCommand {
 }
 
 fn main() -> std::process::ExitCode {
-    // kube-rs takes rustls's process-wide provider; pick ring (the one this build uses) explicitly.
-    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
+    spark_operator::runtime::install_crypto_provider();
     let result = match Cli::parse().command {
         Command::Crd { output_dir } => cli::crd::run(output_dir.as_deref()),
         Command::Validate { files } => cli::validate::run(&files),
@@ -75,7 +71,6 @@ fn main() -> std::process::ExitCode {
         Command::Webhook {
             command: WebhookCommand::Start(args),
         } => serve(None, Duration::ZERO, cli::webhook::start(*args)),
-        Command::RunLocal(args) => block_on(cli::local::run(args)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -84,10 +79,6 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
-}
-
-fn block_on(future: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
-    runtime(None, Duration::ZERO)?.block_on(future)
 }
 
 /// Runs a long-lived service. With one thread, the runtime is a current-thread one and the

@@ -2,7 +2,6 @@
 
 pub mod controller;
 pub mod crd;
-pub mod local;
 pub mod runtime_flags;
 pub mod validate;
 pub mod webhook;

@@ -1,18 +1,23 @@
 //! The HTTP endpoints: metrics (`--metrics-bind-address`, `--metrics-endpoint`) and the health
 //! probes `/healthz` and `/readyz` (`--health-probe-bind-address`), served with axum. When both
-//! addresses are the same, one server answers both.
+//! addresses are the same, one server answers both. The admission webhooks are served over TLS
+//! by the same axum server, through [`TlsListener`].
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tracing::{info, warn};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::ServerConfig;
+use tokio_rustls::server::TlsStream;
+use tracing::{debug, info, warn};
 
 use super::readiness::Readiness;
 use crate::error::{Error, Result};
@@ -189,6 +194,90 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// A listener whose connections are TLS sessions, for `axum::serve`: each handshake runs in a
+/// task of its own, so a slow or broken client does not hold up the others, and a failed one is
+/// only logged. Dropping the listener (as a stopped server does) stops accepting.
+pub struct TlsListener {
+    sessions: tokio::sync::mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    local_addr: SocketAddr,
+    _accepting: AbortOnDrop,
+}
+
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl TlsListener {
+    pub fn new(listener: TcpListener, tls: Arc<ServerConfig>) -> std::io::Result<TlsListener> {
+        let local_addr = listener.local_addr()?;
+        let (ready, sessions) = tokio::sync::mpsc::channel(64);
+        let acceptor = TlsAcceptor::from(tls);
+        let accepting = tokio::spawn(async move {
+            loop {
+                let (stream, peer) = match listener.accept().await {
+                    Ok(connection) => connection,
+                    Err(error) => {
+                        debug!(%error, "accept failed");
+                        // Out of file descriptors, say: give the process a moment.
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let acceptor = acceptor.clone();
+                let ready = ready.clone();
+                tokio::spawn(async move {
+                    match acceptor.accept(stream).await {
+                        Ok(session) => {
+                            let _ = ready.send((session, peer)).await;
+                        }
+                        Err(error) => debug!(%error, %peer, "TLS handshake failed"),
+                    }
+                });
+            }
+        });
+        Ok(TlsListener {
+            sessions,
+            local_addr,
+            _accepting: AbortOnDrop(accepting),
+        })
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.sessions.recv().await {
+            Some(session) => session,
+            // The accepting task ended, which only a panic does: serve nothing more.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(self.local_addr)
+    }
+}
+
+/// Serves `router` over TLS on `listener` until `shutdown` resolves; requests under way are
+/// answered.
+pub async fn serve_tls(
+    listener: TcpListener,
+    tls: Arc<ServerConfig>,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(TlsListener::new(listener, tls)?, router)
         .with_graceful_shutdown(shutdown)
         .await
 }

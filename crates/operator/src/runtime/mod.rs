@@ -18,6 +18,13 @@ use crate::leader::{self, LeaderElectionConfig, LeadershipEnd};
 use crate::metrics::Metrics;
 use readiness::Role;
 
+/// Makes ring rustls's process-wide provider. kube-rs takes whichever provider is installed, and
+/// a build that links a second one (another crate of the workspace asking for aws-lc-rs, say)
+/// leaves rustls unable to choose: every binary that makes a client calls this first.
+pub fn install_crypto_provider() {
+    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
+}
+
 /// The client of the API server that `config` names, each request of which `metrics` counts
 /// (`rest_client_requests_total`).
 pub fn client(config: kube::Config, metrics: &Metrics) -> Result<Client> {

@@ -152,13 +152,15 @@ impl WebhookServer {
         let mut current = secret::sync(&client, &c.secret_namespace, &c.secret_name, &spec).await?;
         self.resolver.install(&current.bundle)?;
         write_cert_dir(c.cert_dir.as_ref(), &current);
-        let (stop, stopped) = watch::channel(false);
+        let (stop, mut stopped) = watch::channel(false);
         let tls = server::tls_config(self.resolver.clone())?;
-        let serving = tokio::spawn(localcluster::server::serve(
+        let serving = tokio::spawn(crate::runtime::http::serve_tls(
             self.listener,
-            Some(tls),
+            tls,
             server::router(client.clone(), self.metrics.clone()),
-            stopped,
+            async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            },
         ));
         if let Some(readiness) = &self.readiness {
             // Ready from now on: until the role is active, `/readyz` answers "starting".

@@ -86,10 +86,13 @@ impl RealSpark {
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("../../examples")
             .join(example);
-        let apps = spark_operator::cli::local::apply_file(&self.client, &path)
-            .await
-            .expect("example applied");
-        apps.into_iter().next().expect("a SparkApplication").1
+        let path = path.to_str().expect("a UTF-8 path");
+        let applied = self.kubectl(&["apply", "--server-side", "-f", path, "-o", "name"]);
+        applied
+            .lines()
+            .find_map(|line| line.strip_prefix("sparkapplication.sparkoperator.k8s.io/"))
+            .unwrap_or_else(|| panic!("no SparkApplication in {path}: {applied}"))
+            .to_string()
     }
 
     /// Applies an example, waits for its application to end COMPLETED (failing otherwise) and

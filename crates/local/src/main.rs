@@ -1,13 +1,16 @@
-//! `spark-operator run-local FILE`: the quick start. Starts the local cluster and the operator in
-//! this process, applies the file, follows the application until it ends, and exits 0 when it
+//! `spark-local [FILE]`: the quick start. Starts the local cluster and the operator in this
+//! process, applies the file, follows the application until it ends, and exits 0 when it
 //! COMPLETED. With Spark installed (`SPARK_HOME`, or the `pyspark` package) and Java, Spark pods
 //! run as real Spark processes; otherwise they are simulated. It says which.
+//!
+//! A binary of its own, apart from `spark-operator`, because it embeds the local cluster (an API
+//! server that allows everything, and a runner of JVMs): the operator's image must not carry it.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::Args;
+use clap::Parser;
 use futures::StreamExt;
 use kube::api::{DynamicObject, Patch, PatchParams};
 use kube::discovery::{Discovery, Scope};
@@ -18,10 +21,13 @@ use spark_operator_api::{ApplicationStateType, SparkApplication};
 
 use localcluster::nodes::process::paths::IMAGE_SPARK_HOME;
 
-use crate::config::ControllerConfig;
-use crate::install::FIELD_MANAGER;
+use spark_operator::config::ControllerConfig;
+use spark_operator::install::FIELD_MANAGER;
 
-#[derive(Debug, Args)]
+/// Runs one Spark application on a local cluster embedded in this process, with the operator
+/// beside it, and exits 0 when the application COMPLETED (1 when it FAILED).
+#[derive(Debug, Parser)]
+#[command(name = "spark-local", version)]
 pub struct RunLocalArgs {
     /// YAML file with the SparkApplication to run (other documents in it are applied too).
     #[arg(default_value = "examples/spark-pi-python.yaml")]
@@ -44,8 +50,23 @@ pub struct RunLocalArgs {
     pub timeout_seconds: u64,
 }
 
-pub async fn run(args: RunLocalArgs) -> anyhow::Result<()> {
-    crate::telemetry::init("warn", crate::telemetry::LogFormat::Text);
+fn main() -> std::process::ExitCode {
+    let args = RunLocalArgs::parse();
+    spark_operator::runtime::install_crypto_provider();
+    let result = tokio::runtime::Runtime::new()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| runtime.block_on(run(args)));
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: RunLocalArgs) -> anyhow::Result<()> {
+    spark_operator::telemetry::init("warn", spark_operator::telemetry::LogFormat::Text);
     let cluster = localcluster::LocalCluster::start(localcluster::Options::default())
         .await
         .context("starting the local cluster")?;
@@ -66,9 +87,10 @@ pub async fn run(args: RunLocalArgs) -> anyhow::Result<()> {
         },
     ));
     // The operator's requests carry its user agent, as `controller start`'s do.
-    let operator_client =
-        kube::Client::try_from(crate::runtime::identified(cluster.client_config()?))?;
-    crate::install::install_crds(&operator_client).await?;
+    let operator_client = kube::Client::try_from(spark_operator::runtime::identified(
+        cluster.client_config()?,
+    ))?;
+    spark_operator::install::install_crds(&operator_client).await?;
     let config = ControllerConfig {
         master_url: Some(cluster.url()),
         ..ControllerConfig::default()
@@ -78,7 +100,7 @@ pub async fn run(args: RunLocalArgs) -> anyhow::Result<()> {
         let mut stopped = stopped;
         let _ = stopped.wait_for(|s| *s).await;
     };
-    let operator = tokio::spawn(crate::controller::run_all(
+    let operator = tokio::spawn(spark_operator::controller::run_all(
         operator_client,
         config,
         shutdown,
@@ -103,7 +125,7 @@ pub async fn run(args: RunLocalArgs) -> anyhow::Result<()> {
     print_driver_output(&client, &namespace, &name).await;
     if args.keep_running {
         println!("still serving; press Ctrl-C to stop");
-        crate::cli::controller::shutdown_signal().await;
+        spark_operator::cli::controller::shutdown_signal().await;
     }
     let _ = stop.send(true);
     let _ = operator.await;
@@ -121,7 +143,7 @@ fn spark_processes(
         println!("Spark pods: simulated (--simulated)");
         return Ok(None);
     }
-    let spark_home = match crate::submission::spark_submit::find_spark_home(
+    let spark_home = match spark_operator::submission::spark_submit::find_spark_home(
         args.spark_home.as_deref(),
     ) {
         Ok(home) => home,
@@ -269,7 +291,7 @@ fn is_application_output(line: &str) -> bool {
 }
 
 /// Applies every document of the file by server-side apply; returns the SparkApplications.
-pub async fn apply_file(client: &Client, file: &Path) -> anyhow::Result<Vec<(String, String)>> {
+async fn apply_file(client: &Client, file: &Path) -> anyhow::Result<Vec<(String, String)>> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let discovery = Discovery::new(client.clone()).run().await?;
