@@ -1,6 +1,6 @@
 //! The floor under the operator's CPU: a client that makes, for each application, the requests
 //! the operator makes and holds the watches it holds, with none of its decisions. Its submission
-//! is the operator's own code (`controller::submit`: the same objects, built and created the same
+//! is the operator's own code (`submitter::Submitter`: the same objects, built and created the same
 //! way); its Events and status patches are the ones a successful application gets; its watches
 //! are the operator's four, decoded into the same shapes; it runs on one thread, as the operator
 //! does by default, ten applications at a time. What it leaves out is the controller: the queue
@@ -26,13 +26,11 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 use spark_operator::config::ControllerConfig;
-use spark_operator::controller::Context;
-use spark_operator::controller::cached::{CachedApplication, Metadata, Slim};
-use spark_operator::controller::events::EventPublisher;
-use spark_operator::controller::submit::submit;
-use spark_operator::lifecycle::SubmissionOutcome;
+use spark_operator::controller::event_recorder::EventPublisher;
 use spark_operator::runtime::wakeups;
+use spark_operator::shapes::{CachedApplication, Metadata, Slim};
 use spark_operator::submission::LABEL_APP_NAME;
+use spark_operator::submitter::Submitter;
 use spark_operator_api::{DriverInfo, SparkApplication};
 
 use crate::procs::{self, Binaries};
@@ -144,17 +142,10 @@ async fn serve(kubeconfig: &Path, ready: &Path) -> anyhow::Result<()> {
         master_url: Some(master_url.clone()),
         ..ControllerConfig::default()
     };
-    let ctx = Arc::new(Context {
+    let ctx = Arc::new(Floor {
         client: client.clone(),
         events: EventPublisher::new(client.clone(), &controller.reporter),
-        config: controller,
-        pods: Default::default(),
-        config_maps: Default::default(),
-        services: Default::default(),
-        status_writes: Default::default(),
-        master_url,
-        spark_submitter: Default::default(),
-        stopping: Default::default(),
+        submitter: Submitter::new(client.clone(), controller, master_url, Default::default()),
     });
     let labelled = || watcher::Config::default().labels(LABEL_APP_NAME);
     let (synced, mut listed) = tokio::sync::mpsc::unbounded_channel();
@@ -233,7 +224,15 @@ async fn drain<K>(
 /// A successful application as the operator sees it through: added, submitted by the operator's
 /// own code, its driver running, its executors pending then completed, its driver completed, the
 /// application completed; an Event at each step and a status patch at each change of state.
-async fn run_like_the_operator(ctx: &Context, cached: &CachedApplication) -> anyhow::Result<()> {
+/// What the floor client's applications share: the operator's client, Event recorder and
+/// submitter.
+struct Floor {
+    client: Client,
+    events: EventPublisher,
+    submitter: Submitter,
+}
+
+async fn run_like_the_operator(ctx: &Floor, cached: &CachedApplication) -> anyhow::Result<()> {
     let app = cached.decode().map_err(anyhow::Error::msg)?;
     let name = app.name_any();
     let event =
@@ -246,14 +245,16 @@ async fn run_like_the_operator(ctx: &Context, cached: &CachedApplication) -> any
     // One attempt per application: its uid serves as the submission id.
     let submission_id = app.uid().unwrap_or_default();
     let now = jiff::Timestamp::now();
-    let mut driver = DriverInfo::default();
-    let outcome = submit(&app, ctx, &submission_id, now, &mut driver).await?;
-    let SubmissionOutcome::Submitted {
-        driver_pod_name,
-        app_id,
-    } = outcome
-    else {
-        bail!("not submitted: {outcome:?}");
+    let submitted = ctx.submitter.submit(&app, &submission_id, now).await?;
+    let (driver_pod_name, app_id) = (submitted.driver_pod_name, submitted.app_id);
+    let web_ui = submitted.web_ui;
+    let mut driver = DriverInfo {
+        web_ui_service_name: web_ui.service_name,
+        web_ui_port: web_ui.port,
+        web_ui_address: web_ui.address,
+        web_ui_ingress_name: web_ui.ingress_name,
+        web_ui_ingress_address: web_ui.ingress_address,
+        ..DriverInfo::default()
     };
     event(
         "SparkApplicationSubmitted",
@@ -340,7 +341,7 @@ fn executors_of(instances: Option<i32>) -> u32 {
 /// A merge patch of the status, its answer not read, as the operator writes one (without the
 /// resourceVersion the operator's carries: nothing else writes these applications).
 async fn patch_status(
-    ctx: &Context,
+    ctx: &Floor,
     app: &SparkApplication,
     status: serde_json::Value,
 ) -> anyhow::Result<()> {

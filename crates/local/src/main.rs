@@ -125,7 +125,7 @@ async fn run(args: RunLocalArgs) -> anyhow::Result<()> {
     print_driver_output(&client, &namespace, &name).await;
     if args.keep_running {
         println!("still serving; press Ctrl-C to stop");
-        spark_operator::cli::controller::shutdown_signal().await;
+        spark_operator::runtime::shutdown_signal().await;
     }
     let _ = stop.send(true);
     let _ = operator.await;
@@ -143,7 +143,7 @@ fn spark_processes(
         println!("Spark pods: simulated (--simulated)");
         return Ok(None);
     }
-    let spark_home = match spark_operator::submission::spark_submit::find_spark_home(
+    let spark_home = match spark_operator::submitter::spark_submit::find_spark_home(
         args.spark_home.as_deref(),
     ) {
         Ok(home) => home,

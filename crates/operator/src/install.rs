@@ -7,6 +7,9 @@ use kube::{Api, Client, ResourceExt};
 
 use crate::error::{Error, Result};
 
+/// How long the API server may take to serve a CRD it was given.
+const ESTABLISHED_WITHIN: u64 = 30;
+
 /// The field manager of everything the operator applies.
 pub const FIELD_MANAGER: &str = "spark-operator";
 
@@ -22,10 +25,16 @@ pub async fn install_crds(client: &Client) -> Result<()> {
         )
         .await?;
         let established = await_condition(crds.clone(), &name, conditions::is_crd_established());
-        tokio::time::timeout(std::time::Duration::from_secs(30), established)
-            .await
-            .map_err(|_| Error::Config(format!("CRD {name} was not established within 30s")))?
-            .map_err(|e| Error::Config(format!("waiting for CRD {name}: {e}")))?;
+        tokio::time::timeout(
+            std::time::Duration::from_secs(ESTABLISHED_WITHIN),
+            established,
+        )
+        .await
+        .map_err(|_| Error::CrdNotEstablished {
+            name: name.clone(),
+            seconds: ESTABLISHED_WITHIN,
+        })?
+        .map_err(|source| Error::CrdWatch { name, source })?;
     }
     Ok(())
 }

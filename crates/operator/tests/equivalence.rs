@@ -27,10 +27,10 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Service};
 use kube::api::PostParams;
 use kube::{Api, Client};
 use localcluster::{LocalCluster, Options};
-use spark_operator::submission::spark_submit::{
+use spark_operator::submission::{SubmissionContext, SubmissionOptions, plan};
+use spark_operator::submitter::spark_submit::{
     SparkSubmitOptions, SparkSubmitter, find_spark_home,
 };
-use spark_operator::submission::{SubmissionContext, SubmissionOptions, plan};
 use spark_operator_api::SparkApplication;
 
 use diff::{Allowed, Difference};

@@ -9,7 +9,7 @@ use crate::config::{ControllerConfig, SubmitterKind};
 use crate::leader::{LeaderElectionConfig, LeadershipEnd, default_identity};
 use crate::metrics::Metrics;
 use crate::runtime::{Operator, RuntimeConfig};
-use crate::submission::spark_submit::SparkSubmitOptions;
+use crate::submitter::spark_submit::SparkSubmitOptions;
 use crate::telemetry::{self, LogFormat};
 
 /// Flags of `controller start`, named as in Kubeflow's operator.
@@ -116,7 +116,7 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
     }
     if args.submitter == SubmitterKind::SparkSubmit {
         // Fail at start, not on the first application, when spark-submit cannot be found.
-        crate::submission::spark_submit::find_spark_home(args.spark_home.as_deref())?;
+        crate::submitter::spark_submit::find_spark_home(args.spark_home.as_deref())?;
     }
     let mut config = args.controller_config(cluster_url);
     config.metrics = metrics.clone();
@@ -142,7 +142,7 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
             .with_metrics(metrics.clone());
         let client = client.clone();
         Some(tokio::spawn(async move {
-            if let Err(error) = server.run(client, shutdown_signal()).await {
+            if let Err(error) = server.run(client, crate::runtime::shutdown_signal()).await {
                 tracing::error!(error = format!("{error:#}"), "admission webhook stopped");
             }
         }))
@@ -157,7 +157,9 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
         health_address: settings.health_address,
     })
     .await?;
-    let ended = operator.run(client, shutdown_signal()).await;
+    let ended = operator
+        .run(client, crate::runtime::shutdown_signal())
+        .await;
     if let Some(webhook) = webhook {
         webhook.abort();
     }
@@ -166,27 +168,5 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
         LeadershipEnd::Lost(reason) => bail!(
             "lost the leader lease ({reason}); the controllers were stopped, and the process exits so that it starts again as a standby"
         ),
-    }
-}
-
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
     }
 }

@@ -244,7 +244,7 @@ pub async fn start(args: StartArgs) -> anyhow::Result<()> {
         .with_metrics(metrics)
         .with_readiness(readiness);
     endpoints
-        .serve_during(server.run(client, super::controller::shutdown_signal()))
+        .serve_during(server.run(client, crate::runtime::shutdown_signal()))
         .await
 }
 

@@ -219,7 +219,7 @@ where
             biased;
             finished = &mut task => {
                 on_leading(false);
-                let finished = finished.map_err(|e| Error::Config(format!("the controllers panicked: {e}")));
+                let finished = finished.map_err(|source| Error::Task { what: "the controllers", source });
                 if let Err(error) = timeout(timings.retry_period, elector.release()).await.unwrap_or(Ok(())) {
                     warn!(%error, "could not release the leader lease; it expires on its own");
                 } else {

@@ -1,10 +1,11 @@
 //! The SparkApplication state machine of Kubeflow's Spark operator, as a pure function.
 //!
 //! The reconciler observes the cluster (`observe` turns the application's pods into an
-//! [`Observation`]), calls [`decide`], carries out the [`Action`]s in order, and writes the status
-//! of the [`Decision`]. When one of the actions is a [`Action::Submit`] (always the last one), it
-//! creates the attempt's objects and passes the outcome to [`after_submission`], whose decision
-//! replaces the first.
+//! [`Observation`]) and runs [`protocol::reconcile`], which calls [`decide`], carries out the
+//! [`Action`]s in order through the reconciler's [`protocol::Effects`], and writes the status of
+//! the [`Decision`]. When one of the actions is a [`Action::Submit`] (always the last one), the
+//! attempt's objects are created and the outcome passed to [`after_submission`], whose decision
+//! replaces the first. The controller and this module's tests run that one protocol.
 //!
 //! Every decision is a function of its inputs only: the same application and observation give the
 //! same decision, so a reconcile that is repeated (its status write lost, say) repeats the same
@@ -32,13 +33,14 @@
 //! - A failed driver's error message also carries the container's termination message, or the
 //!   pod's reason and message when the container status is missing.
 
-mod driver;
+mod attempt;
+mod driver_state;
 mod events;
 mod executors;
 mod observe;
+pub mod protocol;
 mod retry;
 mod states;
-mod submit;
 
 #[cfg(test)]
 mod tests;
@@ -141,20 +143,37 @@ impl Decision {
 /// Whether `pod`, as read from the API server, is the driver of the attempt `status` follows: if
 /// so, a decision that the driver is missing was made on a cache that has not seen it yet.
 pub fn is_attempt_driver(pod: &ObservedPod, status: &SparkApplicationStatus) -> bool {
-    matches!(pod, ObservedPod::Driver(driver) if driver::is_current_attempt(driver, status))
+    matches!(pod, ObservedPod::Driver(driver) if driver_state::is_current_attempt(driver, status))
+}
+
+/// Where an attempt's Spark UI is served, as its Service and Ingress were created.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WebUi {
+    pub service_name: Option<String>,
+    pub port: Option<i32>,
+    /// `clusterIP:port` of the UI Service.
+    pub address: Option<String>,
+    pub ingress_name: Option<String>,
+    pub ingress_address: Option<String>,
+}
+
+/// An attempt every object of which exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submitted {
+    pub driver_pod_name: String,
+    /// Spark's application id of the attempt (`spark-app-selector`).
+    pub app_id: String,
+    pub web_ui: WebUi,
 }
 
 /// How a [`Action::Submit`] went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SubmissionOutcome {
-    /// Every object of the attempt exists.
-    Submitted {
-        driver_pod_name: String,
-        /// Spark's application id of the attempt (`spark-app-selector`).
-        app_id: String,
-    },
+    Submitted(Submitted),
     /// The attempt could not be created; `message` says why.
-    Failed { message: String },
+    Failed {
+        message: String,
+    },
 }
 
 /// The next step of `app` given what was observed.
@@ -170,5 +189,5 @@ pub fn after_submission(
     outcome: SubmissionOutcome,
     now: jiff::Timestamp,
 ) -> Decision {
-    submit::after_submission(app, status, outcome, now)
+    attempt::after_submission(app, status, outcome, now)
 }

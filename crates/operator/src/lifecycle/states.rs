@@ -10,14 +10,14 @@ use spark_operator_api::{
     SparkApplicationSpec, SparkApplicationStatus,
 };
 
-use super::driver::update_driver_state;
+use super::driver_state::update_driver_state;
 use super::executors::update_executor_states;
 use super::observe::DriverObservation;
 use super::retry::{
     effective_ttl_seconds, requeue_in, set_count, should_retry, submission_id, time_to_live_left,
     time_until_retry,
 };
-use super::{Action, Decision, Observation, events, submit};
+use super::{Action, Decision, Observation, attempt, events};
 
 /// A new state that the next reconcile carries on from, without waiting for anything.
 const AT_ONCE: Duration = Duration::ZERO;
@@ -150,8 +150,8 @@ fn submit_attempt(mut step: Step) -> Decision {
     if let DriverObservation::Pod(driver) = &step.observed.driver
         && driver.submission_id.as_ref() == Some(&next)
     {
-        submit::begin(&mut step.status, step.app, next, now);
-        submit::succeed(
+        attempt::begin(&mut step.status, step.app, next, now);
+        attempt::succeed(
             &mut step.status,
             driver.name.clone(),
             driver.spark_app_id.clone(),
@@ -168,7 +168,7 @@ fn submit_attempt(mut step: Step) -> Decision {
         step.actions.push(Action::DeleteAttemptResources);
         return step.done(Some(DELETION_POLL));
     }
-    submit::begin(&mut step.status, step.app, next.clone(), now);
+    attempt::begin(&mut step.status, step.app, next.clone(), now);
     step.actions.push(Action::Submit {
         submission_id: next,
     });

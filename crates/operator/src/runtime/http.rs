@@ -106,10 +106,14 @@ pub struct Endpoints {
     health_address: Option<SocketAddr>,
 }
 
-async fn bind(address: SocketAddr, what: &str) -> Result<TcpListener> {
+async fn bind(address: SocketAddr, what: &'static str) -> Result<TcpListener> {
     TcpListener::bind(address)
         .await
-        .map_err(|e| Error::Config(format!("cannot listen on {address} for {what}: {e}")))
+        .map_err(|source| Error::Bind {
+            address,
+            what,
+            source,
+        })
 }
 
 impl Endpoints {

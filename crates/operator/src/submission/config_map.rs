@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::driver::SPARK_PROPERTIES;
+use super::driver_pod::SPARK_PROPERTIES;
 use super::monitoring::Prometheus;
 use super::names::LABEL_CREATED_BY;
 use super::spec::Prepared;

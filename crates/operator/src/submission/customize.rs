@@ -10,12 +10,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use spark_operator_api::{Port, SparkApplicationSpec, SparkPodSpec};
 
 use super::conf::LOCAL_DIR_VOLUME_PREFIX;
-use super::driver::config_map_volume;
 use super::monitoring::{self, Prometheus};
 use super::names::config_map_volume_name;
+use super::spark_pod::config_map_volume;
+use super::spark_pod::{env_value, mount};
 use super::spec::Prepared;
 use super::units::java_memory_to_quantity;
-use super::volumes::{env_value, mount};
 
 const HADOOP_CONF_VOLUME: &str = "hadoop-configmap-volume";
 const HADOOP_CONF_DIR: &str = "/etc/hadoop/conf";

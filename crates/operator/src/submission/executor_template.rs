@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::customize::{self, Role};
-use super::driver::{POD_TEMPLATE_KEY, take_spark_container};
+use super::driver_pod::{POD_TEMPLATE_KEY, take_spark_container};
 use super::names::{DRIVER_CONTAINER, EXECUTOR_CONTAINER};
 use super::spec::Prepared;
 use super::{SubmissionContext, SubmissionError, SubmissionNames};

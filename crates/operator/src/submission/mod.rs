@@ -1,10 +1,14 @@
 //! Native submission: the objects `spark-submit --deploy-mode cluster` (Spark 4.0) creates on
 //! Kubernetes for a SparkApplication, as Kubeflow's operator would have it run, built as a pure
 //! function so that the operator can create them itself and the stock `apache/spark` image runs
-//! the driver unchanged. Kubeflow's translation of the spec into spark-submit arguments is in
-//! `conf`, what spark-submit makes of them in `submit`, Spark's driver pod in `driver`, what
-//! Kubeflow's pod webhook adds in `customize` (applied to the driver pod and to the executor pod
-//! template, so that no webhook is needed). `spark_submit` runs the real spark-submit instead.
+//! the driver unchanged. This module does not touch the Kubernetes API or run processes: the
+//! `submitter` creates what it plans, or runs the real spark-submit with the arguments it builds.
+//!
+//! Kubeflow's translation of the spec into spark-submit arguments is in `conf`, what
+//! spark-submit makes of them in `spark_conf`, Spark's driver pod in `driver_pod` (its basic
+//! step in `driver_basic_step`, on the shared `spark_pod`), and what Kubeflow's pod webhook adds
+//! in `customize` (applied to the driver pod and to the executor pod template, so that no webhook
+//! is needed).
 //!
 //! `tests/equivalence.rs` submits a corpus of applications both ways against the local cluster
 //! and compares the objects; `tests/equivalence/allow-list.yaml` lists the differences below as
@@ -76,18 +80,19 @@
 mod conf;
 mod config_map;
 mod customize;
-mod driver;
-mod driver_basic;
+mod driver_basic_step;
+mod driver_pod;
 mod executor_template;
 mod ingress;
+mod ingress_url;
 mod monitoring;
 mod names;
 pub mod properties;
 mod service;
 mod settings;
-pub mod spark_submit;
+mod spark_conf;
+mod spark_pod;
 mod spec;
-mod submit;
 mod units;
 mod volumes;
 
@@ -100,8 +105,6 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::ResourceExt;
 use spark_operator_api::{IngressTls, SparkApplication};
-
-use crate::config::ControllerConfig;
 
 pub use conf::{DRIVER_TEMPLATE_FILE, EXECUTOR_TEMPLATE_FILE};
 pub use names::{
@@ -187,17 +190,6 @@ impl Default for SubmissionOptions {
     }
 }
 
-impl From<&ControllerConfig> for SubmissionOptions {
-    fn from(config: &ControllerConfig) -> Self {
-        Self {
-            enable_ui_service: config.enable_ui_service,
-            ingress_url_format: config.ingress_url_format.clone(),
-            ingress_class_name: config.ingress_class_name.clone(),
-            ..Self::default()
-        }
-    }
-}
-
 /// What a submission needs besides the spec. Everything in it is a function of its arguments, so
 /// planning the same attempt twice gives the same objects.
 #[derive(Debug, Clone, PartialEq)]
@@ -219,24 +211,7 @@ pub struct SubmissionContext {
 }
 
 impl SubmissionContext {
-    /// The context of attempt `submission_id` of `app`, with options from the controller's
-    /// configuration.
-    pub fn new(
-        app: &SparkApplication,
-        submission_id: &str,
-        submit_time_ms: i64,
-        master_url: &str,
-        config: &ControllerConfig,
-    ) -> Self {
-        Self::with_options(
-            app,
-            submission_id,
-            submit_time_ms,
-            master_url,
-            SubmissionOptions::from(config),
-        )
-    }
-
+    /// The context of attempt `submission_id` of `app`.
     pub fn with_options(
         app: &SparkApplication,
         submission_id: &str,
@@ -365,7 +340,7 @@ pub fn spark_conf(
 ) -> Result<BTreeMap<String, String>, SubmissionError> {
     let prepared = spec::Prepared::new(app, ctx)?;
     let command = conf::submit_command(&prepared, ctx)?;
-    submit::effective_conf(&command, &prepared.main_resource(), ctx)
+    spark_conf::effective_conf(&command, &prepared.main_resource(), ctx)
 }
 
 /// The arguments of the `spark-submit` command for `app`, as Kubeflow's operator passes them:
@@ -450,11 +425,11 @@ pub fn plan(
 ) -> Result<SubmissionPlan, SubmissionError> {
     let prepared = spec::Prepared::new(app, ctx)?;
     let command = conf::submit_command(&prepared, ctx)?;
-    let conf = submit::effective_conf(&command, &prepared.main_resource(), ctx)?;
+    let conf = spark_conf::effective_conf(&command, &prepared.main_resource(), ctx)?;
     let settings = settings::Settings(&conf);
     let names = SubmissionNames::new(app, ctx);
 
-    let driver = driver::build(&prepared, settings, ctx, &names)?;
+    let driver = driver_pod::build(&prepared, settings, ctx, &names)?;
     let mut spark_properties = conf.clone();
     spark_properties.extend(driver.system_properties);
     let driver_service = service::driver_service(&prepared, settings, ctx, &names, &driver.labels)?;

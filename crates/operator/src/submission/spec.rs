@@ -10,7 +10,7 @@ use spark_operator_api::defaults::application_defaults;
 use spark_operator_api::{DeployMode, SparkApplication, SparkApplicationSpec};
 
 use super::names::{LABEL_APP_NAME, LABEL_SUBMISSION_ID};
-use super::{SubmissionContext, SubmissionError, ingress, monitoring};
+use super::{SubmissionContext, SubmissionError, ingress_url, monitoring};
 
 /// An application ready to be translated.
 pub struct Prepared<'a> {
@@ -37,7 +37,7 @@ impl<'a> Prepared<'a> {
         if spec.driver.pod.service_account.is_none() {
             spec.driver.pod.service_account = ctx.options.default_service_account.clone();
         }
-        ingress::configure_proxy_base(&mut spec, &name, &namespace, ctx)?;
+        ingress_url::configure_proxy_base(&mut spec, &name, &namespace, ctx)?;
         monitoring::configure(&mut spec, &namespace, &name);
         Ok(Self {
             app,

@@ -1,42 +1,16 @@
 //! Volumes Spark mounts from `spark.kubernetes.{driver,executor}.volumes.<type>.<name>.*` keys,
-//! as its `MountVolumesFeatureStep` builds them, and small builders the pod code shares.
+//! as its `MountVolumesFeatureStep` builds them.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::{
-    EmptyDirVolumeSource, EnvVar, HostPathVolumeSource, NFSVolumeSource,
-    PersistentVolumeClaimVolumeSource, Volume, VolumeMount,
+    EmptyDirVolumeSource, HostPathVolumeSource, NFSVolumeSource, PersistentVolumeClaimVolumeSource,
+    Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use super::SubmissionError;
 use super::settings::Settings;
-
-/// A volume with only its name and what `fill` sets.
-pub fn volume_with(name: &str, fill: impl FnOnce(&mut Volume)) -> Volume {
-    let mut volume = Volume {
-        name: name.into(),
-        ..Default::default()
-    };
-    fill(&mut volume);
-    volume
-}
-
-pub fn mount(volume: &str, path: &str) -> VolumeMount {
-    VolumeMount {
-        name: volume.into(),
-        mount_path: path.into(),
-        ..Default::default()
-    }
-}
-
-pub fn env_value(name: &str, value: &str) -> EnvVar {
-    EnvVar {
-        name: name.into(),
-        value: Some(value.into()),
-        ..Default::default()
-    }
-}
 
 /// The volumes and mounts of every volume declared under `prefix`, in name order.
 pub fn from_conf(

@@ -16,7 +16,7 @@ use kube::api::{ListParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use localcluster::{LocalCluster, Options};
 use spark_operator::config::{ControllerConfig, SubmitterKind};
-use spark_operator::submission::spark_submit::find_spark_home;
+use spark_operator::submitter::spark_submit::find_spark_home;
 use spark_operator_api::{ApplicationStateType, SparkApplication};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;

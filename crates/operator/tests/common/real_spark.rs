@@ -16,7 +16,7 @@ use kube::runtime::watcher;
 use kube::{Api, Client};
 use localcluster::{LocalCluster, Options};
 use spark_operator::config::ControllerConfig;
-use spark_operator::submission::spark_submit::find_spark_home;
+use spark_operator::submitter::spark_submit::find_spark_home;
 use spark_operator_api::{ApplicationStateType, SparkApplication};
 
 /// A cold JVM for the driver and one per executor on 2 shared cores.

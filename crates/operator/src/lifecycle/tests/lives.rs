@@ -27,10 +27,11 @@ fn a_new_application_is_submitted_with_kubeflows_bookkeeping() {
     assert_eq!(status.execution_attempts, None, "counted once submitted");
     assert_eq!(status.observed_generation, Some(1));
 
-    let outcome = SubmissionOutcome::Submitted {
+    let outcome = SubmissionOutcome::Submitted(Submitted {
         driver_pod_name: "pi-driver".into(),
         app_id: "spark-0123".into(),
-    };
+        web_ui: WebUi::default(),
+    });
     let submitted = after_submission(&app, status, outcome, at(7));
     assert_eq!(reasons(&submitted.actions), vec![APPLICATION_SUBMITTED]);
     assert_eq!(effects(&submitted.actions), vec![]);

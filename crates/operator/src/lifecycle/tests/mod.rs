@@ -1,5 +1,6 @@
 //! Tests of the lifecycle: single transitions from hand-made statuses, and whole lives driven
-//! through `Run`, which does what the reconciler does with each decision.
+//! through `Run`, a model cluster on which the controller's own protocol
+//! (`protocol::reconcile`) carries out each decision.
 
 mod driver_states;
 mod executors;
@@ -159,15 +160,55 @@ pub struct Run {
     pub submitted: Vec<String>,
 }
 
-/// What one reconcile of a `Run` did.
-pub struct Reconciled {
-    pub actions: Vec<Action>,
-    pub requeue_after: Option<Duration>,
-}
-
-impl Reconciled {
+impl protocol::Reconciled {
     pub fn reasons(&self) -> Vec<&'static str> {
         reasons(&self.actions)
+    }
+}
+
+/// The model cluster's answers: a submission creates a pending driver (or fails, as the `Run`
+/// says), deletion removes every object unless `deletions_hang`, the status is stored on the
+/// application, and the cache is never behind.
+impl protocol::Effects for Run {
+    type Error = std::convert::Infallible;
+
+    async fn driver_exists(
+        &mut self,
+        _status: &SparkApplicationStatus,
+    ) -> Result<bool, Self::Error> {
+        Ok(false)
+    }
+
+    async fn submit(&mut self, submission_id: &str) -> Result<SubmissionOutcome, Self::Error> {
+        Ok(self.create_attempt(submission_id))
+    }
+
+    async fn delete_attempt_resources(&mut self) -> Result<(), Self::Error> {
+        if !self.deletions_hang {
+            self.resources.clear();
+            self.driver = DriverObservation::NotFound;
+            self.executors.clear();
+        }
+        Ok(())
+    }
+
+    async fn delete_application(&mut self) -> Result<(), Self::Error> {
+        self.deleted = true;
+        Ok(())
+    }
+
+    async fn write_status(&mut self, status: SparkApplicationStatus) -> Result<(), Self::Error> {
+        self.app.status = Some(status);
+        Ok(())
+    }
+
+    async fn record_event(
+        &mut self,
+        _warning: bool,
+        _reason: &'static str,
+        _message: &str,
+    ) -> Result<(), Self::Error> {
+        Ok(())
     }
 }
 
@@ -209,47 +250,25 @@ impl Run {
         self.now += jiff::SignedDuration::from_secs(seconds);
     }
 
-    pub fn reconcile(&mut self) -> Reconciled {
-        let mut decision = decide(&self.app, &self.observation());
-        let mut done = Vec::new();
-        for action in std::mem::take(&mut decision.actions) {
-            done.push(action.clone());
-            match action {
-                Action::Submit { submission_id } => {
-                    let outcome = self.submit(&submission_id);
-                    let next = after_submission(&self.app, &decision.status, outcome, self.now);
-                    done.extend(next.actions.iter().cloned());
-                    decision = Decision {
-                        actions: Vec::new(),
-                        ..next
-                    };
-                }
-                Action::DeleteAttemptResources if !self.deletions_hang => {
-                    self.resources.clear();
-                    self.driver = DriverObservation::NotFound;
-                    self.executors.clear();
-                }
-                Action::DeleteApplication => self.deleted = true,
-                _ => {}
-            }
-        }
-        self.app.status = Some(decision.status);
-        Reconciled {
-            actions: done,
-            requeue_after: decision.requeue_after,
-        }
+    /// One reconcile through the controller's protocol, the model cluster answering its effects.
+    pub fn reconcile(&mut self) -> protocol::Reconciled {
+        let app = self.app.clone();
+        let observed = self.observation();
+        let reconciled = futures::executor::block_on(protocol::reconcile(&app, &observed, self));
+        reconciled.unwrap_or_else(|never: std::convert::Infallible| match never {})
     }
 
-    fn submit(&mut self, submission_id: &str) -> SubmissionOutcome {
+    fn create_attempt(&mut self, submission_id: &str) -> SubmissionOutcome {
         self.submitted.push(submission_id.to_string());
         match self.submissions {
             Submissions::Succeed => {
                 self.resources.insert(submission_id.to_string());
                 self.driver = DriverObservation::Pod(driver_pod(submission_id, PodPhase::Pending));
-                SubmissionOutcome::Submitted {
+                SubmissionOutcome::Submitted(Submitted {
                     driver_pod_name: "pi-driver".into(),
                     app_id: format!("spark-{submission_id}"),
-                }
+                    web_ui: WebUi::default(),
+                })
             }
             Submissions::Fail => SubmissionOutcome::Failed {
                 message: "admission webhook denied the pod".into(),

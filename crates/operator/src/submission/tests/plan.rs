@@ -51,12 +51,12 @@ fn identifiers_have_spark_shapes() {
     assert_eq!(hex.len(), 32);
     assert!(hex.chars().all(|c| c.is_ascii_hexdigit()));
 
-    let from_config = SubmissionContext::new(
+    let from_config = SubmissionContext::with_options(
         &app,
         "attempt-1",
         SUBMIT_TIME_MS,
         MASTER,
-        &ControllerConfig::default(),
+        ControllerConfig::default().submission_options(),
     );
     assert_eq!(
         (from_config.unique_id, from_config.app_id),

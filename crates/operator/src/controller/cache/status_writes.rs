@@ -54,7 +54,7 @@ fn key(app: &impl Resource) -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::controller::cached::CachedApplication;
+    use crate::shapes::CachedApplication;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
     fn app(version: &str) -> CachedApplication {

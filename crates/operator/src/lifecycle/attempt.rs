@@ -11,7 +11,9 @@ use spark_operator_api::{
 };
 
 use super::retry::increment;
-use super::{DEFAULT_DRIVER_POD_CREATION_GRACE_PERIOD, Decision, SubmissionOutcome, events};
+use super::{
+    DEFAULT_DRIVER_POD_CREATION_GRACE_PERIOD, Decision, SubmissionOutcome, Submitted, events,
+};
 
 /// A failed submission is looked at again at once: that decides between retrying and FAILED.
 const AFTER_FAILED_SUBMISSION: Duration = Duration::ZERO;
@@ -53,11 +55,18 @@ pub fn after_submission(
     let name = app.name_any();
     let mut status = status.clone();
     match outcome {
-        SubmissionOutcome::Submitted {
+        SubmissionOutcome::Submitted(Submitted {
             driver_pod_name,
             app_id,
-        } => {
+            web_ui,
+        }) => {
             succeed(&mut status, driver_pod_name, Some(app_id));
+            let info = &mut status.driver_info;
+            info.web_ui_service_name = web_ui.service_name;
+            info.web_ui_port = web_ui.port;
+            info.web_ui_address = web_ui.address;
+            info.web_ui_ingress_name = web_ui.ingress_name;
+            info.web_ui_ingress_address = web_ui.ingress_address;
             Decision {
                 status,
                 actions: vec![events::submitted(&name)],

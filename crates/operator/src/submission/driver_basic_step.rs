@@ -9,18 +9,18 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
-use super::driver::SparkPod;
 use super::names::{
     DRIVER_CONTAINER, LABEL_SPARK_APP_NAME, LABEL_SPARK_APP_SELECTOR, LABEL_SPARK_ROLE,
     LABEL_SPARK_VERSION, ROLE_DRIVER, app_name_label,
 };
 use super::settings::Settings;
+use super::spark_pod::SparkPod;
+use super::spark_pod::env_value;
 use super::spec::{MainResource, Prepared};
 use super::units::{
     JVM_OVERHEAD_FACTOR, MIN_OVERHEAD_MIB, NON_JVM_OVERHEAD_FACTOR, java_double,
     memory_overhead_mib,
 };
-use super::volumes::env_value;
 use super::{SubmissionContext, SubmissionError, SubmissionNames};
 
 const OVERHEAD_FACTOR_KEY: &str = "spark.kubernetes.memoryOverheadFactor";

@@ -44,11 +44,10 @@ where
             if same_attempt {
                 Ok(existing)
             } else {
-                Err(Error::Submission(format!(
-                    "{} {} exists from another submission; it is deleted before the application is submitted again",
-                    K::kind(&()),
-                    object.name_any()
-                )))
+                Err(Error::ForeignObject {
+                    kind: K::kind(&()).to_string(),
+                    name: object.name_any(),
+                })
             }
         }
         Err(error) => Err(error.into()),

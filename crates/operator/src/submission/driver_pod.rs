@@ -5,16 +5,17 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    ConfigMapVolumeSource, Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, KeyToPath, Pod,
-    PodSpec, SecretKeySelector, SecretVolumeSource, Volume, VolumeMount,
+    Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, KeyToPath, Pod, SecretKeySelector,
+    SecretVolumeSource,
 };
 
 use super::customize::{self, Role};
 use super::names::{self, DRIVER_CONTAINER};
 use super::settings::Settings;
+use super::spark_pod::{SparkPod, config_map_volume, env_value, mount, volume_with};
 use super::spec::{MainResource, Prepared};
-use super::volumes::{self, env_value, mount, volume_with};
-use super::{SubmissionContext, SubmissionError, SubmissionNames, driver_basic};
+use super::volumes;
+use super::{SubmissionContext, SubmissionError, SubmissionNames, driver_basic_step};
 
 /// Where Spark mounts the driver's configuration, and the file it reads.
 pub const SPARK_CONF_DIR: &str = "/opt/spark/conf";
@@ -38,27 +39,6 @@ pub struct DriverBuild {
     pub labels: BTreeMap<String, String>,
 }
 
-/// The pod being built and its Spark container, kept apart as Spark keeps them.
-pub struct SparkPod {
-    pub pod: Pod,
-    pub spec: PodSpec,
-    pub container: Container,
-}
-
-impl SparkPod {
-    fn add_volume(&mut self, volume: Volume, volume_mount: VolumeMount) {
-        self.spec.volumes.get_or_insert_default().push(volume);
-        self.container
-            .volume_mounts
-            .get_or_insert_default()
-            .push(volume_mount);
-    }
-
-    fn add_env(&mut self, variable: EnvVar) {
-        self.container.env.get_or_insert_default().push(variable);
-    }
-}
-
 pub fn build(
     prepared: &Prepared,
     settings: Settings,
@@ -68,7 +48,7 @@ pub fn build(
     let mut sp = initial_pod(prepared, settings);
     let mut props = BTreeMap::new();
 
-    let labels = driver_basic::apply(&mut sp, settings, prepared, ctx, names, &mut props)?;
+    let labels = driver_basic_step::apply(&mut sp, settings, prepared, ctx, names, &mut props)?;
     if let Some(account) = settings.get("spark.kubernetes.authenticate.driver.serviceAccountName") {
         sp.spec.service_account = Some(account.to_string());
         sp.spec.service_account_name = Some(account.to_string());
@@ -330,15 +310,6 @@ fn local_dirs(
     };
     sp.add_env(env_value("SPARK_LOCAL_DIRS", &dirs.join(",")));
     Ok(())
-}
-
-pub fn config_map_volume(volume: &str, config_map: &str, items: Option<Vec<KeyToPath>>) -> Volume {
-    let source = ConfigMapVolumeSource {
-        name: config_map.into(),
-        items,
-        ..Default::default()
-    };
-    volume_with(volume, |v| v.config_map = Some(source))
 }
 
 fn key_to_path(key: &str, path: &str, mode: Option<i32>) -> Vec<KeyToPath> {

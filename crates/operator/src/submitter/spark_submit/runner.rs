@@ -20,62 +20,12 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use super::{SubmissionContext, SubmissionError, pod_template_files, spark_submit_args};
+use crate::config::SparkSubmitOptions;
+use crate::error::SparkSubmitError;
+use crate::submission::{SubmissionContext, pod_template_files, spark_submit_args};
 
 /// How many lines of spark-submit's output a failure keeps.
 const KEPT_OUTPUT_LINES: usize = 30;
-
-/// JVM options for short runs: the client compiler only, and the serial collector.
-pub const DEFAULT_JAVA_OPTIONS: &str = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC";
-
-/// Why spark-submit could not be run or did not succeed.
-#[derive(Debug, thiserror::Error)]
-pub enum SparkSubmitError {
-    #[error(
-        "spark-submit not found: set SPARK_HOME to a Spark 4 installation, or \
-         install pyspark (`pip install pyspark==4.0.1`); {0}"
-    )]
-    SparkHomeMissing(String),
-    #[error(transparent)]
-    Submission(#[from] SubmissionError),
-    #[error("writing {path}: {error}")]
-    Io { path: String, error: String },
-    #[error("spark-submit did not finish within {seconds}s; its output ended with:\n{output}")]
-    Timeout { seconds: u64, output: String },
-    #[error("spark-submit exited with {status}; its output ended with:\n{output}")]
-    Failed { status: String, output: String },
-    /// Nothing was run: the operator is stopping, and the next one submits the application.
-    #[error("the operator is stopping; spark-submit was not started")]
-    Stopping,
-}
-
-/// How the submitter runs spark-submit.
-#[derive(Debug, Clone)]
-pub struct SparkSubmitOptions {
-    /// A Spark installation (with `bin/spark-submit`); found by `find_spark_home` when `None`.
-    pub spark_home: Option<PathBuf>,
-    /// Runs at once; more wait their turn.
-    pub max_concurrent: usize,
-    pub timeout: Duration,
-    /// Passed to the child as `KUBECONFIG`; otherwise it inherits the operator's environment
-    /// (in a pod, fabric8 uses the service account).
-    pub kubeconfig: Option<PathBuf>,
-    /// `JAVA_TOOL_OPTIONS` of spark-submit's JVMs. The default trades peak speed, which a run of
-    /// a few seconds never reaches, for start-up CPU (about 40% less).
-    pub java_options: Option<String>,
-}
-
-impl Default for SparkSubmitOptions {
-    fn default() -> Self {
-        Self {
-            spark_home: None,
-            max_concurrent: 4,
-            timeout: Duration::from_secs(120),
-            kubeconfig: None,
-            java_options: Some(DEFAULT_JAVA_OPTIONS.into()),
-        }
-    }
-}
 
 /// What a successful run printed.
 #[derive(Debug, Clone)]

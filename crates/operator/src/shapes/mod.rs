@@ -1,8 +1,10 @@
-//! The shapes in which the controller receives and keeps the objects it watches: only the parts
-//! it reads. At 10,000 applications the typed objects cost most of the operator's memory and
+//! The shapes in which the operator reads objects from the API server, and in which the
+//! controller keeps the objects it watches: only the parts it reads. At 10,000 applications the typed objects cost most of the operator's memory and
 //! CPU: a typed `SparkApplication` is about 10 KB before any of its fields is set (its driver and
 //! executor embed every optional pod field), and a watched pod carries its whole spec, which the
 //! controller never reads.
+
+mod metadata;
 
 use std::borrow::Cow;
 use std::marker::PhantomData;
@@ -13,7 +15,7 @@ use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer};
 use spark_operator_api::SparkApplication;
 
-use super::metadata::without_managed_fields;
+use metadata::without_managed_fields;
 
 /// A JSON value kept as its compact text: a few hundred bytes where the typed value takes
 /// kilobytes. Read from any deserializer (not only serde_json's own), so it does not depend on
