@@ -10,11 +10,11 @@ use k8s_openapi::api::networking::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use spark_operator_api::{DriverIngressConfiguration, IngressTls};
 
+use super::SubmissionContext;
 use super::ingress_url::{IngressUrl, ingress_url, ui_ingress_format};
 use super::names::kubeflow_generated_name;
 use super::service;
 use super::spec::Prepared;
-use super::SubmissionContext;
 
 /// The UI Ingress, when the UI Service is enabled and the operator has an Ingress URL format.
 pub fn ui_ingress(prepared: &Prepared, ctx: &SubmissionContext, ui_port: i32) -> Option<Ingress> {

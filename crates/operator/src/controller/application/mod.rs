@@ -144,39 +144,16 @@ async fn run_in(
             master_url.to_string(),
             stopping.clone(),
         ),
-        stopping,
+        stopping: stopping.clone(),
     });
-    let stopping = context.stopping.clone();
     let shutdown = futures::FutureExt::shared(Box::pin(async move {
         shutdown.await;
         info!("stopping: reconciles under way finish, spark-submit runs not yet started do not");
         stopping.cancel();
     }));
-    let mut app_watch = watcher::Config::default();
-    if let Some(selector) = &config.label_selector {
-        app_watch = app_watch.labels(selector);
-    }
-    let pod_events = indexed(
-        watcher(api::<Slim<Pod, PodStatus>>(&client, &namespace), labelled()),
-        context.pods.clone(),
-        |pod| ObservedPod::of(&pod.metadata, pod.status.as_ref()),
-    );
-    // Of ConfigMaps and Services only the labels are read: the API server sends their metadata
-    // alone, not the Spark configuration and pod template each ConfigMap carries.
-    let config_map_events = indexed(
-        watcher(api::<Metadata<ConfigMap>>(&client, &namespace), labelled()),
-        context.config_maps.clone(),
-        submission_of,
-    );
-    let service_events = indexed(
-        watcher(api::<Metadata<Service>>(&client, &namespace), labelled()),
-        context.services.clone(),
-        submission_of,
-    );
     // Reconciles must not read the caches before they hold every object: an application whose
     // driver is not yet in the cache would look as if its driver were gone.
-    let caches = context.clone();
-    let filled = caches.clone();
+    let filled = context.clone();
     config.readiness.track(async move {
         filled.caches_ready().await;
     });
@@ -184,85 +161,101 @@ async fn run_in(
         namespace = namespace.as_deref().unwrap_or("<all>"),
         "starting SparkApplication controller"
     );
-    // Applications are cached with their spec and status as compact JSON, decoded per reconcile
-    // (see `cached`): any object of the kind is cached, so one the types cannot read is reported
-    // on its own instead of breaking the watch of every other application. Like every watched
-    // shape, it is read without its `managedFields` (see `metadata`).
-    let (applications, application_writer) = reflector::store();
-    let application_events = watcher(api::<CachedApplication>(&client, &namespace), app_watch)
-        .default_backoff()
-        .reflect(application_writer)
-        .applied_objects();
+    let pod_events = indexed(
+        watcher(api::<Slim<Pod, PodStatus>>(&client, &namespace), labelled()),
+        context.pods.clone(),
+        |pod| ObservedPod::of(&pod.metadata, pod.status.as_ref()),
+    );
     // Only the pods' changes call for a reconcile. The ConfigMaps and Services only keep their
     // index current: an application waiting for them to go looks again on its own schedule.
-    let indexes = async move {
-        futures::join!(
-            config_map_events.for_each(|_| async {}),
-            service_events.for_each(|_| async {})
-        )
-    };
+    let indexes = index_config_maps_and_services(&client, &namespace, context.clone());
+    // Applications are cached with their spec and status as compact JSON, decoded per reconcile
+    // (see `shapes`): any object of the kind is cached, so one the types cannot read is reported
+    // on its own instead of breaking the watch of every other application. Like every watched
+    // shape, it is read without its `managedFields`.
+    let (applications, application_writer) = reflector::store();
+    let application_events = watcher(
+        api::<CachedApplication>(&client, &namespace),
+        application_watch(config),
+    )
+    .default_backoff()
+    .reflect(application_writer)
+    .applied_objects();
     let unfilled_at_stop = stopped_before_filled(shutdown.clone(), applications.clone());
-    let controller = Controller::for_stream(application_events, applications)
+    let reconciles = Controller::for_stream(application_events, applications)
         .watches_stream(pod_events, owning_application)
         .with_config(
             kube::runtime::controller::Config::default().concurrency(config.controller_threads),
         )
         .graceful_shutdown_on(shutdown)
+        // Boxed: the controller moves each reconcile future as it queues and polls it, and this
+        // one (an application and its decision inside) is kilobytes large.
         .run(
-            move |app, ctx| {
-                let caches = caches.clone();
-                // Boxed: the controller moves each reconcile future as it queues and polls it, and
-                // this one (an application and its decision inside) is kilobytes large.
-                Box::pin(async move {
-                    // Once the controller stops, it no longer polls the pod watch that fills the
-                    // pod index: a reconcile still waiting for the caches would wait for ever.
-                    tokio::select! {
-                        biased;
-                        () = caches.caches_ready() => {}
-                        () = ctx.stopping.cancelled() => return Err(Error::Stopping),
-                    }
-                    if ctx.status_writes.is_stale(app.as_ref()) {
-                        // The event of the write brings the application back; the requeue is
-                        // a fallback.
-                        return Ok(kube::runtime::controller::Action::requeue(
-                            std::time::Duration::from_secs(1),
-                        ));
-                    }
-                    match app.decode() {
-                        Ok(readable) => {
-                            let metrics = ctx.config.metrics.clone();
-                            let readable = Arc::new(readable);
-                            let reconcile =
-                                Box::pin(reconcile::reconcile(readable.clone(), &app, ctx));
-                            metrics.reconciled(&readable, reconcile).await
-                        }
-                        Err(problem) => unreadable::report(&app, problem, &ctx).await,
-                    }
-                })
-            },
+            |app, ctx| Box::pin(reconcile::start(app, ctx)),
             reconcile::error_policy,
             context,
-        );
-    let reconciles = controller.for_each(|result| async move {
-        match result {
-            // Another writer got there first; the reconcile is simply run again.
-            Err(kube::runtime::controller::Error::ReconcilerFailed(
-                Error::Kube(kube::Error::Api(status)),
-                _,
-            )) if status.code == 409 => {
-                debug!(message = %status.message, "status conflict; reconciling again")
-            }
-            Err(kube::runtime::controller::Error::ReconcilerFailed(Error::Stopping, app)) => {
-                debug!(app = %app.name, "left to the next operator: this one is stopping")
-            }
-            Err(error) => warn!(%error, "reconcile failed"),
-            Ok(_) => {}
-        }
-    });
+        )
+        .for_each(|result| async move { log_outcome(result) });
     // The indexes' watches end with the controller.
     tokio::select! {
         _ = reconciles => {}
         _ = indexes => {}
         _ = unfilled_at_stop => {}
+    }
+}
+
+/// The applications this controller follows: all, or those `--label-selector-filter` selects.
+fn application_watch(config: &ControllerConfig) -> watcher::Config {
+    match &config.label_selector {
+        Some(selector) => watcher::Config::default().labels(selector),
+        None => watcher::Config::default(),
+    }
+}
+
+/// Keeps the ConfigMap and Service indexes of `context` current. Of ConfigMaps and Services only
+/// the labels are read: the API server sends their metadata alone, not the Spark configuration
+/// and pod template each ConfigMap carries.
+async fn index_config_maps_and_services(
+    client: &Client,
+    namespace: &Option<String>,
+    context: Arc<Context>,
+) {
+    let config_map_events = indexed(
+        watcher(api::<Metadata<ConfigMap>>(client, namespace), labelled()),
+        context.config_maps.clone(),
+        submission_of,
+    );
+    let service_events = indexed(
+        watcher(api::<Metadata<Service>>(client, namespace), labelled()),
+        context.services.clone(),
+        submission_of,
+    );
+    futures::join!(
+        config_map_events.for_each(|_| async {}),
+        service_events.for_each(|_| async {})
+    );
+}
+
+type ReconcileResult = std::result::Result<
+    (
+        ObjectRef<CachedApplication>,
+        kube::runtime::controller::Action,
+    ),
+    kube::runtime::controller::Error<Error, watcher::Error>,
+>;
+
+/// Logs how a reconcile ended, at the level its kind of failure deserves.
+fn log_outcome(result: ReconcileResult) {
+    use kube::runtime::controller::Error::ReconcilerFailed;
+    match result {
+        // Another writer got there first; the reconcile is simply run again.
+        Err(ReconcilerFailed(error, _)) if error.is_conflict() => {
+            debug!(%error, "status conflict; reconciling again")
+        }
+        Err(ReconcilerFailed(Error::Stopping, app)) => {
+            debug!(app = %app.name, "left to the next operator: this one is stopping")
+        }
+        Err(error) => warn!(%error, "reconcile failed"),
+        Ok(_) => {}
     }
 }

@@ -24,8 +24,34 @@ use crate::lifecycle::{self, Observation, ObservedPod, SubmissionOutcome};
 use crate::shapes::{CachedApplication, Slim};
 use crate::submitter::objects::delete_labelled;
 
+/// A reconcile of `app` as the cache holds it: once the caches are filled and hold the
+/// operator's last status write, the application is decoded and reconciled, or reported when it
+/// cannot be read.
+pub async fn start(app: Arc<CachedApplication>, ctx: Arc<Context>) -> Result<Requeue> {
+    // Once the controller stops, it no longer polls the pod watch that fills the pod index: a
+    // reconcile still waiting for the caches would wait for ever.
+    tokio::select! {
+        biased;
+        () = ctx.caches_ready() => {}
+        () = ctx.stopping.cancelled() => return Err(Error::Stopping),
+    }
+    if ctx.status_writes.is_stale(app.as_ref()) {
+        // The event of the write brings the application back; the requeue is a fallback.
+        return Ok(Requeue::requeue(Duration::from_secs(1)));
+    }
+    match app.decode() {
+        Ok(readable) => {
+            let metrics = ctx.config.metrics.clone();
+            let readable = Arc::new(readable);
+            let reconcile = Box::pin(reconcile(readable.clone(), &app, ctx));
+            metrics.reconciled(&readable, reconcile).await
+        }
+        Err(problem) => super::unreadable::report(&app, problem, &ctx).await,
+    }
+}
+
 /// One reconcile of `app`, decoded from `stored`, the application as the cache holds it.
-pub async fn reconcile(
+async fn reconcile(
     app: Arc<SparkApplication>,
     stored: &CachedApplication,
     ctx: Arc<Context>,
