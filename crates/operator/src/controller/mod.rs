@@ -4,9 +4,11 @@
 //! the `submitter`; this module observes and wires them together.
 
 pub mod application;
+pub mod backoff;
 pub mod cache;
 pub mod event_recorder;
 pub mod scheduled;
+pub mod watch_backoff;
 
 use kube::runtime::reflector;
 use kube::{Api, Client, Resource};
@@ -23,11 +25,14 @@ pub async fn run_all(
 ) -> Result<()> {
     let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
     let namespaces = watched_namespaces(&config);
-    let scheduled = futures::future::join_all(
-        namespaces
-            .iter()
-            .map(|namespace| scheduled::run(client.clone(), namespace.clone(), shutdown.clone())),
-    );
+    let scheduled = futures::future::join_all(namespaces.iter().map(|namespace| {
+        scheduled::run(
+            client.clone(),
+            namespace.clone(),
+            config.readiness.clone(),
+            shutdown.clone(),
+        )
+    }));
     let (applications, _) = futures::join!(application::run(client, config, shutdown), scheduled);
     applications
 }

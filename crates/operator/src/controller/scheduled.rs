@@ -14,7 +14,9 @@ use kube::{Api, Client, Resource, ResourceExt};
 use spark_operator_api::{ScheduledSparkApplication, SparkApplication};
 use tracing::{info, warn};
 
+use super::watch_backoff::recovering;
 use crate::error::{Error, Result};
+use crate::runtime::readiness::Readiness;
 use crate::scheduling::{self, Run};
 
 /// Label that ties a run to its ScheduledSparkApplication, as in Kubeflow.
@@ -30,6 +32,7 @@ struct Context {
 pub async fn run(
     client: Client,
     namespace: Option<String>,
+    readiness: Readiness,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let (scheduled, apps): (Api<ScheduledSparkApplication>, Api<SparkApplication>) =
@@ -41,17 +44,28 @@ pub async fn run(
             None => (Api::all(client.clone()), Api::all(client.clone())),
         };
     let (runs, writer) = reflector::store();
-    let run_events = watcher(
-        apps,
-        watcher::Config::default().labels(SCHEDULED_APP_NAME_LABEL),
+    let run_events = recovering(
+        watcher(
+            apps,
+            watcher::Config::default().labels(SCHEDULED_APP_NAME_LABEL),
+        ),
+        readiness.clone(),
+        "scheduled runs",
     )
-    .default_backoff()
     .reflect(writer)
     .touched_objects();
+    let (schedules, schedule_writer) = reflector::store();
+    let schedule_events = recovering(
+        watcher(scheduled, watcher::Config::default()),
+        readiness,
+        "scheduledsparkapplications",
+    )
+    .reflect(schedule_writer)
+    .applied_objects();
     let ready = runs.clone();
     let context = Arc::new(Context { client, runs });
     info!("starting ScheduledSparkApplication controller");
-    let controller = Controller::new(scheduled, watcher::Config::default()).watches_stream(
+    let controller = Controller::for_stream(schedule_events, schedules).watches_stream(
         run_events,
         |run: SparkApplication| {
             let owner = run.labels().get(SCHEDULED_APP_NAME_LABEL)?;

@@ -26,6 +26,8 @@ struct State {
     pending: usize,
     /// Caches filled.
     synced: usize,
+    /// Watches whose last attempt failed: the caches they fill may be behind the cluster.
+    failing_watches: usize,
 }
 
 /// Shared between the controllers, which report their caches, and the health endpoint.
@@ -34,8 +36,14 @@ pub struct Readiness {
     state: Arc<Mutex<State>>,
 }
 
-/// Whether a process in `role`, with that many caches still filling and filled, is ready, and why.
-pub fn verdict(role: Role, pending: usize, synced: usize) -> (bool, String) {
+/// Whether a process in `role`, with that many caches still filling and filled and that many
+/// watches failing, is ready, and why.
+pub fn verdict(
+    role: Role,
+    pending: usize,
+    synced: usize,
+    failing_watches: usize,
+) -> (bool, String) {
     match role {
         Role::Starting => (false, "starting".into()),
         Role::Stopping => (false, "stopping".into()),
@@ -43,6 +51,10 @@ pub fn verdict(role: Role, pending: usize, synced: usize) -> (bool, String) {
         Role::Active if synced == 0 || pending > 0 => (
             false,
             format!("caches syncing: {synced} of {} filled", synced + pending),
+        ),
+        Role::Active if failing_watches > 0 => (
+            false,
+            format!("{failing_watches} watches failing: the caches may be behind the cluster"),
         ),
         Role::Active => (true, format!("ok: {synced} caches synced")),
     }
@@ -55,6 +67,7 @@ impl Readiness {
             if role != Role::Active {
                 state.pending = 0;
                 state.synced = 0;
+                state.failing_watches = 0;
             }
         }
     }
@@ -74,9 +87,25 @@ impl Readiness {
         });
     }
 
+    /// Counts a watch as failing (`true`) or as recovered (`false`).
+    pub fn watch_failing(&self, failing: bool) {
+        if let Ok(mut state) = self.state.lock() {
+            state.failing_watches = if failing {
+                state.failing_watches + 1
+            } else {
+                state.failing_watches.saturating_sub(1)
+            };
+        }
+    }
+
     pub fn status(&self) -> (bool, String) {
         match self.state.lock() {
-            Ok(state) => verdict(state.role, state.pending, state.synced),
+            Ok(state) => verdict(
+                state.role,
+                state.pending,
+                state.synced,
+                state.failing_watches,
+            ),
             Err(_) => (false, "readiness state poisoned".into()),
         }
     }
@@ -88,11 +117,29 @@ mod tests {
 
     #[test]
     fn ready_only_once_every_cache_is_filled_or_as_a_standby() {
-        assert!(!verdict(Role::Starting, 0, 0).0);
-        assert!(!verdict(Role::Active, 0, 0).0);
-        assert!(!verdict(Role::Active, 1, 2).0);
-        assert!(verdict(Role::Active, 0, 3).0);
-        assert!(verdict(Role::Standby, 0, 0).0);
-        assert!(!verdict(Role::Stopping, 0, 3).0);
+        assert!(!verdict(Role::Starting, 0, 0, 0).0);
+        assert!(!verdict(Role::Active, 0, 0, 0).0);
+        assert!(!verdict(Role::Active, 1, 2, 0).0);
+        assert!(verdict(Role::Active, 0, 3, 0).0);
+        assert!(verdict(Role::Standby, 0, 0, 0).0);
+        assert!(!verdict(Role::Stopping, 0, 3, 0).0);
+    }
+
+    #[test]
+    fn a_failing_watch_makes_an_active_operator_unready_until_it_recovers() {
+        let (ready, why) = verdict(Role::Active, 0, 3, 1);
+        assert!(!ready);
+        assert!(why.contains("1 watches failing"), "{why}");
+        assert!(
+            verdict(Role::Standby, 0, 0, 2).0,
+            "a standby watches nothing"
+        );
+        let readiness = Readiness::default();
+        readiness.set_role(Role::Active);
+        readiness.watch_failing(true);
+        assert!(readiness.status().1.contains("syncing"));
+        readiness.watch_failing(false);
+        readiness.watch_failing(false);
+        assert_eq!(readiness.state.lock().unwrap().failing_watches, 0);
     }
 }

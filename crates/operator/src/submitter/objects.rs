@@ -27,16 +27,24 @@ where
     R: Resource + DeserializeOwned,
 {
     let requests = Request::new(K::url_path(&(), Some(namespace)));
+    let request = |verb: &'static str| {
+        move |source| Error::Request {
+            request: format!("{verb} {} {namespace}/{}", K::kind(&()), object.name_any()),
+            source,
+        }
+    };
     let create = requests
         .create(&PostParams::default(), serde_json::to_vec(object)?)
-        .map_err(kube::Error::BuildRequest)?;
+        .map_err(kube::Error::BuildRequest)
+        .map_err(request("creating"))?;
     match client.request::<R>(create).await {
         Ok(created) => Ok(created),
         Err(kube::Error::Api(status)) if status.code == 409 => {
             let get = requests
                 .get(&object.name_any(), &GetParams::default())
-                .map_err(kube::Error::BuildRequest)?;
-            let existing: R = client.request(get).await?;
+                .map_err(kube::Error::BuildRequest)
+                .map_err(request("reading"))?;
+            let existing: R = client.request(get).await.map_err(request("reading"))?;
             let same_attempt = existing
                 .labels()
                 .get(LABEL_SUBMISSION_ID)
@@ -50,7 +58,7 @@ where
                 })
             }
         }
-        Err(error) => Err(error.into()),
+        Err(error) => Err(request("creating")(error)),
     }
 }
 

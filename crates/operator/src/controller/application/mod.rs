@@ -17,13 +17,16 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use tracing::{debug, info, warn};
 
+use super::backoff::Backoffs;
 use super::cache::index::AppIndex;
 use super::cache::status_writes::StatusWrites;
 use super::event_recorder::EventPublisher;
+use super::watch_backoff::recovering;
 use super::{api, stopped_before_filled, watched_namespaces};
 use crate::config::ControllerConfig;
 use crate::error::{Error, Result};
 use crate::lifecycle::ObservedPod;
+use crate::runtime::readiness::Readiness;
 use crate::shapes::{CachedApplication, Metadata, Slim};
 use crate::submission::{LABEL_APP_NAME, LABEL_SUBMISSION_ID};
 use crate::submitter::Submitter;
@@ -41,6 +44,8 @@ pub struct Context {
     pub services: AppIndex<String>,
     /// Status writes whose watch event may not have reached the application cache yet.
     pub status_writes: StatusWrites,
+    /// How long each application whose reconciles fail waits before the next.
+    pub backoffs: Backoffs,
     /// Creates the objects of submission attempts.
     pub submitter: Submitter,
     /// Cancelled when the controller begins to stop: work that has not started by then is left
@@ -92,13 +97,14 @@ fn indexed<K, V>(
     events: impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send,
     index: AppIndex<V>,
     digest: fn(&K) -> V,
+    readiness: Readiness,
+    what: &'static str,
 ) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send
 where
     K: Resource + Send,
     V: Clone + PartialEq + Send + Sync + 'static,
 {
-    events
-        .default_backoff()
+    recovering(events, readiness, what)
         .try_filter(move |event| {
             let changed = index.apply(event, digest);
             let keep = changed || matches!(event, watcher::Event::Init | watcher::Event::InitDone);
@@ -138,6 +144,7 @@ async fn run_in(
         config_maps: AppIndex::default(),
         services: AppIndex::default(),
         status_writes: StatusWrites::default(),
+        backoffs: Backoffs::default(),
         submitter: Submitter::new(
             client.clone(),
             config.clone(),
@@ -165,6 +172,8 @@ async fn run_in(
         watcher(api::<Slim<Pod, PodStatus>>(&client, &namespace), labelled()),
         context.pods.clone(),
         |pod| ObservedPod::of(&pod.metadata, pod.status.as_ref()),
+        config.readiness.clone(),
+        "pods",
     );
     // Only the pods' changes call for a reconcile. The ConfigMaps and Services only keep their
     // index current: an application waiting for them to go looks again on its own schedule.
@@ -174,11 +183,14 @@ async fn run_in(
     // on its own instead of breaking the watch of every other application. Like every watched
     // shape, it is read without its `managedFields`.
     let (applications, application_writer) = reflector::store();
-    let application_events = watcher(
-        api::<CachedApplication>(&client, &namespace),
-        application_watch(config),
+    let application_events = recovering(
+        watcher(
+            api::<CachedApplication>(&client, &namespace),
+            application_watch(config),
+        ),
+        config.readiness.clone(),
+        "sparkapplications",
     )
-    .default_backoff()
     .reflect(application_writer)
     .applied_objects();
     let unfilled_at_stop = stopped_before_filled(shutdown.clone(), applications.clone());
@@ -224,11 +236,15 @@ async fn index_config_maps_and_services(
         watcher(api::<Metadata<ConfigMap>>(client, namespace), labelled()),
         context.config_maps.clone(),
         submission_of,
+        context.config.readiness.clone(),
+        "configmaps",
     );
     let service_events = indexed(
         watcher(api::<Metadata<Service>>(client, namespace), labelled()),
         context.services.clone(),
         submission_of,
+        context.config.readiness.clone(),
+        "services",
     );
     futures::join!(
         config_map_events.for_each(|_| async {}),

@@ -39,15 +39,20 @@ pub async fn start(app: Arc<CachedApplication>, ctx: Arc<Context>) -> Result<Req
         // The event of the write brings the application back; the requeue is a fallback.
         return Ok(Requeue::requeue(Duration::from_secs(1)));
     }
-    match app.decode() {
+    let result = match app.decode() {
         Ok(readable) => {
             let metrics = ctx.config.metrics.clone();
             let readable = Arc::new(readable);
-            let reconcile = Box::pin(reconcile(readable.clone(), &app, ctx));
+            let reconcile = Box::pin(reconcile(readable.clone(), &app, ctx.clone()));
             metrics.reconciled(&readable, reconcile).await
         }
         Err(problem) => super::unreadable::report(&app, problem, &ctx).await,
+    };
+    if result.is_ok() {
+        let namespace = app.namespace().unwrap_or_default();
+        ctx.backoffs.succeeded(&namespace, &app.name_any());
     }
+    result
 }
 
 /// One reconcile of `app`, decoded from `stored`, the application as the cache holds it.
@@ -79,14 +84,22 @@ async fn reconcile(
     })
 }
 
-pub fn error_policy(app: Arc<CachedApplication>, error: &Error, _ctx: Arc<Context>) -> Requeue {
-    debug!(app = %app.name_any(), %error, category = error.metric_label(), "will retry");
-    if error.is_conflict() {
-        Requeue::requeue(Duration::from_millis(200))
+/// When a reconcile that failed is tried again: at once (nearly) after a conflict, which only
+/// means the application changed; with a growing back-off otherwise, so that an API server in
+/// trouble is not hammered and one back from an outage is used again within seconds.
+pub fn error_policy(app: Arc<CachedApplication>, error: &Error, ctx: Arc<Context>) -> Requeue {
+    let after = if error.is_conflict() {
+        CONFLICT_RETRY
     } else {
-        Requeue::requeue(Duration::from_secs(5))
-    }
+        let namespace = app.namespace().unwrap_or_default();
+        ctx.backoffs.failed(&namespace, &app.name_any())
+    };
+    debug!(app = %app.name_any(), %error, category = error.metric_label(), ?after, "will retry");
+    Requeue::requeue(after)
 }
+
+/// How soon a reconcile that lost a race with another writer runs again.
+const CONFLICT_RETRY: Duration = Duration::from_millis(200);
 
 /// What the cluster holds of the application right now, from the caches.
 fn observe(app: &SparkApplication, ctx: &Context, now: jiff::Timestamp) -> Observation {
