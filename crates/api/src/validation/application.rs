@@ -5,8 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use kube::ResourceExt;
 
 use super::labels::{label_key_problem, label_value_problem};
+use super::names::{dns_subdomain_problem, image_reference_problem};
 use super::quantity::{parse_kubernetes_quantity, parse_spark_size_mib};
-use super::{FieldError, Problems};
+use super::{FieldError, IMAGE_PULL_POLICIES, Problems};
 use crate::naming::{APPLICATION_NAME_MAX, is_dns_label};
 use crate::secret_types;
 use crate::{
@@ -51,6 +52,14 @@ pub(crate) fn validate_spec(spec: &SparkApplicationSpec, prefix: &str) -> Vec<Fi
     if !(has_image(&spec.image) || every_role_has_image) {
         p.add(format!("{prefix}.image"), "no container image: set spec.image (or both driver.image and executor.image), e.g. \"apache/spark:4.0.0\"");
     }
+    if let Some(policy) = &spec.image_pull_policy {
+        p.one_of(
+            format!("{prefix}.imagePullPolicy"),
+            policy,
+            IMAGE_PULL_POLICIES,
+        );
+    }
+    names(spec, prefix, &mut p);
 
     let volumes: BTreeSet<&str> = spec.volumes.iter().map(|v| v.name.as_str()).collect();
     role(
@@ -308,6 +317,36 @@ fn role(
 /// `spec.executor.instances` or, when that is unset, `sparkConf`; with dynamic allocation (from
 /// the spec or `sparkConf`, "true" in any case) it checks nothing, and 0 is a valid start. Native
 /// submission applies the same rule, so that an application runs in both modes or in neither.
+/// The image references and service account names, which a real cluster refuses only when it
+/// creates or runs the pods.
+fn names(spec: &SparkApplicationSpec, prefix: &str, p: &mut Problems) {
+    let images = [
+        ("image", &spec.image),
+        ("driver.image", &spec.driver.pod.image),
+        ("executor.image", &spec.executor.pod.image),
+    ];
+    for (field, image) in images {
+        if let Some(problem) = image.as_deref().and_then(image_reference_problem) {
+            p.add(format!("{prefix}.{field}"), problem);
+        }
+    }
+    let accounts = [
+        ("driver.serviceAccount", &spec.driver.pod.service_account),
+        (
+            "executor.serviceAccount",
+            &spec.executor.pod.service_account,
+        ),
+    ];
+    for (field, account) in accounts {
+        if let Some(problem) = account.as_deref().and_then(dns_subdomain_problem) {
+            p.add(
+                format!("{prefix}.{field}"),
+                format!("{problem}; it names a ServiceAccount"),
+            );
+        }
+    }
+}
+
 fn executor_instances(spec: &SparkApplicationSpec, prefix: &str, p: &mut Problems) {
     const KEY: &str = "spark.executor.instances";
     let dynamic = spec

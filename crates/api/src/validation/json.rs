@@ -7,13 +7,14 @@ use serde_json::Value;
 use super::{FieldError, Problems, validate_application, validate_scheduled};
 use crate::{ScheduledSparkApplication, SparkApplication};
 
-/// Fields whose value must be one of a fixed set, relative to a SparkApplication spec.
+/// Fields typed as enums, whose value must be one of a fixed set, relative to a SparkApplication
+/// spec. (Fields typed as strings with a fixed set of values are checked by the typed rules, which
+/// the controller applies too.)
 const SPEC_ENUMS: &[(&str, &[&str])] = &[
     ("type", &["Java", "Scala", "Python", "R"]),
     ("mode", &["cluster", "client"]),
     ("pythonVersion", &["2", "3"]),
     ("restartPolicy.type", &["Never", "Always", "OnFailure"]),
-    ("imagePullPolicy", &["Always", "IfNotPresent", "Never"]),
 ];
 
 /// Every problem of a SparkApplication given as JSON.
@@ -68,10 +69,7 @@ fn check_enums(
             Some(Value::String(s)) if allowed.contains(&s.as_str()) => {}
             Some(other) => problems.add(
                 format!("{prefix}.{path}"),
-                format!(
-                    "unsupported value {other}: use one of {}",
-                    allowed.join(", ")
-                ),
+                super::unsupported_value(other, allowed),
             ),
         }
     }

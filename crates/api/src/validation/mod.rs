@@ -4,12 +4,14 @@
 mod application;
 mod json;
 mod labels;
+mod names;
 pub mod quantity;
 mod scheduled;
 
 pub use application::validate_application;
 pub use json::{validate_application_json, validate_scheduled_json};
 pub use labels::{label_key_problem, label_value_problem};
+pub use names::{dns_subdomain_problem, image_reference_problem};
 pub use scheduled::validate_scheduled;
 
 /// One problem: where it is (`spec.driver.cores`) and what is wrong and how to fix it.
@@ -55,7 +57,28 @@ impl Problems {
     pub(crate) fn extend(&mut self, errors: Vec<FieldError>) {
         self.errors.extend(errors);
     }
+
+    /// A problem when `value` is not one of `allowed`.
+    pub(crate) fn one_of(&mut self, path: impl Into<String>, value: &str, allowed: &[&str]) {
+        if !allowed.contains(&value) {
+            self.add(
+                path,
+                unsupported_value(&serde_json::Value::from(value), allowed),
+            );
+        }
+    }
 }
+
+/// The message for a value outside a fixed set, the same from the typed and the JSON rules.
+pub(crate) fn unsupported_value(value: &serde_json::Value, allowed: &[&str]) -> String {
+    format!(
+        "unsupported value {value}: use one of {}",
+        allowed.join(", ")
+    )
+}
+
+/// Kubernetes' image pull policies.
+pub(crate) const IMAGE_PULL_POLICIES: &[&str] = &["Always", "IfNotPresent", "Never"];
 
 #[cfg(test)]
 mod tests;

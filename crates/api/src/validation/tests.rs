@@ -456,3 +456,37 @@ fn scheduled_rules() {
         ]
     );
 }
+
+#[test]
+fn an_unknown_pull_policy_is_refused_by_the_typed_rules_as_by_the_json_ones() {
+    let typed = {
+        let mut app = spark_pi();
+        app.spec.image_pull_policy = Some("Whenever".into());
+        validate_application(&app)
+    };
+    let mut json = serde_json::to_value(spark_pi()).unwrap();
+    json["spec"]["imagePullPolicy"] = "Whenever".into();
+    assert_eq!(typed, validate_application_json(&json));
+    assert_eq!(typed.len(), 1);
+    assert_eq!(typed[0].path, "spec.imagePullPolicy");
+    assert!(typed[0].message.contains("Always, IfNotPresent, Never"));
+}
+
+#[test]
+fn image_references_and_service_accounts_a_cluster_would_refuse() {
+    let paths = paths_after(|app| {
+        app.spec.image = Some("apache/spärk:4".into());
+        app.spec.executor.pod.image = Some("Apache/Spark".into());
+        app.spec.driver.pod.service_account = Some("spark_driver".into());
+        app.spec.executor.pod.service_account = Some("sérvice".into());
+    });
+    assert_eq!(
+        paths,
+        [
+            "spec.image",
+            "spec.executor.image",
+            "spec.driver.serviceAccount",
+            "spec.executor.serviceAccount"
+        ]
+    );
+}
