@@ -1,6 +1,6 @@
 //! An in-memory Kubernetes API server with simulated nodes.
 //!
-//! - [`store`]: objects, resourceVersions, watches and durability.
+//! - [`storage`]: objects, resourceVersions, watches and durability.
 //! - [`api`]: Kubernetes semantics over the store ([`api::Cluster`]), shared by the HTTP server
 //!   and in-process components.
 //! - [`server`]: the HTTP(S) API that kube-rs, kubectl and fabric8 talk to.
@@ -16,7 +16,7 @@ pub mod registry;
 pub mod schema;
 pub mod selector;
 pub mod server;
-pub mod store;
+pub mod storage;
 
 mod local;
 pub use local::{LocalCluster, Options, StartError, install_crypto_provider};

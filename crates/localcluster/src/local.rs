@@ -15,7 +15,7 @@ use crate::api::{Cluster, Runtime};
 use crate::auth::{self, ADMIN_TOKEN, Auth, Authorization};
 use crate::nodes::process::{Installation, ProcessRuntime};
 use crate::server::{self, AppState, tls};
-use crate::store::{Store, StoreOptions};
+use crate::storage::{Store, StoreOptions};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -55,7 +55,7 @@ pub enum StartError {
     #[error("refusing to listen on {0}: only loopback addresses are allowed")]
     NotLoopback(IpAddr),
     #[error("opening the store: {0}")]
-    Store(#[from] crate::store::StoreError),
+    Store(#[from] crate::storage::StoreError),
     #[error("starting the API: {0}")]
     Api(#[from] crate::error::ApiError),
     #[error("{0}")]

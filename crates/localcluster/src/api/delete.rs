@@ -10,7 +10,7 @@ use super::{AdmissionRequest, Cluster, ListOptions, Operation, as_version, write
 use crate::error::ApiError;
 use crate::meta;
 use crate::registry::ResourceType;
-use crate::store::{Preconditions, StoreError};
+use crate::storage::{Preconditions, StoreError};
 
 pub const ORPHAN_FINALIZER: &str = "orphan";
 pub const FOREGROUND_FINALIZER: &str = "foregroundDeletion";
@@ -288,7 +288,7 @@ impl Cluster {
             // Instances go with their definition (Kubernetes drains them through a finalizer).
             let (items, _) = self.store().list(crd_name, None);
             for item in items {
-                let key = crate::store::ObjectKey::new(
+                let key = crate::storage::ObjectKey::new(
                     crd_name,
                     meta::namespace(&item),
                     meta::name(&item),

@@ -12,7 +12,7 @@ use super::delete::{FOREGROUND_FINALIZER, ORPHAN_FINALIZER};
 use super::{Cluster, DeleteOptions, Propagation};
 use crate::meta;
 use crate::registry::ResourceType;
-use crate::store::{EventType, ObjectKey, Preconditions, StoreError, StoreEvent};
+use crate::storage::{EventType, ObjectKey, Preconditions, StoreError, StoreEvent};
 
 const REAP_INTERVAL: Duration = Duration::from_secs(1);
 

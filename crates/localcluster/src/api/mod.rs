@@ -41,7 +41,7 @@ pub use write::WriteOptions;
 use crate::error::ApiError;
 use crate::meta;
 use crate::registry::{Registry, ResourceType};
-use crate::store::{ObjectKey, Store};
+use crate::storage::{ObjectKey, Store};
 
 /// The write an admission hook is asked about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -331,7 +331,7 @@ impl Cluster {
                 .update(&key, pod, Some(meta::resource_version(&current)))
             {
                 Ok(_) => return Ok(()),
-                Err(crate::store::StoreError::Conflict { .. }) => continue,
+                Err(crate::storage::StoreError::Conflict { .. }) => continue,
                 Err(error) => return Err(error.into()),
             }
         }

@@ -13,7 +13,7 @@ use crate::error::ApiError;
 use crate::meta;
 use crate::registry::ResourceType;
 use crate::selector::{FieldSelector, LabelSelector};
-use crate::store::{EventType, StoreError, StoreEvent, WatchReceiver};
+use crate::storage::{EventType, StoreError, StoreEvent, WatchReceiver};
 
 /// How often a watch that allows bookmarks gets one.
 const BOOKMARK_INTERVAL: Duration = Duration::from_secs(5);

@@ -12,7 +12,7 @@ use crate::error::{ApiError, Cause};
 use crate::meta;
 use crate::patch;
 use crate::registry::ResourceType;
-use crate::store::{ObjectKey, StoreError};
+use crate::storage::{ObjectKey, StoreError};
 
 #[derive(Debug, Clone, Default)]
 pub struct WriteOptions {
@@ -364,7 +364,7 @@ impl Cluster {
         if deletion_complete(&stored) {
             match self
                 .store()
-                .delete(key, &crate::store::Preconditions::default())
+                .delete(key, &crate::storage::Preconditions::default())
             {
                 Ok(deleted) => self.after_delete(resource, &deleted),
                 Err(StoreError::NotFound { .. }) => {}

@@ -24,7 +24,7 @@ use super::{AdmissionRequest, Cluster, Operation, as_version, convert};
 use crate::error::ApiError;
 use crate::meta;
 use crate::selector::labels_of;
-use crate::store::ObjectKey;
+use crate::storage::ObjectKey;
 use call::Destination;
 use review::Verdict;
 use rules::{Endpoint, Target, Webhook};
