@@ -9,10 +9,10 @@
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod kinds;
 pub mod meta;
 pub mod nodes;
 pub mod patch;
-pub mod registry;
 pub mod schema;
 pub mod selector;
 pub mod server;

@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::registry::ResourceType;
+use crate::kinds::ResourceType;
 
 /// (core v1 field, events.k8s.io/v1 field)
 const EVENT_FIELDS: [(&str, &str); 8] = [
@@ -79,13 +79,13 @@ pub(super) fn to_storage(resource: &ResourceType, object: &Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::Registry;
+    use crate::kinds::Kinds;
     use serde_json::json;
 
     #[test]
     fn events_convert_both_ways() {
-        let registry = Registry::with_builtins();
-        let v1 = registry.lookup("events.k8s.io", "v1", "events").unwrap();
+        let kinds = Kinds::with_builtins();
+        let v1 = kinds.lookup("events.k8s.io", "v1", "events").unwrap();
         let written = json!({"metadata": {"name": "e"}, "regarding": {"kind": "Pod", "name": "p"}, "note": "started",
             "reason": "Started", "type": "Normal", "reportingController": "operator", "reportingInstance": "op-1",
             "eventTime": "2024-01-01T00:00:00.000000Z"});
@@ -102,7 +102,7 @@ mod tests {
         assert_eq!(read["note"], "started");
         assert_eq!(read["reportingController"], "operator");
         assert!(read.get("message").is_none());
-        let core = registry.lookup("", "v1", "events").unwrap();
+        let core = kinds.lookup("", "v1", "events").unwrap();
         assert_eq!(from_storage(&core, &stored), stored);
     }
 }

@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 
 use super::{AdmissionRequest, Cluster, ListOptions, Operation, as_version, write::is_crd};
 use crate::error::ApiError;
+use crate::kinds::ResourceType;
 use crate::meta;
-use crate::registry::ResourceType;
 use crate::storage::{Preconditions, StoreError};
 
 pub const ORPHAN_FINALIZER: &str = "orphan";
@@ -284,7 +284,7 @@ impl Cluster {
     pub(super) fn after_delete(&self, resource: &ResourceType, deleted: &Value) {
         if is_crd(resource) {
             let crd_name = meta::name(deleted);
-            self.registry().remove_custom(crd_name);
+            self.kinds().remove_custom(crd_name);
             // Instances go with their definition (Kubernetes drains them through a finalizer).
             let (items, _) = self.store().list(crd_name, None);
             for item in items {

@@ -10,8 +10,8 @@ use serde_json::Value;
 
 use super::delete::{FOREGROUND_FINALIZER, ORPHAN_FINALIZER};
 use super::{Cluster, DeleteOptions, Propagation};
+use crate::kinds::ResourceType;
 use crate::meta;
-use crate::registry::ResourceType;
 use crate::storage::{EventType, ObjectKey, Preconditions, StoreError, StoreEvent};
 
 const REAP_INTERVAL: Duration = Duration::from_secs(1);
@@ -70,7 +70,7 @@ async fn handle(cluster: &Cluster, event: &StoreEvent) {
         EventType::Added | EventType::Modified => {
             if meta::deletion_timestamp(object).is_some() {
                 let finalizers = meta::finalizers(object);
-                let Some(resource) = cluster.registry().by_storage_key(&event.resource) else {
+                let Some(resource) = cluster.kinds().by_storage_key(&event.resource) else {
                     return;
                 };
                 if finalizers.iter().any(|f| f == ORPHAN_FINALIZER) {
@@ -108,7 +108,7 @@ fn find_owner(
 ) -> Option<(Arc<ResourceType>, Arc<Value>)> {
     let api_version = reference.get("apiVersion")?.as_str()?;
     let kind = reference.get("kind")?.as_str()?;
-    let resource = cluster.registry().by_kind(api_version, kind)?;
+    let resource = cluster.kinds().by_kind(api_version, kind)?;
     let name = reference.get("name")?.as_str()?;
     let namespace = if resource.namespaced { namespace } else { "" };
     let owner = cluster
@@ -141,7 +141,7 @@ async fn delete_object(
     object: &Value,
     propagation: Propagation,
 ) {
-    let Some(resource) = cluster.registry().by_storage_key(resource_key) else {
+    let Some(resource) = cluster.kinds().by_storage_key(resource_key) else {
         return;
     };
     let options = DeleteOptions {
@@ -184,7 +184,7 @@ async fn delete_if_orphaned(cluster: &Cluster, resource: &str, object: &Value) {
             .get("apiVersion")
             .and_then(Value::as_str)
             .zip(reference.get("kind").and_then(Value::as_str))
-            .is_some_and(|(v, k)| cluster.registry().by_kind(v, k).is_some());
+            .is_some_and(|(v, k)| cluster.kinds().by_kind(v, k).is_some());
         if !resolvable {
             // An owner of a kind this server does not serve cannot be checked: keep the object.
             return;
@@ -334,7 +334,7 @@ async fn sweep_namespace(cluster: &Cluster, name: &str) {
     }
     let mut remaining = false;
     let mut seen = std::collections::BTreeSet::new();
-    for resource in cluster.registry().all() {
+    for resource in cluster.kinds().all() {
         let qualified = resource.storage.clone();
         if !resource.namespaced || !seen.insert(qualified.clone()) {
             continue;
@@ -356,7 +356,7 @@ async fn sweep_namespace(cluster: &Cluster, name: &str) {
     {
         return;
     }
-    let Some(namespaces) = cluster.registry().by_storage_key("namespaces") else {
+    let Some(namespaces) = cluster.kinds().by_storage_key("namespaces") else {
         return;
     };
     if let Some(stored) = modify(cluster, &key, |current| {
@@ -370,7 +370,7 @@ async fn sweep_namespace(cluster: &Cluster, name: &str) {
 async fn reap_pods(cluster: &Cluster) {
     let (pods, _) = cluster.store().list("pods", None);
     let now = jiff::Timestamp::now();
-    let Some(resource) = cluster.registry().by_storage_key("pods") else {
+    let Some(resource) = cluster.kinds().by_storage_key("pods") else {
         return;
     };
     for pod in pods {

@@ -39,8 +39,8 @@ pub use read::{ListOptions, WatchFrame, WatchOptions};
 pub use write::WriteOptions;
 
 use crate::error::ApiError;
+use crate::kinds::{Kinds, ResourceType};
 use crate::meta;
-use crate::registry::{Registry, ResourceType};
 use crate::storage::{ObjectKey, Store};
 
 /// The write an admission hook is asked about.
@@ -105,7 +105,7 @@ pub trait Runtime: Send + Sync {
 
 struct Inner {
     store: Store,
-    registry: Registry,
+    kinds: Kinds,
     admission: RwLock<Option<Arc<dyn Admission>>>,
     /// The last service clusterIP handed out, as the offset in 10.96.0.0/12.
     last_service_ip: AtomicU32,
@@ -133,7 +133,7 @@ impl Cluster {
         let cluster = Cluster {
             inner: Arc::new(Inner {
                 store,
-                registry: Registry::with_builtins(),
+                kinds: Kinds::with_builtins(),
                 admission: RwLock::new(None),
                 last_service_ip: AtomicU32::new(1),
                 pod_logs: Mutex::new(HashMap::new()),
@@ -148,8 +148,8 @@ impl Cluster {
         &self.inner.store
     }
 
-    pub fn registry(&self) -> &Registry {
-        &self.inner.registry
+    pub fn kinds(&self) -> &Kinds {
+        &self.inner.kinds
     }
 
     /// Installs the admission hook (replacing any earlier one).
@@ -172,7 +172,7 @@ impl Cluster {
     /// The resource of `plural` in `apiVersion` (`v1`, `group/version`), e.g. `("v1", "pods")`.
     pub fn resource(&self, api_version: &str, plural: &str) -> Result<Arc<ResourceType>, ApiError> {
         let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
-        self.registry()
+        self.kinds()
             .lookup(group, version, plural)
             .ok_or_else(ApiError::no_route)
     }
@@ -183,7 +183,7 @@ impl Cluster {
         api_version: &str,
         kind: &str,
     ) -> Result<Arc<ResourceType>, ApiError> {
-        self.registry().by_kind(api_version, kind).ok_or_else(|| {
+        self.kinds().by_kind(api_version, kind).ok_or_else(|| {
             ApiError::bad_request(format!(
                 "no kind \"{kind}\" is registered for version \"{api_version}\""
             ))
@@ -368,8 +368,8 @@ impl Cluster {
             .store()
             .list("customresourcedefinitions.apiextensions.k8s.io", None);
         for crd in crds {
-            if let Ok(resources) = crate::registry::crd_resource_types(&crd) {
-                self.registry().set_custom(meta::name(&crd), resources);
+            if let Ok(resources) = crate::kinds::crd_resource_types(&crd) {
+                self.kinds().set_custom(meta::name(&crd), resources);
             }
         }
         let (services, _) = self.store().list("services", None);

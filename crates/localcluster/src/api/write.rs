@@ -9,9 +9,9 @@ use super::patching::{
 };
 use super::{AdmissionRequest, Cluster, Operation, as_version, convert, strategy, validation};
 use crate::error::{ApiError, Cause};
+use crate::kinds::ResourceType;
 use crate::meta;
 use crate::patch;
-use crate::registry::ResourceType;
 use crate::storage::{ObjectKey, StoreError};
 
 #[derive(Debug, Clone, Default)]
@@ -433,8 +433,8 @@ impl Cluster {
     /// Side effects of a stored write: a CRD serves (or changes) its resources at once.
     fn after_write(&self, resource: &ResourceType, stored: &Value) {
         if is_crd(resource) {
-            match crate::registry::crd_resource_types(stored) {
-                Ok(types) => self.registry().set_custom(meta::name(stored), types),
+            match crate::kinds::crd_resource_types(stored) {
+                Ok(types) => self.kinds().set_custom(meta::name(stored), types),
                 Err(error) => tracing::warn!(%error, "stored CRD cannot be served"),
             }
         }

@@ -87,7 +87,7 @@ async fn core_versions(State(state): State<AppState>) -> Response {
 }
 
 async fn groups(State(state): State<AppState>) -> Response {
-    json_response(StatusCode::OK, &discovery::groups(state.cluster.registry()))
+    json_response(StatusCode::OK, &discovery::groups(state.cluster.kinds()))
 }
 
 async fn log_request(request: Request, next: Next) -> Response {

@@ -1,5 +1,8 @@
-//! The kinds this server serves: the built-in table and the versions of each established
-//! CustomResourceDefinition, indexed for request routing and discovery.
+//! Which kinds exist and how they are shaped: one [`ResourceType`] per served resource of a group
+//! version (kind, plural, scope, short names, categories, subresources, and for custom resources
+//! the schema and printer columns), from the built-in table (`builtin`) and from each established
+//! CustomResourceDefinition (`crd`). [`Kinds`] indexes them for request routing, discovery,
+//! OpenAPI and the registry; it holds no objects.
 
 mod builtin;
 mod crd;
@@ -108,7 +111,7 @@ struct State {
 }
 
 /// All served resources. Shared by the request router, discovery and the CRD write path.
-pub struct Registry {
+pub struct Kinds {
     state: RwLock<State>,
 }
 
@@ -119,7 +122,7 @@ pub struct GroupVersions {
     pub versions: Vec<String>,
 }
 
-impl Registry {
+impl Kinds {
     pub fn with_builtins() -> Self {
         let mut state = State::default();
         for b in builtin::BUILTINS {
@@ -323,24 +326,24 @@ mod tests {
 
     #[test]
     fn finds_builtins_by_kind_and_resource() {
-        let registry = Registry::with_builtins();
-        let pods = registry.lookup("", "v1", "pods").unwrap();
+        let kinds = Kinds::with_builtins();
+        let pods = kinds.lookup("", "v1", "pods").unwrap();
         assert!(pods.namespaced && pods.has_status());
         assert_eq!(pods.qualified_resource(), "pods");
-        let lease = registry.by_kind("coordination.k8s.io/v1", "Lease").unwrap();
+        let lease = kinds.by_kind("coordination.k8s.io/v1", "Lease").unwrap();
         assert_eq!(lease.qualified_resource(), "leases.coordination.k8s.io");
         assert_eq!(
-            registry
+            kinds
                 .by_storage_key("leases.coordination.k8s.io")
                 .unwrap()
                 .kind,
             "Lease"
         );
-        let events = registry.lookup("events.k8s.io", "v1", "events").unwrap();
+        let events = kinds.lookup("events.k8s.io", "v1", "events").unwrap();
         assert_eq!(events.storage, "events");
-        assert_eq!(registry.by_storage_key("events").unwrap().group, "");
+        assert_eq!(kinds.by_storage_key("events").unwrap().group, "");
         assert!(
-            registry
+            kinds
                 .groups()
                 .iter()
                 .any(|g| g.group == "apiextensions.k8s.io")
