@@ -6,6 +6,7 @@
 //! - [`server`]: the HTTP(S) API that kube-rs, kubectl and fabric8 talk to.
 //! - [`auth`]: opt-in service-account tokens and RBAC authorization in front of it.
 //! - [`LocalCluster`]: starts all of it, for tests and the `localcluster` binary.
+pub mod admission;
 pub mod api;
 pub mod auth;
 pub mod error;

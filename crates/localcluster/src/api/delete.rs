@@ -6,9 +6,11 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::{AdmissionRequest, Cluster, ListOptions, Operation, as_version, write::is_crd};
+use super::{Cluster, ListOptions, write::is_crd};
+use crate::admission::webhooks::Webhooks;
+use crate::admission::{AdmissionRequest, Operation};
 use crate::error::ApiError;
-use crate::kinds::ResourceType;
+use crate::kinds::{ResourceType, as_version};
 use crate::meta;
 use crate::storage::{Preconditions, StoreError};
 
@@ -197,7 +199,7 @@ impl Cluster {
             if let Some(hook) = self.admission() {
                 hook.validate(&request).await?;
             }
-            self.call_validating_webhooks(&request).await?;
+            Webhooks::of(self.store()).call_validating(&request).await?;
             if options.dry_run {
                 return Ok(Deletion::Deleted(as_version(resource, &current)));
             }

@@ -5,9 +5,9 @@
 //! - Writes: [`Cluster::create`], [`Cluster::update`] (main resource or the `status` subresource),
 //!   [`Cluster::patch`] (JSON, merge, strategic merge, server-side apply), [`Cluster::delete`]
 //!   (finalizers, graceful pod deletion, propagation policies), [`Cluster::delete_collection`].
-//!   Each runs kind strategy (defaults, clusterIP, CRD status, ...), the mutating [`Admission`]
-//!   hook and mutating webhooks, CRD schema pruning, defaulting and validation, then the
-//!   validating hook and validating webhooks (`webhooks`), before the store write.
+//!   Each runs kind strategy (defaults, clusterIP, CRD status, ...), mutating admission (the
+//!   [`Admission`] hook, then mutating webhooks), CRD schema pruning, defaulting and validation,
+//!   then validating admission, before the store write ([`crate::admission`]).
 //! - Reads: [`Cluster::get`], [`Cluster::list`] (selectors, pagination), [`Cluster::watch`]
 //!   (resourceVersion, bookmarks, initial events, timeout).
 //! - Pods: [`Cluster::bind_pod`], [`Cluster::evict_pod`], [`Cluster::pod_log`] and
@@ -15,14 +15,12 @@
 //! - Background: [`Cluster::run_controllers`] runs garbage collection through ownerReferences,
 //!   namespace termination, CRD cleanup and the end of graceful pod deletions.
 
-mod convert;
 mod delete;
 mod gc;
 mod patching;
 mod read;
 mod strategy;
 mod validation;
-mod webhooks;
 mod write;
 
 use std::collections::HashMap;
@@ -38,64 +36,11 @@ pub use patching::Patch;
 pub use read::{ListOptions, WatchFrame, WatchOptions};
 pub use write::WriteOptions;
 
+use crate::admission::Admission;
 use crate::error::ApiError;
-use crate::kinds::{Kinds, ResourceType};
+use crate::kinds::{Kinds, ResourceType, as_version};
 use crate::meta;
 use crate::storage::{ObjectKey, Store};
-
-/// The write an admission hook is asked about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Operation {
-    Create,
-    Update,
-    Delete,
-}
-
-impl Operation {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Operation::Create => "CREATE",
-            Operation::Update => "UPDATE",
-            Operation::Delete => "DELETE",
-        }
-    }
-}
-
-/// What admission sees of a write, as in an `AdmissionReview` request.
-#[derive(Debug, Clone)]
-pub struct AdmissionRequest {
-    pub operation: Operation,
-    pub resource: Arc<ResourceType>,
-    pub subresource: Option<String>,
-    pub namespace: String,
-    pub name: String,
-    /// The object to be stored (create, update).
-    pub object: Option<Value>,
-    /// The stored object (update, delete).
-    pub old_object: Option<Value>,
-    pub dry_run: bool,
-}
-
-/// The admission hook: called on every create, update and delete after the kind's own defaulting
-/// and before anything is stored. `mutate` runs first and may return a changed object; then the
-/// object is validated (schema, kind rules), then `validate` may still reject it. An `Err` is
-/// returned to the client as is.
-pub trait Admission: Send + Sync {
-    fn mutate<'a>(
-        &'a self,
-        request: &'a AdmissionRequest,
-    ) -> BoxFuture<'a, Result<Option<Value>, ApiError>> {
-        let _ = request;
-        Box::pin(async { Ok(None) })
-    }
-    fn validate<'a>(
-        &'a self,
-        request: &'a AdmissionRequest,
-    ) -> BoxFuture<'a, Result<(), ApiError>> {
-        let _ = request;
-        Box::pin(async { Ok(()) })
-    }
-}
 
 /// Something that runs beside the API server for its whole life with direct access to it, such as
 /// a simulated kubelet. Started by `LocalCluster::start`; `shutdown` resolves when it stops.
@@ -434,15 +379,4 @@ impl Cluster {
     pub async fn run_controllers(&self, shutdown: impl std::future::Future<Output = ()>) {
         gc::run(self.clone(), shutdown).await;
     }
-}
-
-/// An object as served by `resource`: versions of one resource differ only in `apiVersion` here
-/// (CRD conversion strategy `None`).
-pub fn as_version(resource: &ResourceType, object: &Value) -> Value {
-    let mut object = convert::from_storage(resource, object);
-    if let Some(map) = object.as_object_mut() {
-        map.insert("apiVersion".into(), resource.api_version().into());
-        map.insert("kind".into(), resource.kind.clone().into());
-    }
-    object
 }

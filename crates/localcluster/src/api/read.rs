@@ -8,9 +8,9 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::{Cluster, DEFAULT_WATCH_TIMEOUT, as_version, convert};
+use super::{Cluster, DEFAULT_WATCH_TIMEOUT};
 use crate::error::ApiError;
-use crate::kinds::ResourceType;
+use crate::kinds::{ResourceType, as_version, convert};
 use crate::meta;
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::storage::{EventType, StoreError, StoreEvent, WatchReceiver};

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::Operation;
+use crate::admission::Operation;
 use crate::error::{ApiError, Cause};
 use crate::kinds::ResourceType;
 use crate::meta;

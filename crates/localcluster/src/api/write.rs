@@ -7,9 +7,11 @@ use serde_json::{Value, json};
 use super::patching::{
     Patch, apply_patch, field_manager, patch_error, type_info, unknown_fields_error,
 };
-use super::{AdmissionRequest, Cluster, Operation, as_version, convert, strategy, validation};
+use super::{Cluster, strategy, validation};
+use crate::admission::webhooks::Webhooks;
+use crate::admission::{AdmissionRequest, Operation};
 use crate::error::{ApiError, Cause};
-use crate::kinds::ResourceType;
+use crate::kinds::{ResourceType, as_version, convert};
 use crate::meta;
 use crate::patch;
 use crate::storage::{ObjectKey, StoreError};
@@ -386,14 +388,14 @@ impl Cluster {
         {
             request.object = Some(mutated);
         }
-        self.call_mutating_webhooks(request).await?;
+        Webhooks::of(self.store()).call_mutating(request).await?;
         if let Some(object) = request.object.as_mut() {
             validation::validate(&request.resource, request.operation, object)?;
         }
         if let Some(hook) = &hook {
             hook.validate(request).await?;
         }
-        self.call_validating_webhooks(request).await?;
+        Webhooks::of(self.store()).call_validating(request).await?;
         Ok(request.object.take().unwrap_or(Value::Null))
     }
 

@@ -5,11 +5,13 @@
 //! OpenAPI and the registry; it holds no objects.
 
 mod builtin;
+pub(crate) mod convert;
 mod crd;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
+pub use convert::as_version;
 pub use crd::{CrdError, crd_resource_types};
 
 use crate::schema::StructuralSchema;
