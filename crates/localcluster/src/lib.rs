@@ -1,23 +1,23 @@
 //! An in-memory Kubernetes API server with simulated nodes.
 //!
 //! - [`storage`]: objects, resourceVersions, watches and durability.
-//! - [`api`]: Kubernetes semantics over the store ([`api::Cluster`]), shared by the HTTP server
-//!   and in-process components.
+//! - [`registry`]: Kubernetes semantics over storage ([`registry::Cluster`]), shared by the HTTP
+//!   server and in-process components.
 //! - [`server`]: the HTTP(S) API that kube-rs, kubectl and fabric8 talk to.
 //! - [`auth`]: opt-in service-account tokens and RBAC authorization in front of it.
 //! - [`LocalCluster`]: starts all of it, for tests and the `localcluster` binary.
 pub mod admission;
-pub mod api;
 pub mod auth;
 pub mod error;
 pub mod kinds;
 pub mod meta;
 pub mod nodes;
 pub mod patch;
+pub mod registry;
 pub mod schema;
 pub mod selector;
 pub mod server;
 pub mod storage;
 
 mod local;
-pub use local::{LocalCluster, Options, StartError, install_crypto_provider};
+pub use local::{LocalCluster, Options, Runtime, StartError, install_crypto_provider};

@@ -7,15 +7,22 @@ use std::sync::Arc;
 
 use base64::Engine;
 use futures::FutureExt;
+use futures::future::BoxFuture;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::api::{Cluster, Runtime};
 use crate::auth::{self, ADMIN_TOKEN, Auth, Authorization};
 use crate::nodes::process::{Installation, ProcessRuntime};
+use crate::registry::Cluster;
 use crate::server::{self, AppState, tls};
 use crate::storage::{Store, StoreOptions};
+
+/// Something that runs beside the API server for its whole life with direct access to it, such as
+/// a simulated kubelet. Started by [`LocalCluster::add_runtime`]; `shutdown` resolves when it stops.
+pub trait Runtime: Send + Sync {
+    fn run(&self, cluster: Cluster, shutdown: BoxFuture<'static, ()>) -> BoxFuture<'static, ()>;
+}
 
 #[derive(Debug, Clone)]
 pub struct Options {

@@ -1,6 +1,6 @@
 //! Admission: what may change or refuse a create, update or delete after the kind's own
 //! strategy (defaults, fields the server sets) and before it is stored, as the API server's
-//! admission chain does. [`crate::api::Cluster`] runs it on every write: mutating admission, then
+//! admission chain does. [`crate::registry::Cluster`] runs it on every write: mutating admission, then
 //! the object's validation, then validating admission.
 //!
 //! - [`Admission`]: an in-process hook (one per cluster, `Cluster::set_admission`), for tests and

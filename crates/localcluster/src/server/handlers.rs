@@ -18,12 +18,12 @@ use super::pod_log;
 use super::protobuf;
 use super::table::{self, IncludeObject};
 use super::{AppState, discovery};
-use crate::api::{
+use crate::error::ApiError;
+use crate::kinds::ResourceType;
+use crate::registry::{
     Cluster, DeleteOptions, Deletion, ListOptions, Patch, Propagation, WatchFrame, WatchOptions,
     WriteOptions,
 };
-use crate::error::ApiError;
-use crate::kinds::ResourceType;
 
 /// Larger bodies are refused (the biggest CRDs are around 1 MiB).
 const MAX_BODY_BYTES: usize = 64 << 20;

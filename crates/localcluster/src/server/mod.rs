@@ -29,7 +29,7 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
 
-use crate::api::Cluster;
+use crate::registry::Cluster;
 pub use handlers::{error_response, json_response};
 
 /// What every handler can reach.

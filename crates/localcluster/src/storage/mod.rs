@@ -25,7 +25,7 @@
 //! # Who calls this
 //! This layer knows nothing of kinds: no validation, finalizers, status subresources, garbage
 //! collection or admission. In-process components that want Kubernetes semantics (a scheduler, a
-//! kubelet, webhooks) call [`crate::api::Cluster`], which layers those on top of this store and is
+//! kubelet, webhooks) call [`crate::registry::Cluster`], which layers those on top of this store and is
 //! what the HTTP server calls too. The raw store is for bookkeeping that must bypass them.
 //!
 //! ```

@@ -1,6 +1,7 @@
-//! Kubernetes semantics over the [`Store`]: what the real API server's registry does between the
-//! HTTP request and etcd. The HTTP server is a thin translation onto [`Cluster`], and in-process
-//! components (a simulated scheduler or kubelet, admission webhooks) call the same methods.
+//! The registry: Kubernetes semantics per resource over [`Store`], what the real API server's
+//! registry (its REST storage and strategies) does between the HTTP request and etcd. The HTTP
+//! server is a thin translation onto [`Cluster`], and in-process components (the controllers, `auth`,
+//! the process runtime recording container output, tests) call the same methods.
 //!
 //! - Writes: [`Cluster::create`], [`Cluster::update`] (main resource or the `status` subresource),
 //!   [`Cluster::patch`] (JSON, merge, strategic merge, server-side apply), [`Cluster::delete`]
@@ -28,7 +29,6 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
 pub use delete::{DeleteOptions, Deletion, Propagation};
@@ -41,12 +41,6 @@ use crate::error::ApiError;
 use crate::kinds::{Kinds, ResourceType, as_version};
 use crate::meta;
 use crate::storage::{ObjectKey, Store};
-
-/// Something that runs beside the API server for its whole life with direct access to it, such as
-/// a simulated kubelet. Started by `LocalCluster::start`; `shutdown` resolves when it stops.
-pub trait Runtime: Send + Sync {
-    fn run(&self, cluster: Cluster, shutdown: BoxFuture<'static, ()>) -> BoxFuture<'static, ()>;
-}
 
 struct Inner {
     store: Store,
