@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::{Cluster, ListOptions, write::is_crd};
+use super::{Cluster, ListOptions, is_crd};
 use crate::admission::webhooks::Webhooks;
 use crate::admission::{AdmissionRequest, Operation};
 use crate::error::ApiError;
@@ -158,6 +158,22 @@ fn pod_grace_period(resource: &ResourceType, pod: &Value, asked: Option<i64>) ->
         .max(0)
 }
 
+/// An object whose deletion was waiting on finalizers goes once they are all removed.
+pub(super) fn deletion_complete(object: &Value) -> bool {
+    let grace = meta::value_at(object, &["metadata", "deletionGracePeriodSeconds"])
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    let namespace_finalizers = object.get("kind").and_then(Value::as_str) == Some("Namespace")
+        && object
+            .pointer("/spec/finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(|f| !f.is_empty());
+    meta::deletion_timestamp(object).is_some()
+        && meta::finalizers(object).is_empty()
+        && grace == 0
+        && !namespace_finalizers
+}
+
 impl Cluster {
     pub async fn delete(
         &self,
@@ -232,7 +248,7 @@ impl Cluster {
                 if is_namespace {
                     marked["status"]["phase"] = json!("Terminating");
                 }
-                let complete = super::write::deletion_complete(&marked);
+                let complete = deletion_complete(&marked);
                 if !complete {
                     match self
                         .store()

@@ -291,7 +291,7 @@ fn remove_finalizer(cluster: &Cluster, resource: &ResourceType, object: &Value, 
 }
 
 fn finish_if_complete(cluster: &Cluster, resource: &ResourceType, key: &ObjectKey, stored: &Value) {
-    if super::write::deletion_complete(stored) {
+    if super::delete::deletion_complete(stored) {
         let preconditions = Preconditions {
             uid: Some(meta::uid(stored).to_string()),
             resource_version: None,

@@ -15,6 +15,10 @@
 //!   [`Cluster::append_pod_log`] for a simulated kubelet to record what its containers print.
 //! - Background: [`Cluster::run_controllers`] runs garbage collection through ownerReferences,
 //!   namespace termination, CRD cleanup and the end of graceful pod deletions.
+//!
+//! Its files depend one way: `write` uses `patching` (the patch types) and `delete` (finishing a
+//! deletion its update completes); what several of them share (the request's scope, a body's
+//! `apiVersion` and `kind`) is here.
 
 mod delete;
 mod gc;
@@ -132,6 +136,23 @@ impl Cluster {
     fn key(resource: &ResourceType, namespace: &str, name: &str) -> ObjectKey {
         let namespace = if resource.namespaced { namespace } else { "" };
         ObjectKey::new(&resource.storage, namespace, name)
+    }
+
+    /// The namespace to use: the requested one for namespaced resources, none otherwise.
+    pub(super) fn check_scope<'a>(
+        &self,
+        resource: &ResourceType,
+        namespace: &'a str,
+    ) -> Result<&'a str, ApiError> {
+        if !resource.namespaced {
+            return Ok("");
+        }
+        if namespace.is_empty() {
+            return Err(ApiError::bad_request(
+                "the server could not find the requested resource: a namespace is required",
+            ));
+        }
+        Ok(namespace)
     }
 
     /// The stored object, as the version `resource` serves.
@@ -373,4 +394,39 @@ impl Cluster {
     pub async fn run_controllers(&self, shutdown: impl std::future::Future<Output = ()>) {
         gc::run(self.clone(), shutdown).await;
     }
+}
+
+/// Whether `resource` is CustomResourceDefinitions, whose writes change what is served.
+pub(super) fn is_crd(resource: &ResourceType) -> bool {
+    resource.group == "apiextensions.k8s.io" && resource.plural == "customresourcedefinitions"
+}
+
+/// `apiVersion` and `kind` of a body must name the resource of the URL; absent ones are filled in.
+pub(super) fn check_type(resource: &ResourceType, object: &mut Value) -> Result<(), ApiError> {
+    let expected = resource.api_version();
+    let Some(map) = object.as_object_mut() else {
+        return Err(ApiError::bad_request(
+            "the body of the request must be a JSON object",
+        ));
+    };
+    match map.get("apiVersion").and_then(Value::as_str) {
+        Some(version) if !version.is_empty() && version != expected => {
+            return Err(ApiError::bad_request(format!(
+                "the API version in the data ({version}) does not match the expected API version ({expected})"
+            )));
+        }
+        _ => {}
+    }
+    match map.get("kind").and_then(Value::as_str) {
+        Some(kind) if !kind.is_empty() && kind != resource.kind => {
+            return Err(ApiError::bad_request(format!(
+                "the kind in the data ({kind}) does not match the expected kind ({})",
+                resource.kind
+            )));
+        }
+        _ => {}
+    }
+    map.insert("apiVersion".into(), expected.into());
+    map.insert("kind".into(), resource.kind.clone().into());
+    Ok(())
 }

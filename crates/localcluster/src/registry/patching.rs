@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::write::check_type;
+use super::check_type;
 use crate::error::ApiError;
 use crate::kinds::ResourceType;
 use crate::patch::{self, PatchError};
