@@ -8,6 +8,7 @@
 //! - [`LocalCluster`]: starts all of it, for tests and the `localcluster` binary.
 pub mod admission;
 pub mod auth;
+pub mod controllers;
 pub mod error;
 pub mod kinds;
 pub mod meta;

@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::auth::{self, ADMIN_TOKEN, Auth, Authorization};
+use crate::controllers;
 use crate::nodes::process::{Installation, ProcessRuntime};
 use crate::registry::Cluster;
 use crate::server::{self, AppState, tls};
@@ -94,17 +95,16 @@ impl LocalCluster {
             history: options.watch_history,
         })?;
         let cluster = Cluster::new(store).await?;
+        controllers::bootstrap(&cluster).await?;
         let (shutdown, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
-        let controllers = cluster.clone();
         let mut controller_stop = stopped.clone();
-        tasks.push(tokio::spawn(async move {
-            controllers
-                .run_controllers(async move {
-                    let _ = controller_stop.wait_for(|s| *s).await;
-                })
-                .await;
-        }));
+        tasks.push(tokio::spawn(controllers::run(
+            cluster.clone(),
+            async move {
+                let _ = controller_stop.wait_for(|s| *s).await;
+            },
+        )));
 
         let main = TcpListener::bind(SocketAddr::new(options.address, options.port)).await?;
         let main_address = main.local_addr()?;

@@ -1,6 +1,6 @@
 //! Deletion: preconditions, finalizers, graceful pod deletion and propagation policies. Objects
-//! that cannot go at once are marked with `deletionTimestamp`; the garbage collector (gc.rs) and
-//! whoever owns the finalizers finish the job.
+//! that cannot go at once are marked with `deletionTimestamp`; the controllers
+//! ([`crate::controllers`]) and whoever owns the finalizers finish the job.
 
 use std::sync::Arc;
 
@@ -159,7 +159,7 @@ fn pod_grace_period(resource: &ResourceType, pod: &Value, asked: Option<i64>) ->
 }
 
 /// An object whose deletion was waiting on finalizers goes once they are all removed.
-pub(super) fn deletion_complete(object: &Value) -> bool {
+pub(crate) fn deletion_complete(object: &Value) -> bool {
     let grace = meta::value_at(object, &["metadata", "deletionGracePeriodSeconds"])
         .and_then(Value::as_i64)
         .unwrap_or(0);
@@ -299,7 +299,7 @@ impl Cluster {
     }
 
     /// Side effects of an object leaving the store.
-    pub(super) fn after_delete(&self, resource: &ResourceType, deleted: &Value) {
+    pub(crate) fn after_delete(&self, resource: &ResourceType, deleted: &Value) {
         if is_crd(resource) {
             let crd_name = meta::name(deleted);
             self.kinds().remove_custom(crd_name);

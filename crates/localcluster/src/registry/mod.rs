@@ -13,15 +13,14 @@
 //!   (resourceVersion, bookmarks, initial events, timeout).
 //! - Pods: [`Cluster::bind_pod`], [`Cluster::evict_pod`], [`Cluster::pod_log`] and
 //!   [`Cluster::append_pod_log`] for a simulated kubelet to record what its containers print.
-//! - Background: [`Cluster::run_controllers`] runs garbage collection through ownerReferences,
-//!   namespace termination, CRD cleanup and the end of graceful pod deletions.
+//! - What finishes deletions later (garbage collection, namespace termination, pods whose grace
+//!   period ran out) is not here but in [`crate::controllers`], which call these methods.
 //!
 //! Its files depend one way: `write` uses `patching` (the patch types) and `delete` (finishing a
 //! deletion its update completes); what several of them share (the request's scope, a body's
 //! `apiVersion` and `kind`) is here.
 
 mod delete;
-mod gc;
 mod patching;
 mod read;
 mod strategy;
@@ -36,6 +35,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 pub use delete::{DeleteOptions, Deletion, Propagation};
+pub(crate) use delete::{FOREGROUND_FINALIZER, ORPHAN_FINALIZER, deletion_complete};
 pub use patching::Patch;
 pub use read::{ListOptions, WatchFrame, WatchOptions};
 pub use write::WriteOptions;
@@ -71,7 +71,8 @@ pub const DEFAULT_WATCH_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 impl Cluster {
     /// Serves the built-in kinds and every CRD already in `store`, and creates the initial
-    /// namespaces (with their default service accounts) and the `kubernetes` service.
+    /// namespaces and the `kubernetes` service, as the API server's bootstrap does (their
+    /// default service accounts are [`crate::controllers::bootstrap`]'s).
     pub async fn new(store: Store) -> Result<Cluster, ApiError> {
         let cluster = Cluster {
             inner: Arc::new(Inner {
@@ -350,6 +351,7 @@ impl Cluster {
             .fetch_max(highest, Ordering::Relaxed);
     }
 
+    /// The objects the API server itself makes at start.
     async fn bootstrap(&self) -> Result<(), ApiError> {
         let namespaces = self.resource("v1", "namespaces")?;
         for name in INITIAL_NAMESPACES {
@@ -359,7 +361,6 @@ impl Cluster {
                 self.create(&namespaces, "", namespace, &WriteOptions::default())
                     .await?;
             }
-            self.ensure_default_service_account(name).await?;
         }
         let services = self.resource("v1", "services")?;
         if self.get(&services, "default", "kubernetes").is_err() {
@@ -370,29 +371,6 @@ impl Cluster {
                 .await?;
         }
         Ok(())
-    }
-
-    /// Every namespace has a `default` service account, as the service account controller ensures.
-    async fn ensure_default_service_account(&self, namespace: &str) -> Result<(), ApiError> {
-        let accounts = self.resource("v1", "serviceaccounts")?;
-        if self.get(&accounts, namespace, "default").is_ok() {
-            return Ok(());
-        }
-        let account =
-            json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}});
-        match self
-            .create(&accounts, namespace, account, &WriteOptions::default())
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(error) if error.code == 409 => Ok(()),
-            Err(error) => Err(error),
-        }
-    }
-
-    /// Runs the background controllers until `shutdown` resolves.
-    pub async fn run_controllers(&self, shutdown: impl std::future::Future<Output = ()>) {
-        gc::run(self.clone(), shutdown).await;
     }
 }
 
