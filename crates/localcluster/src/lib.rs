@@ -12,12 +12,12 @@ pub mod controllers;
 pub mod error;
 pub mod kinds;
 pub mod meta;
-pub mod nodes;
 pub mod patch;
 pub mod registry;
 pub mod schema;
 pub mod selector;
 pub mod server;
+pub mod simulation;
 pub mod storage;
 
 mod local;

@@ -14,9 +14,9 @@ use tokio::task::JoinHandle;
 
 use crate::auth::{self, ADMIN_TOKEN, Auth, Authorization};
 use crate::controllers;
-use crate::nodes::process::{Installation, ProcessRuntime};
 use crate::registry::Cluster;
 use crate::server::{self, AppState, tls};
+use crate::simulation::process::{Installation, ProcessRuntime};
 use crate::storage::{Store, StoreOptions};
 
 /// Something that runs beside the API server for its whole life with direct access to it, such as

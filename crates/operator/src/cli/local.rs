@@ -16,7 +16,7 @@ use kube::{Api, Client, ResourceExt};
 use serde::Deserialize;
 use spark_operator_api::{ApplicationStateType, SparkApplication};
 
-use localcluster::nodes::process::paths::IMAGE_SPARK_HOME;
+use localcluster::simulation::process::paths::IMAGE_SPARK_HOME;
 
 use crate::config::ControllerConfig;
 use crate::install::FIELD_MANAGER;
@@ -58,9 +58,9 @@ pub async fn run(args: RunLocalArgs) -> anyhow::Result<()> {
     let client = cluster.client()?;
     let work_dir = tempfile::tempdir().context("creating the pods' directory")?;
     let processes = spark_processes(&cluster, &args, work_dir.path())?;
-    tokio::spawn(localcluster::nodes::run(
+    tokio::spawn(localcluster::simulation::run(
         client.clone(),
-        localcluster::nodes::NodesConfig {
+        localcluster::simulation::NodesConfig {
             processes,
             ..Default::default()
         },
@@ -116,7 +116,7 @@ fn spark_processes(
     cluster: &localcluster::LocalCluster,
     args: &RunLocalArgs,
     work_dir: &Path,
-) -> anyhow::Result<Option<localcluster::nodes::process::ProcessRuntime>> {
+) -> anyhow::Result<Option<localcluster::simulation::process::ProcessRuntime>> {
     if args.simulated {
         println!("Spark pods: simulated (--simulated)");
         return Ok(None);

@@ -1,8 +1,9 @@
-//! Simulated nodes: a scheduler that binds pending pods to nodes with room for them, and a kubelet
-//! that runs each bound pod through Running to Succeeded or Failed. Both are ordinary API clients
-//! (kube-rs over HTTP), as their real counterparts are, so they exercise the same API paths and
-//! watch semantics the operator depends on. With a [`process::ProcessRuntime`], Spark containers
-//! run as real processes instead of simulated ones.
+//! The simulated nodes, apart from the API server: a scheduler that binds pending pods to nodes
+//! with room for them, and a kubelet that runs each bound pod through Running to Succeeded or
+//! Failed, with Spark's drivers creating their executors as Spark does. Both are ordinary API
+//! clients (kube-rs over HTTP), as their real counterparts are, so they exercise the same API
+//! paths and watch semantics the operator depends on. With a [`process::ProcessRuntime`], Spark
+//! containers run as real processes instead of simulated ones.
 
 pub mod kubelet;
 pub mod process;
