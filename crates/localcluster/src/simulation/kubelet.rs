@@ -1,9 +1,31 @@
-//! What a simulated kubelet writes into a pod's status as it runs it: the pod starts, runs for the
-//! time its annotations ask, and ends with the exit code they ask for.
+//! The simulated kubelets: they register their nodes, report a bound pod Running at a pod IP of
+//! its own, run it for the time its annotations ask and report it ended with the exit code they
+//! ask for (or run its Spark container as a process, with a [`ProcessRuntime`]), and stop a
+//! deleted pod's containers before confirming its deletion. The statuses they write are pure
+//! functions of the pod, below.
 
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
+use tokio::sync::Mutex;
+use tracing::{debug, warn};
+
+use super::process::{self, ProcessRuntime};
+use super::resources::{Resources, pod_requests};
+use super::scheduler::NodeView;
+use super::{NodesConfig, State, key, now, patch_as, post_as, release};
+
+/// The field manager of the kubelets' writes.
+const KUBELET: &str = "kubelet";
+
+/// Longest a deleted pod's processes get to stop before they are killed.
+const MAX_PROCESS_GRACE_SECONDS: i64 = 10;
 
 /// How long a simulated pod runs: `localcluster/run-seconds` (default 1, or `forever`).
 pub const RUN_SECONDS_ANNOTATION: &str = "localcluster/run-seconds";
@@ -151,11 +173,242 @@ pub fn finished_status(running: &Value, exit_code: i32, now: &str) -> Value {
     status
 }
 
-/// The status of a pod no node can take.
-pub fn unschedulable_status(reason: &str, now: &str) -> Value {
-    json!({"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False",
-        "reason": "Unschedulable", "message": reason, "lastProbeTime": null,
-        "lastTransitionTime": now}]})
+/// Options of a write recorded as the kubelet's.
+pub(super) fn as_kubelet() -> PatchParams {
+    patch_as(KUBELET)
+}
+
+/// Registers `config.count` Ready nodes, as their kubelets would.
+pub(super) async fn register_nodes(
+    client: &Client,
+    config: &NodesConfig,
+) -> anyhow::Result<Vec<NodeView>> {
+    let api: Api<Node> = Api::all(client.clone());
+    let mut views = Vec::new();
+    for i in 0..config.count {
+        let name = format!("localcluster-node-{i}");
+        let labels = BTreeMap::from([
+            ("kubernetes.io/hostname".to_string(), name.clone()),
+            ("kubernetes.io/os".to_string(), "linux".to_string()),
+            ("kubernetes.io/arch".to_string(), "amd64".to_string()),
+        ]);
+        let capacity = json!({"cpu": config.cpu.to_string(), "memory": format!("{}Gi", config.memory_gib), "pods": "1100"});
+        let node: Node = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "labels": labels},
+            "spec": {},
+        }))?;
+        match api.create(&post_as(KUBELET), &node).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 409 => {}
+            Err(error) => return Err(error.into()),
+        }
+        let status = json!({"status": {
+            "capacity": capacity, "allocatable": capacity,
+            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": name}],
+            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+                            "message": "simulated node", "lastHeartbeatTime": now(), "lastTransitionTime": now()}],
+            "nodeInfo": {"kubeletVersion": "v1.33.0-localcluster", "operatingSystem": "linux", "architecture": "amd64",
+                         "containerRuntimeVersion": "localcluster://simulated", "kernelVersion": "", "osImage": "localcluster",
+                         "kubeProxyVersion": "", "machineID": "", "systemUUID": "", "bootID": ""},
+        }});
+        api.patch_status(&name, &as_kubelet(), &Patch::Merge(&status))
+            .await?;
+        views.push(NodeView {
+            name,
+            labels,
+            taints: vec![],
+            allocatable: Resources {
+                millicores: config.cpu * 1000,
+                bytes: config.memory_gib << 30,
+            },
+            allocated: Resources::default(),
+        });
+    }
+    Ok(views)
+}
+
+/// A deleted pod: its containers are stopped (a process gets SIGTERM, then SIGKILL after the grace
+/// period), then the deletion is confirmed with grace period 0.
+pub(super) async fn stop(client: &Client, state: &Arc<Mutex<State>>, pod: &Pod) {
+    let pod_key = key(pod);
+    let api: Api<Pod> = Api::namespaced(client.clone(), &pod.namespace().unwrap_or_default());
+    let process = state.lock().await.running.remove(&pod_key);
+    if let Some((control, dir)) = process {
+        let grace = pod
+            .metadata
+            .deletion_grace_period_seconds
+            .unwrap_or(30)
+            .clamp(0, MAX_PROCESS_GRACE_SECONDS);
+        let (client, state, name) = (client.clone(), state.clone(), pod.name_any());
+        tokio::spawn(async move {
+            control.stop(Duration::from_secs(grace as u64)).await;
+            let _ = api
+                .delete(&name, &DeleteParams::default().grace_period(0))
+                .await;
+            process::remove_pod_dir(&dir);
+            release(&client, &state, &pod_key).await;
+        });
+        return;
+    }
+    let _ = api
+        .delete(&pod.name_any(), &DeleteParams::default().grace_period(0))
+        .await;
+    release(client, state, &pod_key).await;
+}
+
+/// A pod whose simulated containers were just reported running.
+pub(super) struct SimulatedRun {
+    pub(super) api: Api<Pod>,
+    pub(super) pod: Value,
+    /// The status it was reported with, which the finished one builds on.
+    running: Value,
+    pub(super) plan: RunPlan,
+}
+
+impl SimulatedRun {
+    /// Reports the containers ended with the plan's exit code.
+    pub(super) async fn end(self) {
+        let name = self.pod["metadata"]["name"].as_str().unwrap_or_default();
+        let finished = finished_status(&self.running, self.plan.exit_code, &now());
+        let _ = self
+            .api
+            .patch_status(
+                name,
+                &as_kubelet(),
+                &Patch::Merge(&json!({"status": finished})),
+            )
+            .await;
+    }
+
+    /// Ends the run once its plan's time is up (never, for a pod that runs until deleted).
+    pub(super) fn end_as_planned(self) {
+        if let Some(duration) = self.plan.duration {
+            tokio::spawn(async move {
+                tokio::time::sleep(duration).await;
+                self.end().await;
+            });
+        }
+    }
+}
+
+/// Starts a bound pod: reports it Running with a pod IP of its own, then runs its Spark container
+/// as a process when the runtime takes it, or returns its simulated run.
+pub(super) async fn start(
+    client: &Client,
+    state: &Arc<Mutex<State>>,
+    pod: Pod,
+    node: String,
+) -> Option<SimulatedRun> {
+    let pod_key = key(&pod);
+    let (pod_ip, run) = {
+        let mut state = state.lock().await;
+        if !state.started.insert(pod_key.clone()) {
+            return None;
+        }
+        let runs = state.runs.entry(pod_key.clone()).or_default();
+        let run = *runs;
+        *runs += 1;
+        if !state.bound.contains_key(&pod_key) {
+            // Bound by someone else (a test writing spec.nodeName): count it on its node.
+            let requests = serde_json::to_value(&pod)
+                .map(|v| pod_requests(&v))
+                .unwrap_or_default();
+            if let Some(view) = state.nodes.iter_mut().find(|n| n.name == node) {
+                view.allocated = view.allocated.add(&requests);
+            }
+            state
+                .bound
+                .insert(pod_key.clone(), (node.clone(), requests));
+        }
+        state.next_ip += 1;
+        (Ipv4Addr::from(state.next_ip).to_string(), run)
+    };
+    let value = serde_json::to_value(&pod).ok()?;
+    let api: Api<Pod> = Api::namespaced(client.clone(), &pod.namespace().unwrap_or_default());
+    let running = running_status(&value, "127.0.0.1", &pod_ip, &now());
+    let name = pod.name_any();
+    if let Err(error) = api
+        .patch_status(
+            &name,
+            &as_kubelet(),
+            &Patch::Merge(&json!({"status": running})),
+        )
+        .await
+    {
+        debug!(pod = %pod_key, %error, "could not start pod");
+        return None;
+    }
+    let runtime = state.lock().await.processes.clone();
+    if let Some(runtime) = runtime.filter(|r| r.container_of(&value).is_some()) {
+        let state = state.clone();
+        let client = client.clone();
+        tokio::spawn(async move {
+            run_process(&client, &state, &runtime, &value, &running, &pod_ip).await;
+        });
+        return None;
+    }
+    let mut plan = run_plan(&value);
+    if let Some(code) = exit_code_of_run(&value, run) {
+        plan.exit_code = code;
+    }
+    Some(SimulatedRun {
+        api,
+        pod: value,
+        running,
+        plan,
+    })
+}
+
+/// Runs the Spark container of a pod as a process and reports how it ended.
+async fn run_process(
+    client: &Client,
+    state: &Arc<Mutex<State>>,
+    runtime: &ProcessRuntime,
+    pod: &Value,
+    running: &Value,
+    pod_ip: &str,
+) {
+    let namespace = pod["metadata"]["namespace"].as_str().unwrap_or_default();
+    let name = pod["metadata"]["name"].as_str().unwrap_or_default();
+    let pod_key = format!("{namespace}/{name}");
+    let exit_code = match runtime.start(client, pod, pod_ip).await {
+        Ok(started) => {
+            state.lock().await.running.insert(
+                pod_key.clone(),
+                (started.control.clone(), runtime.pod_dir(pod)),
+            );
+            let code = started.exit.await.unwrap_or(128);
+            if state.lock().await.running.remove(&pod_key).is_none() {
+                // Stopped because the pod is being deleted: the deletion reports it.
+                return;
+            }
+            code
+        }
+        Err(reason) => {
+            let container = runtime
+                .container_of(pod)
+                .and_then(|c| c["name"].as_str())
+                .unwrap_or_default();
+            runtime.log(
+                namespace,
+                name,
+                container,
+                &format!("localcluster: {reason}"),
+            );
+            warn!(pod = %pod_key, %reason, "container process could not start");
+            1
+        }
+    };
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let finished = finished_status(running, exit_code, &now());
+    let _ = api
+        .patch_status(
+            name,
+            &as_kubelet(),
+            &Patch::Merge(&json!({"status": finished})),
+        )
+        .await;
 }
 
 /// Simulated log lines of a container, until real processes run in containers.
