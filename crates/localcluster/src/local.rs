@@ -1,5 +1,5 @@
-//! [`LocalCluster`]: the store, the API semantics, the background controllers and the HTTP(S)
-//! listeners, started together in-process.
+//! [`LocalCluster`]: storage, the registry, the controllers and the HTTP(S) listeners (with
+//! `auth` in front), started together in-process; and [`Runtime`]s run beside them.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -20,7 +20,8 @@ use crate::simulation::process::{Installation, ProcessRuntime};
 use crate::storage::{Store, StoreOptions};
 
 /// Something that runs beside the API server for its whole life with direct access to it, such as
-/// a simulated kubelet. Started by [`LocalCluster::add_runtime`]; `shutdown` resolves when it stops.
+/// a simulated kubelet. Started by [`LocalCluster::add_runtime`]; `shutdown` resolves when it
+/// stops.
 pub trait Runtime: Send + Sync {
     fn run(&self, cluster: Cluster, shutdown: BoxFuture<'static, ()>) -> BoxFuture<'static, ()>;
 }

@@ -1,16 +1,18 @@
-//! Admission: what may change or refuse a create, update or delete after the kind's own
-//! strategy (defaults, fields the server sets) and before it is stored, as the API server's
-//! admission chain does. [`crate::registry::Cluster`] runs it on every write: mutating admission, then
-//! the object's validation, then validating admission.
+//! Admission: what may change or refuse a create, update or delete after the kind's own strategy
+//! (defaults, fields the server sets) and before it is stored, as the API server's admission
+//! chain does. The registry runs it on every write ([`crate::registry::Cluster`]): mutating
+//! admission, then the object's validation, then validating admission.
 //!
 //! - [`Admission`]: an in-process hook (one per cluster, `Cluster::set_admission`), for tests and
 //!   tools that want to change or refuse writes without running a webhook server. It runs before
 //!   the webhooks in each phase.
-//! - [`webhooks`]: dynamic admission, the stored `MutatingWebhookConfiguration`s and
-//!   `ValidatingWebhookConfiguration`s, each webhook called over HTTPS with an AdmissionReview.
+//! - `webhooks`: dynamic admission, the stored `MutatingWebhookConfiguration`s and
+//!   `ValidatingWebhookConfiguration`s, each matching webhook called over HTTPS with an
+//!   AdmissionReview.
 //!
 //! Kubernetes' built-in admission plugins (ServiceAccount, ResourceQuota, LimitRange, ...) belong
-//! here too; none is implemented yet beyond the service account a pod's strategy defaults.
+//! here, each as a module of its own beside `webhooks`; none is implemented yet (a pod's service
+//! account is defaulted by its strategy, in the registry).
 
 pub(crate) mod webhooks;
 

@@ -1,18 +1,19 @@
 //! The registry: Kubernetes semantics per resource over [`Store`], what the real API server's
 //! registry (its REST storage and strategies) does between the HTTP request and etcd. The HTTP
-//! server is a thin translation onto [`Cluster`], and in-process components (the controllers, `auth`,
-//! the process runtime recording container output, tests) call the same methods.
+//! server is a thin translation onto [`Cluster`], and in-process components (the controllers,
+//! `auth`, the process runtime recording container output, tests) call the same methods.
 //!
-//! - Writes: [`Cluster::create`], [`Cluster::update`] (main resource or the `status` subresource),
-//!   [`Cluster::patch`] (JSON, merge, strategic merge, server-side apply), [`Cluster::delete`]
-//!   (finalizers, graceful pod deletion, propagation policies), [`Cluster::delete_collection`].
-//!   Each runs kind strategy (defaults, clusterIP, CRD status, ...), mutating admission (the
-//!   [`Admission`] hook, then mutating webhooks), CRD schema pruning, defaulting and validation,
-//!   then validating admission, before the store write ([`crate::admission`]).
-//! - Reads: [`Cluster::get`], [`Cluster::list`] (selectors, pagination), [`Cluster::watch`]
-//!   (resourceVersion, bookmarks, initial events, timeout).
+//! - Writes (`write`, `patching`, `delete`): [`Cluster::create`], [`Cluster::update`] (main
+//!   resource or the `status` subresource), [`Cluster::patch`] (JSON, merge, strategic merge,
+//!   server-side apply), [`Cluster::delete`] (finalizers, graceful pod deletion, propagation
+//!   policies), [`Cluster::delete_collection`]. Each runs the kind's strategy (`strategy`:
+//!   defaults, clusterIP, CRD status, CRD schema pruning and defaulting, ...), mutating admission
+//!   ([`crate::admission`]), validation (`validation`: names, the CRD schema, the kind's rules),
+//!   then validating admission, before the storage write.
+//! - Reads (`read`): [`Cluster::get`], [`Cluster::list`] (selectors, pagination),
+//!   [`Cluster::watch`] (resourceVersion, bookmarks, initial events, timeout).
 //! - Pods: [`Cluster::bind_pod`], [`Cluster::evict_pod`], [`Cluster::pod_log`] and
-//!   [`Cluster::append_pod_log`] for a simulated kubelet to record what its containers print.
+//!   [`Cluster::append_pod_log`] for a runtime to record what its containers print.
 //! - What finishes deletions later (garbage collection, namespace termination, pods whose grace
 //!   period ran out) is not here but in [`crate::controllers`], which call these methods.
 //!

@@ -24,9 +24,10 @@
 //!
 //! # Who calls this
 //! This layer knows nothing of kinds: no validation, finalizers, status subresources, garbage
-//! collection or admission. In-process components that want Kubernetes semantics (a scheduler, a
-//! kubelet, webhooks) call [`crate::registry::Cluster`], which layers those on top of this store and is
-//! what the HTTP server calls too. The raw store is for bookkeeping that must bypass them.
+//! collection or admission. [`crate::registry::Cluster`] layers those on top of it, and it is
+//! what the HTTP server and in-process components call. The raw store is for what must bypass
+//! them: the controllers' own bookkeeping (finalizers, owner references), and admission reading
+//! the webhook configurations.
 //!
 //! ```
 //! use localcluster::meta;
