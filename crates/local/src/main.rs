@@ -19,7 +19,7 @@ use kube::{Api, Client, ResourceExt};
 use serde::Deserialize;
 use spark_operator_api::{ApplicationStateType, SparkApplication};
 
-use localcluster::nodes::process::paths::IMAGE_SPARK_HOME;
+use localcluster::simulation::process::paths::IMAGE_SPARK_HOME;
 
 use spark_operator::config::ControllerConfig;
 use spark_operator::install::FIELD_MANAGER;
@@ -79,9 +79,9 @@ async fn run(args: RunLocalArgs) -> anyhow::Result<()> {
     let client = cluster.client()?;
     let work_dir = tempfile::tempdir().context("creating the pods' directory")?;
     let processes = spark_processes(&cluster, &args, work_dir.path())?;
-    tokio::spawn(localcluster::nodes::run(
+    tokio::spawn(localcluster::simulation::run(
         client.clone(),
-        localcluster::nodes::NodesConfig {
+        localcluster::simulation::NodesConfig {
             processes,
             ..Default::default()
         },
@@ -138,7 +138,7 @@ fn spark_processes(
     cluster: &localcluster::LocalCluster,
     args: &RunLocalArgs,
     work_dir: &Path,
-) -> anyhow::Result<Option<localcluster::nodes::process::ProcessRuntime>> {
+) -> anyhow::Result<Option<localcluster::simulation::process::ProcessRuntime>> {
     if args.simulated {
         println!("Spark pods: simulated (--simulated)");
         return Ok(None);

@@ -1,22 +1,42 @@
-//! An in-memory Kubernetes API server with simulated nodes.
+//! An in-memory Kubernetes API server with simulated nodes, its parts named as Kubernetes names
+//! them.
 //!
-//! - [`store`]: objects, resourceVersions, watches and durability.
-//! - [`api`]: Kubernetes semantics over the store ([`api::Cluster`]), shared by the HTTP server
-//!   and in-process components.
+//! The API server:
+//! - [`storage`]: objects, resourceVersions, watches and durability (what etcd and the generic
+//!   store do).
+//! - [`kinds`]: which kinds are served and how they are shaped, built-in and CRD-defined, for
+//!   routing, discovery, OpenAPI and the registry.
+//! - [`registry`]: Kubernetes semantics per resource over storage ([`registry::Cluster`]):
+//!   strategies, create, update, patch, delete, list and watch, and validation, shared by the HTTP
+//!   server and in-process components.
+//! - [`admission`]: what may change or refuse a write before it is stored: an in-process hook and
+//!   the admission webhooks.
 //! - [`server`]: the HTTP(S) API that kube-rs, kubectl and fabric8 talk to.
 //! - [`auth`]: opt-in service-account tokens and RBAC authorization in front of it.
-//! - [`LocalCluster`]: starts all of it, for tests and the `localcluster` binary.
-pub mod api;
+//! - [`patch`], [`schema`], [`selector`], [`meta`], [`error`]: the patch types with field
+//!   ownership, CRD structural schemas, label and field selectors, object metadata, and errors
+//!   shaped as the API server's `Status`.
+//!
+//! Beside it:
+//! - [`controllers`]: the kube-controller-manager loops the API relies on (garbage collector,
+//!   namespace, service account, pod garbage collector), in process.
+//! - [`simulation`]: simulated nodes, as API clients: the scheduler, the kubelets, Spark drivers
+//!   creating executors, and Spark containers run as processes.
+//! - [`LocalCluster`]: starts the API server and the controllers, for tests and the
+//!   `localcluster` binary.
+pub mod admission;
 pub mod auth;
+pub mod controllers;
 pub mod error;
+pub mod kinds;
 pub mod meta;
-pub mod nodes;
 pub mod patch;
 pub mod registry;
 pub mod schema;
 pub mod selector;
 pub mod server;
-pub mod store;
+pub mod simulation;
+pub mod storage;
 
 mod local;
-pub use local::{LocalCluster, Options, StartError, install_crypto_provider};
+pub use local::{LocalCluster, Options, Runtime, StartError, install_crypto_provider};

@@ -1,5 +1,5 @@
-//! [`LocalCluster`]: the store, the API semantics, the background controllers and the HTTP(S)
-//! listeners, started together in-process.
+//! [`LocalCluster`]: storage, the registry, the controllers and the HTTP(S) listeners (with
+//! `auth` in front), started together in-process; and [`Runtime`]s run beside them.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -7,15 +7,24 @@ use std::sync::Arc;
 
 use base64::Engine;
 use futures::FutureExt;
+use futures::future::BoxFuture;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::api::{Cluster, Runtime};
 use crate::auth::{self, ADMIN_TOKEN, Auth, Authorization};
-use crate::nodes::process::{Installation, ProcessRuntime};
+use crate::controllers;
+use crate::registry::Cluster;
 use crate::server::{self, AppState, tls};
-use crate::store::{Store, StoreOptions};
+use crate::simulation::process::{Installation, ProcessRuntime};
+use crate::storage::{Store, StoreOptions};
+
+/// Something that runs beside the API server for its whole life with direct access to it, such as
+/// a simulated kubelet. Started by [`LocalCluster::add_runtime`]; `shutdown` resolves when it
+/// stops.
+pub trait Runtime: Send + Sync {
+    fn run(&self, cluster: Cluster, shutdown: BoxFuture<'static, ()>) -> BoxFuture<'static, ()>;
+}
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -55,7 +64,7 @@ pub enum StartError {
     #[error("refusing to listen on {0}: only loopback addresses are allowed")]
     NotLoopback(IpAddr),
     #[error("opening the store: {0}")]
-    Store(#[from] crate::store::StoreError),
+    Store(#[from] crate::storage::StoreError),
     #[error("starting the API: {0}")]
     Api(#[from] crate::error::ApiError),
     #[error("{0}")]
@@ -87,17 +96,16 @@ impl LocalCluster {
             history: options.watch_history,
         })?;
         let cluster = Cluster::new(store).await?;
+        controllers::bootstrap(&cluster).await?;
         let (shutdown, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
-        let controllers = cluster.clone();
         let mut controller_stop = stopped.clone();
-        tasks.push(tokio::spawn(async move {
-            controllers
-                .run_controllers(async move {
-                    let _ = controller_stop.wait_for(|s| *s).await;
-                })
-                .await;
-        }));
+        tasks.push(tokio::spawn(controllers::run(
+            cluster.clone(),
+            async move {
+                let _ = controller_stop.wait_for(|s| *s).await;
+            },
+        )));
 
         let main = TcpListener::bind(SocketAddr::new(options.address, options.port)).await?;
         let main_address = main.local_addr()?;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Parser;
 use localcluster::auth::Authorization;
-use localcluster::{LocalCluster, Options, nodes};
+use localcluster::{LocalCluster, Options, simulation};
 use tracing_subscriber::EnvFilter;
 
 /// The cluster keeps and copies objects as JSON trees on several threads, so allocation is most
@@ -42,13 +42,13 @@ struct Args {
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Number of simulated nodes (0 for none).
-    #[arg(long, default_value_t = nodes::NodesConfig::default().count)]
+    #[arg(long, default_value_t = simulation::NodesConfig::default().count)]
     nodes: usize,
     /// CPU cores of each simulated node.
-    #[arg(long, default_value_t = nodes::NodesConfig::default().cpu)]
+    #[arg(long, default_value_t = simulation::NodesConfig::default().cpu)]
     node_cpu: u64,
     /// Memory of each simulated node, in GiB.
-    #[arg(long, default_value_t = nodes::NodesConfig::default().memory_gib)]
+    #[arg(long, default_value_t = simulation::NodesConfig::default().memory_gib)]
     node_memory_gib: u64,
     /// `rbac`: service-account tokens and RBAC objects decide what requests may do (the
     /// kubeconfig's token stays admin); `always-allow`: every request is allowed.
@@ -119,14 +119,14 @@ async fn main() -> anyhow::Result<()> {
     };
     if args.nodes > 0 {
         let client = cluster.client()?;
-        let config = nodes::NodesConfig {
+        let config = simulation::NodesConfig {
             count: args.nodes,
             cpu: args.node_cpu,
             memory_gib: args.node_memory_gib,
             processes,
         };
         tokio::spawn(async move {
-            if let Err(error) = nodes::run(client, config).await {
+            if let Err(error) = simulation::run(client, config).await {
                 tracing::error!(%error, "simulated nodes stopped");
             }
         });

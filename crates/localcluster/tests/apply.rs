@@ -134,9 +134,9 @@ async fn status_is_applied_and_patched_through_its_subresource() {
 async fn every_write_is_recorded_under_its_manager_or_user_agent() {
     let cluster = common::start().await;
     let client = cluster.client().unwrap();
-    let simulated = tokio::spawn(localcluster::nodes::run(
+    let simulated = tokio::spawn(localcluster::simulation::run(
         client.clone(),
-        localcluster::nodes::NodesConfig::default(),
+        localcluster::simulation::NodesConfig::default(),
     ));
     let maps: Api<ConfigMap> = Api::default_namespaced(client.clone());
     let map: ConfigMap =

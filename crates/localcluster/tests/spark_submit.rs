@@ -17,7 +17,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use kube::api::ListParams;
 use kube::{Api, Client, ResourceExt};
 use localcluster::LocalCluster;
-use localcluster::nodes::{self, NodesConfig};
+use localcluster::simulation::{self, NodesConfig};
 
 /// Spark's installation as the operator finds it: `SPARK_HOME`, else the installed pyspark.
 fn find_spark_home() -> Result<PathBuf, String> {
@@ -176,7 +176,7 @@ async fn spark_submit_waits_for_the_driver_to_end() {
     };
     let cluster = common::start().await;
     let client = cluster.client().unwrap();
-    let simulated = tokio::spawn(nodes::run(client.clone(), NodesConfig::default()));
+    let simulated = tokio::spawn(simulation::run(client.clone(), NodesConfig::default()));
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     cluster.write_kubeconfig(&kubeconfig).unwrap();

@@ -117,9 +117,9 @@ fn the_renderer_follows_go_templates_as_helm_runs_them() {
 async fn the_rendered_chart_applied_with_kubectl_runs_an_example_under_its_own_rbac() {
     let installed = install(INSTALL_VALUES).await;
     let admin = installed.admin.clone();
-    tokio::spawn(localcluster::nodes::run(
+    tokio::spawn(localcluster::simulation::run(
         admin.clone(),
-        localcluster::nodes::NodesConfig::default(),
+        localcluster::simulation::NodesConfig::default(),
     ));
     let (admin_config, manifest, applied) = (
         &installed.admin_config,

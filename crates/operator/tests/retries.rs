@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::{Env, Mode, spark_pi};
 use futures::future::BoxFuture;
-use localcluster::api::{Admission, AdmissionRequest, Operation};
+use localcluster::admission::{Admission, AdmissionRequest, Operation};
 use localcluster::error::ApiError;
 use spark_operator_api::ApplicationStateType as State;
 

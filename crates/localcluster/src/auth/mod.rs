@@ -22,8 +22,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 use serde_json::Value;
 
-use crate::api::Cluster;
 use crate::error::ApiError;
+use crate::registry::Cluster;
 use crate::server::error_response;
 use rbac::{Attributes, Policy, Subject};
 use tokens::Tokens;

@@ -10,8 +10,8 @@ use rand::distr::Alphanumeric;
 use serde_json::{Value, json};
 
 use super::rbac::{Attributes, Subject};
-use crate::api::Cluster;
 use crate::error::ApiError;
+use crate::registry::Cluster;
 use crate::server::protobuf;
 
 /// Kubernetes' default and minimum token lifetimes.

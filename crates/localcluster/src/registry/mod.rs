@@ -1,349 +1,411 @@
-//! The kinds this server serves: the built-in table and the versions of each established
-//! CustomResourceDefinition, indexed for request routing and discovery.
+//! The registry: Kubernetes semantics per resource over [`Store`], what the real API server's
+//! registry (its REST storage and strategies) does between the HTTP request and etcd. The HTTP
+//! server is a thin translation onto [`Cluster`], and in-process components (the controllers,
+//! `auth`, the process runtime recording container output, tests) call the same methods.
+//!
+//! - Writes (`write`, `patching`, `delete`): [`Cluster::create`], [`Cluster::update`] (main
+//!   resource or the `status` subresource), [`Cluster::patch`] (JSON, merge, strategic merge,
+//!   server-side apply), [`Cluster::delete`] (finalizers, graceful pod deletion, propagation
+//!   policies), [`Cluster::delete_collection`]. Each runs the kind's strategy (`strategy`:
+//!   defaults, clusterIP, CRD status, CRD schema pruning and defaulting, ...), mutating admission
+//!   ([`crate::admission`]), validation (`validation`: names, the CRD schema, the kind's rules),
+//!   then validating admission, before the storage write.
+//! - Reads (`read`): [`Cluster::get`], [`Cluster::list`] (selectors, pagination),
+//!   [`Cluster::watch`] (resourceVersion, bookmarks, initial events, timeout).
+//! - Pods: [`Cluster::bind_pod`], [`Cluster::evict_pod`], [`Cluster::pod_log`] and
+//!   [`Cluster::append_pod_log`] for a runtime to record what its containers print.
+//! - What finishes deletions later (garbage collection, namespace termination, pods whose grace
+//!   period ran out) is not here but in [`crate::controllers`], which call these methods.
+//!
+//! Its files depend one way: `write` uses `patching` (the patch types) and `delete` (finishing a
+//! deletion its update completes); what several of them share (the request's scope, a body's
+//! `apiVersion` and `kind`) is here.
 
-mod builtin;
-mod crd;
+mod delete;
+mod patching;
+mod read;
+mod strategy;
+mod validation;
+mod write;
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
-pub use crd::{CrdError, crd_resource_types};
+use serde_json::{Value, json};
 
-use crate::schema::StructuralSchema;
+pub use delete::{DeleteOptions, Deletion, Propagation};
+pub(crate) use delete::{FOREGROUND_FINALIZER, ORPHAN_FINALIZER, deletion_complete};
+pub use patching::Patch;
+pub use read::{ListOptions, WatchFrame, WatchOptions};
+pub use write::WriteOptions;
 
-/// One served resource of one group/version.
-#[derive(Debug, Clone)]
-pub struct ResourceType {
-    pub group: String,
-    pub version: String,
-    pub kind: String,
-    pub plural: String,
-    pub singular: String,
-    pub namespaced: bool,
-    pub short_names: Vec<String>,
-    pub categories: Vec<String>,
-    /// `status`, `log`, `binding`, `eviction`, `finalize`, ...
-    pub subresources: Vec<String>,
-    /// Set for the resources of CustomResourceDefinitions.
-    pub custom: Option<CustomVersion>,
-    /// The store key of its objects: `qualified_resource()`, unless it shares another
-    /// resource's objects (events.k8s.io Events are core Events).
-    pub storage: String,
+use crate::admission::Admission;
+use crate::error::ApiError;
+use crate::kinds::{Kinds, ResourceType, as_version};
+use crate::meta;
+use crate::storage::{ObjectKey, Store};
+
+struct Inner {
+    store: Store,
+    kinds: Kinds,
+    admission: RwLock<Option<Arc<dyn Admission>>>,
+    /// The last service clusterIP handed out, as the offset in 10.96.0.0/12.
+    last_service_ip: AtomicU32,
+    /// (namespace, pod, container) -> what the container printed.
+    pod_logs: Mutex<HashMap<(String, String, String), String>>,
 }
 
-/// What a CustomResourceDefinition says about one of its versions.
-#[derive(Debug, Clone)]
-pub struct CustomVersion {
-    pub crd_name: String,
-    pub schema: Option<Arc<StructuralSchema>>,
-    pub printer_columns: Vec<PrinterColumn>,
+/// Handle to the cluster's API. Cheap to clone.
+#[derive(Clone)]
+pub struct Cluster {
+    inner: Arc<Inner>,
 }
 
-/// One `additionalPrinterColumns` entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PrinterColumn {
-    pub name: String,
-    pub column_type: String,
-    pub format: String,
-    pub description: String,
-    pub priority: i64,
-    pub json_path: String,
-}
+/// Namespaces every cluster starts with.
+pub const INITIAL_NAMESPACES: [&str; 4] =
+    ["default", "kube-system", "kube-public", "kube-node-lease"];
 
-impl ResourceType {
-    /// `v1` for the core group, `group/version` otherwise.
-    pub fn api_version(&self) -> String {
-        if self.group.is_empty() {
-            self.version.clone()
-        } else {
-            format!("{}/{}", self.group, self.version)
-        }
+/// How long a watch stays open when the client does not say.
+pub const DEFAULT_WATCH_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+impl Cluster {
+    /// Serves the built-in kinds and every CRD already in `store`, and creates the initial
+    /// namespaces and the `kubernetes` service, as the API server's bootstrap does (their
+    /// default service accounts are [`crate::controllers::bootstrap`]'s).
+    pub async fn new(store: Store) -> Result<Cluster, ApiError> {
+        let cluster = Cluster {
+            inner: Arc::new(Inner {
+                store,
+                kinds: Kinds::with_builtins(),
+                admission: RwLock::new(None),
+                last_service_ip: AtomicU32::new(1),
+                pod_logs: Mutex::new(HashMap::new()),
+            }),
+        };
+        cluster.restore_state();
+        cluster.bootstrap().await?;
+        Ok(cluster)
     }
 
-    /// `plural` or `plural.group`: the store key, and how error messages name the resource.
-    pub fn qualified_resource(&self) -> String {
-        if self.group.is_empty() {
-            self.plural.clone()
-        } else {
-            format!("{}.{}", self.plural, self.group)
-        }
+    pub fn store(&self) -> &Store {
+        &self.inner.store
     }
 
-    /// `Kind` or `Kind.group`, as 422 messages name it.
-    pub fn qualified_kind(&self) -> String {
-        if self.group.is_empty() {
-            self.kind.clone()
-        } else {
-            format!("{}.{}", self.kind, self.group)
-        }
+    pub fn kinds(&self) -> &Kinds {
+        &self.inner.kinds
     }
 
-    pub fn list_kind(&self) -> String {
-        format!("{}List", self.kind)
-    }
-
-    pub fn has_subresource(&self, name: &str) -> bool {
-        self.subresources.iter().any(|s| s == name)
-    }
-
-    /// Whether writes to the main resource leave `status` alone (and `/status` only writes it).
-    pub fn has_status(&self) -> bool {
-        self.has_subresource("status")
-    }
-
-    pub fn is_custom(&self) -> bool {
-        self.custom.is_some()
-    }
-}
-
-type Gvr = (String, String, String);
-
-#[derive(Default)]
-struct State {
-    resources: BTreeMap<Gvr, Arc<ResourceType>>,
-    /// The resources each CRD (by name) contributes.
-    custom: BTreeMap<String, Vec<Gvr>>,
-    /// Bumped on every change of the served CRDs, for caches of derived documents.
-    generation: u64,
-}
-
-/// All served resources. Shared by the request router, discovery and the CRD write path.
-pub struct Registry {
-    state: RwLock<State>,
-}
-
-/// A group and its served versions, most preferred first.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupVersions {
-    pub group: String,
-    pub versions: Vec<String>,
-}
-
-impl Registry {
-    pub fn with_builtins() -> Self {
-        let mut state = State::default();
-        for b in builtin::BUILTINS {
-            let resource = ResourceType {
-                group: b.group.into(),
-                version: b.version.into(),
-                kind: b.kind.into(),
-                plural: b.plural.into(),
-                singular: b.kind.to_lowercase(),
-                namespaced: b.namespaced,
-                short_names: b.short_names.iter().map(|s| s.to_string()).collect(),
-                categories: b.categories.iter().map(|s| s.to_string()).collect(),
-                subresources: b.subresources.iter().map(|s| s.to_string()).collect(),
-                custom: None,
-                storage: match b.stored_as {
-                    Some(key) => key.to_string(),
-                    None if b.group.is_empty() => b.plural.to_string(),
-                    None => format!("{}.{}", b.plural, b.group),
-                },
-            };
-            state.resources.insert(gvr(&resource), Arc::new(resource));
-        }
-        Self {
-            state: RwLock::new(state),
-        }
-    }
-
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
-        self.state
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
-        self.state
+    /// Installs the admission hook (replacing any earlier one).
+    pub fn set_admission(&self, admission: Arc<dyn Admission>) {
+        *self
+            .inner
+            .admission
             .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(|p| p.into_inner()) = Some(admission);
     }
 
-    pub fn lookup(&self, group: &str, version: &str, plural: &str) -> Option<Arc<ResourceType>> {
-        self.read()
-            .resources
-            .get(&(group.to_string(), version.to_string(), plural.to_string()))
-            .cloned()
+    fn admission(&self) -> Option<Arc<dyn Admission>> {
+        self.inner
+            .admission
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
-    /// The resource of `kind` in `apiVersion` (`v1`, `group/version`).
-    pub fn by_kind(&self, api_version: &str, kind: &str) -> Option<Arc<ResourceType>> {
+    /// The resource of `plural` in `apiVersion` (`v1`, `group/version`), e.g. `("v1", "pods")`.
+    pub fn resource(&self, api_version: &str, plural: &str) -> Result<Arc<ResourceType>, ApiError> {
         let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
-        self.read()
-            .resources
-            .iter()
-            .find(|((g, v, _), r)| g == group && v == version && r.kind == kind)
-            .map(|(_, r)| r.clone())
+        self.kinds()
+            .lookup(group, version, plural)
+            .ok_or_else(ApiError::no_route)
     }
 
-    /// The resource owning a store key, in its preferred version (for keys shared by several
-    /// resources, the one whose qualified name is the key).
-    pub fn by_storage_key(&self, key: &str) -> Option<Arc<ResourceType>> {
-        let state = self.read();
-        let mut candidates: Vec<&Arc<ResourceType>> = state
-            .resources
-            .values()
-            .filter(|r| r.storage == key && r.qualified_resource() == key)
-            .collect();
-        candidates.sort_by(|a, b| version_order(&a.version, &b.version));
-        candidates.first().map(|r| (*r).clone())
+    /// The resource serving `kind` in `apiVersion`.
+    pub fn resource_for_kind(
+        &self,
+        api_version: &str,
+        kind: &str,
+    ) -> Result<Arc<ResourceType>, ApiError> {
+        self.kinds().by_kind(api_version, kind).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "no kind \"{kind}\" is registered for version \"{api_version}\""
+            ))
+        })
     }
 
-    /// Changes whenever the set of served resources does.
-    pub fn generation(&self) -> u64 {
-        self.read().generation
+    fn key(resource: &ResourceType, namespace: &str, name: &str) -> ObjectKey {
+        let namespace = if resource.namespaced { namespace } else { "" };
+        ObjectKey::new(&resource.storage, namespace, name)
     }
 
-    pub fn all(&self) -> Vec<Arc<ResourceType>> {
-        self.read().resources.values().cloned().collect()
-    }
-
-    pub fn resources_in(&self, group: &str, version: &str) -> Vec<Arc<ResourceType>> {
-        self.read()
-            .resources
-            .iter()
-            .filter(|((g, v, _), _)| g == group && v == version)
-            .map(|(_, r)| r.clone())
-            .collect()
-    }
-
-    /// Groups other than the core one, each with its versions in preference order.
-    pub fn groups(&self) -> Vec<GroupVersions> {
-        let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for (g, v, _) in self.read().resources.keys() {
-            if g.is_empty() {
-                continue;
-            }
-            let versions = groups.entry(g.clone()).or_default();
-            if !versions.contains(v) {
-                versions.push(v.clone());
-            }
+    /// The namespace to use: the requested one for namespaced resources, none otherwise.
+    pub(super) fn check_scope<'a>(
+        &self,
+        resource: &ResourceType,
+        namespace: &'a str,
+    ) -> Result<&'a str, ApiError> {
+        if !resource.namespaced {
+            return Ok("");
         }
-        groups
-            .into_iter()
-            .map(|(group, mut versions)| {
-                versions.sort_by(|a, b| version_order(a, b));
-                GroupVersions { group, versions }
+        if namespace.is_empty() {
+            return Err(ApiError::bad_request(
+                "the server could not find the requested resource: a namespace is required",
+            ));
+        }
+        Ok(namespace)
+    }
+
+    /// The stored object, as the version `resource` serves.
+    pub fn get(
+        &self,
+        resource: &ResourceType,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Value, ApiError> {
+        let key = Self::key(resource, namespace, name);
+        let stored = self
+            .store()
+            .get(&key)
+            .ok_or_else(|| ApiError::not_found(&resource.qualified_resource(), name))?;
+        Ok(as_version(resource, &stored))
+    }
+
+    /// Records output of a container, returned by later `pods/log` requests.
+    pub fn append_pod_log(&self, namespace: &str, pod: &str, container: &str, text: &str) {
+        let mut logs = self
+            .inner
+            .pod_logs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        logs.entry((namespace.into(), pod.into(), container.into()))
+            .or_default()
+            .push_str(text);
+    }
+
+    /// What a container of a pod printed: the recorded output, or a line saying it is simulated.
+    pub fn pod_log(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: Option<&str>,
+    ) -> Result<String, ApiError> {
+        let pods = self.resource("v1", "pods")?;
+        let object = self.get(&pods, namespace, pod)?;
+        let containers: Vec<String> = object
+            .pointer("/spec/containers")
+            .and_then(Value::as_array)
+            .map(|list| {
+                list.iter()
+                    .filter_map(|c| c["name"].as_str().map(str::to_string))
+                    .collect()
             })
-            .collect()
+            .unwrap_or_default();
+        let container = match (container, containers.as_slice()) {
+            (Some(c), _) => c.to_string(),
+            (None, [only]) => only.clone(),
+            (None, _) => {
+                return Err(ApiError::bad_request(format!(
+                    "a container name must be specified for pod {pod}, choose one of: [{}]",
+                    containers.join(" ")
+                )));
+            }
+        };
+        if !containers.contains(&container) {
+            return Err(ApiError::bad_request(format!(
+                "container {container} is not valid for pod {pod}"
+            )));
+        }
+        let logs = self
+            .inner
+            .pod_logs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        Ok(logs
+            .get(&(namespace.into(), pod.into(), container.clone()))
+            .cloned()
+            .unwrap_or_else(|| {
+                format!(
+                    "localcluster: container {container} of pod {namespace}/{pod} is simulated\n"
+                )
+            }))
     }
 
-    /// Serves the versions of a CRD (replacing what it served before).
-    pub fn set_custom(&self, crd_name: &str, resources: Vec<ResourceType>) {
-        let mut state = self.write();
-        if let Some(old) = state.custom.remove(crd_name) {
-            for key in old {
-                state.resources.remove(&key);
+    fn forget_pod_logs(&self, namespace: &str, pod: &str) {
+        let mut logs = self
+            .inner
+            .pod_logs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        logs.retain(|(ns, name, _), _| !(ns == namespace && name == pod));
+    }
+
+    /// Assigns a pod to a node, as the `pods/binding` subresource does.
+    pub async fn bind_pod(
+        &self,
+        namespace: &str,
+        name: &str,
+        binding: &Value,
+    ) -> Result<(), ApiError> {
+        let node = meta::str_at(binding, &["target", "name"])
+            .unwrap_or_default()
+            .to_string();
+        if node.is_empty() {
+            return Err(ApiError::invalid(
+                "Binding",
+                name,
+                vec![crate::error::Cause {
+                    reason: "FieldValueRequired".into(),
+                    message: "Required value".into(),
+                    field: "target.name".into(),
+                }],
+            ));
+        }
+        let pods = self.resource("v1", "pods")?;
+        let key = Self::key(&pods, namespace, name);
+        loop {
+            let current = self
+                .store()
+                .get(&key)
+                .ok_or_else(|| ApiError::not_found("pods", name))?;
+            if meta::deletion_timestamp(&current).is_some() {
+                return Err(ApiError::conflict(
+                    "pods/binding",
+                    name,
+                    &format!("pod {name} is being deleted, cannot be assigned to a host"),
+                ));
+            }
+            if let Some(bound) =
+                meta::str_at(&current, &["spec", "nodeName"]).filter(|n| !n.is_empty())
+            {
+                return Err(ApiError::conflict(
+                    "pods/binding",
+                    name,
+                    &format!("pod {name} is already assigned to node \"{bound}\""),
+                ));
+            }
+            let mut pod = Value::clone(&current);
+            pod["spec"]["nodeName"] = json!(node);
+            strategy::set_condition(&mut pod, "PodScheduled", "True", "", "");
+            match self
+                .store()
+                .update(&key, pod, Some(meta::resource_version(&current)))
+            {
+                Ok(_) => return Ok(()),
+                Err(crate::storage::StoreError::Conflict { .. }) => continue,
+                Err(error) => return Err(error.into()),
             }
         }
-        let keys: Vec<Gvr> = resources.iter().map(gvr).collect();
-        for resource in resources {
-            state.resources.insert(gvr(&resource), Arc::new(resource));
-        }
-        state.custom.insert(crd_name.to_string(), keys);
-        state.generation += 1;
     }
 
-    pub fn remove_custom(&self, crd_name: &str) {
-        let mut state = self.write();
-        if let Some(old) = state.custom.remove(crd_name) {
-            for key in old {
-                state.resources.remove(&key);
+    /// Deletes a pod as the `pods/eviction` subresource does (disruption budgets are not checked).
+    pub async fn evict_pod(
+        &self,
+        namespace: &str,
+        name: &str,
+        eviction: &Value,
+    ) -> Result<(), ApiError> {
+        let pods = self.resource("v1", "pods")?;
+        let options = eviction
+            .get("deleteOptions")
+            .map(DeleteOptions::from_body)
+            .transpose()?
+            .unwrap_or_default();
+        self.delete(&pods, namespace, name, &options)
+            .await
+            .map(|_| ())
+    }
+
+    /// The next free service clusterIP in 10.96.0.0/12.
+    fn allocate_service_ip(&self) -> String {
+        let offset = self.inner.last_service_ip.fetch_add(1, Ordering::Relaxed) + 1;
+        let base = u32::from(std::net::Ipv4Addr::new(10, 96, 0, 0));
+        std::net::Ipv4Addr::from(base + (offset % (1 << 20))).to_string()
+    }
+
+    /// Rebuilds what is derived from stored objects: served CRDs and the clusterIP allocator.
+    fn restore_state(&self) {
+        let (crds, _) = self
+            .store()
+            .list("customresourcedefinitions.apiextensions.k8s.io", None);
+        for crd in crds {
+            if let Ok(resources) = crate::kinds::crd_resource_types(&crd) {
+                self.kinds().set_custom(meta::name(&crd), resources);
             }
-            state.generation += 1;
         }
+        let (services, _) = self.store().list("services", None);
+        let base = u32::from(std::net::Ipv4Addr::new(10, 96, 0, 0));
+        let highest = services
+            .iter()
+            .filter_map(|s| {
+                meta::str_at(s, &["spec", "clusterIP"])?
+                    .parse::<std::net::Ipv4Addr>()
+                    .ok()
+            })
+            .map(|ip| u32::from(ip).saturating_sub(base))
+            .filter(|offset| *offset < (1 << 20))
+            .max()
+            .unwrap_or(1);
+        self.inner
+            .last_service_ip
+            .fetch_max(highest, Ordering::Relaxed);
     }
-}
 
-fn gvr(resource: &ResourceType) -> Gvr {
-    (
-        resource.group.clone(),
-        resource.version.clone(),
-        resource.plural.clone(),
-    )
-}
-
-/// Kubernetes version priority: GA before beta before alpha, higher numbers first, and versions
-/// that do not look like `v1beta2` last in alphabetical order.
-pub fn version_order(a: &str, b: &str) -> std::cmp::Ordering {
-    fn key(version: &str) -> (u8, i64, i64, String) {
-        let parsed = version.strip_prefix('v').and_then(|rest| {
-            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-            let major: i64 = digits.parse().ok()?;
-            let tail = &rest[digits.len()..];
-            let (tier, minor_text) = if tail.is_empty() {
-                (0, "0")
-            } else if let Some(m) = tail.strip_prefix("beta") {
-                (1, m)
-            } else if let Some(m) = tail.strip_prefix("alpha") {
-                (2, m)
-            } else {
-                return None;
-            };
-            let minor: i64 = minor_text.parse().ok()?;
-            Some((tier, -major, -minor))
-        });
-        match parsed {
-            Some((tier, major, minor)) => (tier, major, minor, String::new()),
-            None => (3, 0, 0, version.to_string()),
+    /// The objects the API server itself makes at start.
+    async fn bootstrap(&self) -> Result<(), ApiError> {
+        let namespaces = self.resource("v1", "namespaces")?;
+        for name in INITIAL_NAMESPACES {
+            if self.get(&namespaces, "", name).is_err() {
+                let namespace =
+                    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+                self.create(&namespaces, "", namespace, &WriteOptions::default())
+                    .await?;
+            }
         }
+        let services = self.resource("v1", "services")?;
+        if self.get(&services, "default", "kubernetes").is_err() {
+            let service = json!({"apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
+                "spec": {"clusterIP": "10.96.0.1", "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]}});
+            self.create(&services, "default", service, &WriteOptions::default())
+                .await?;
+        }
+        Ok(())
     }
-    key(a).cmp(&key(b))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Whether `resource` is CustomResourceDefinitions, whose writes change what is served.
+pub(super) fn is_crd(resource: &ResourceType) -> bool {
+    resource.group == "apiextensions.k8s.io" && resource.plural == "customresourcedefinitions"
+}
 
-    #[test]
-    fn orders_versions_as_kubernetes() {
-        let mut versions = vec![
-            "v1alpha1",
-            "foo",
-            "v1beta1",
-            "v2",
-            "v1",
-            "v1beta2",
-            "v10alpha1",
-        ];
-        versions.sort_by(|a, b| version_order(a, b));
-        assert_eq!(
-            versions,
-            [
-                "v2",
-                "v1",
-                "v1beta2",
-                "v1beta1",
-                "v10alpha1",
-                "v1alpha1",
-                "foo"
-            ]
-        );
+/// `apiVersion` and `kind` of a body must name the resource of the URL; absent ones are filled in.
+pub(super) fn check_type(resource: &ResourceType, object: &mut Value) -> Result<(), ApiError> {
+    let expected = resource.api_version();
+    let Some(map) = object.as_object_mut() else {
+        return Err(ApiError::bad_request(
+            "the body of the request must be a JSON object",
+        ));
+    };
+    match map.get("apiVersion").and_then(Value::as_str) {
+        Some(version) if !version.is_empty() && version != expected => {
+            return Err(ApiError::bad_request(format!(
+                "the API version in the data ({version}) does not match the expected API version ({expected})"
+            )));
+        }
+        _ => {}
     }
-
-    #[test]
-    fn finds_builtins_by_kind_and_resource() {
-        let registry = Registry::with_builtins();
-        let pods = registry.lookup("", "v1", "pods").unwrap();
-        assert!(pods.namespaced && pods.has_status());
-        assert_eq!(pods.qualified_resource(), "pods");
-        let lease = registry.by_kind("coordination.k8s.io/v1", "Lease").unwrap();
-        assert_eq!(lease.qualified_resource(), "leases.coordination.k8s.io");
-        assert_eq!(
-            registry
-                .by_storage_key("leases.coordination.k8s.io")
-                .unwrap()
-                .kind,
-            "Lease"
-        );
-        let events = registry.lookup("events.k8s.io", "v1", "events").unwrap();
-        assert_eq!(events.storage, "events");
-        assert_eq!(registry.by_storage_key("events").unwrap().group, "");
-        assert!(
-            registry
-                .groups()
-                .iter()
-                .any(|g| g.group == "apiextensions.k8s.io")
-        );
+    match map.get("kind").and_then(Value::as_str) {
+        Some(kind) if !kind.is_empty() && kind != resource.kind => {
+            return Err(ApiError::bad_request(format!(
+                "the kind in the data ({kind}) does not match the expected kind ({})",
+                resource.kind
+            )));
+        }
+        _ => {}
     }
+    map.insert("apiVersion".into(), expected.into());
+    map.insert("kind".into(), resource.kind.clone().into());
+    Ok(())
 }

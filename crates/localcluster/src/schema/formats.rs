@@ -133,7 +133,8 @@ fn is_cidr(text: &str) -> bool {
 /// Whether `text` is valid for the string `format`; unknown formats accept everything, as the
 /// API server ignores formats it does not know.
 pub(crate) fn string_format_ok(format: &str, text: &str) -> bool {
-    // The registry matches names without dashes and underscores (`date-time` is `datetime`).
+    // kube-openapi's format registry matches names without dashes and underscores (`date-time`
+    // is `datetime`).
     let name: String = format
         .chars()
         .filter(|c| *c != '-' && *c != '_')

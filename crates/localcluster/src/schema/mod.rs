@@ -8,7 +8,7 @@ mod prune;
 mod validate;
 
 #[cfg(test)]
-mod kubeflow_tests;
+mod operator_crd_tests;
 #[cfg(test)]
 mod tests;
 

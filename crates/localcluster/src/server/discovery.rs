@@ -1,9 +1,9 @@
 //! Discovery documents: `/version`, `/api`, `/apis`, `/apis/{group}` and the APIResourceList of
-//! each group version, generated from the registry.
+//! each group version, generated from the served kinds ([`Kinds`]).
 
 use serde_json::{Value, json};
 
-use crate::registry::{Registry, ResourceType};
+use crate::kinds::{Kinds, ResourceType};
 
 /// The Kubernetes version this server reports (kubectl warns beyond one minor version of skew).
 pub const KUBERNETES_VERSION: (&str, &str) = ("1", "32");
@@ -43,8 +43,8 @@ fn group_json(group: &str, versions: &[String]) -> Value {
     })
 }
 
-pub fn groups(registry: &Registry) -> Value {
-    let groups: Vec<Value> = registry
+pub fn groups(kinds: &Kinds) -> Value {
+    let groups: Vec<Value> = kinds
         .groups()
         .iter()
         .map(|g| group_json(&g.group, &g.versions))
@@ -52,8 +52,8 @@ pub fn groups(registry: &Registry) -> Value {
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
-pub fn group(registry: &Registry, name: &str) -> Option<Value> {
-    let found = registry.groups().into_iter().find(|g| g.group == name)?;
+pub fn group(kinds: &Kinds, name: &str) -> Option<Value> {
+    let found = kinds.groups().into_iter().find(|g| g.group == name)?;
     let mut group = group_json(&found.group, &found.versions);
     group["kind"] = json!("APIGroup");
     group["apiVersion"] = json!("v1");
@@ -99,8 +99,8 @@ fn subresource_entry(resource: &ResourceType, subresource: &str) -> Value {
     entry
 }
 
-pub fn resource_list(registry: &Registry, group: &str, version: &str) -> Option<Value> {
-    let resources = registry.resources_in(group, version);
+pub fn resource_list(kinds: &Kinds, group: &str, version: &str) -> Option<Value> {
+    let resources = kinds.resources_in(group, version);
     if resources.is_empty() {
         return None;
     }
@@ -143,8 +143,8 @@ mod tests {
 
     #[test]
     fn core_resources_list_their_subresources() {
-        let registry = Registry::with_builtins();
-        let list = resource_list(&registry, "", "v1").unwrap();
+        let kinds = Kinds::with_builtins();
+        let list = resource_list(&kinds, "", "v1").unwrap();
         let names: Vec<&str> = list["resources"]
             .as_array()
             .unwrap()
@@ -175,13 +175,13 @@ mod tests {
             (eviction["group"].as_str(), eviction["kind"].as_str()),
             (Some("policy"), Some("Eviction"))
         );
-        assert!(resource_list(&registry, "nope", "v1").is_none());
+        assert!(resource_list(&kinds, "nope", "v1").is_none());
     }
 
     #[test]
     fn groups_prefer_their_best_version() {
-        let registry = Registry::with_builtins();
-        let group = group(&registry, "coordination.k8s.io").unwrap();
+        let kinds = Kinds::with_builtins();
+        let group = group(&kinds, "coordination.k8s.io").unwrap();
         assert_eq!(
             group["preferredVersion"]["groupVersion"],
             "coordination.k8s.io/v1"

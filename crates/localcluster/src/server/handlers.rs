@@ -18,12 +18,12 @@ use super::pod_log;
 use super::protobuf;
 use super::table::{self, IncludeObject};
 use super::{AppState, discovery};
-use crate::api::{
+use crate::error::ApiError;
+use crate::kinds::ResourceType;
+use crate::registry::{
     Cluster, DeleteOptions, Deletion, ListOptions, Patch, Propagation, WatchFrame, WatchOptions,
     WriteOptions,
 };
-use crate::error::ApiError;
-use crate::registry::ResourceType;
 
 /// Larger bodies are refused (the biggest CRDs are around 1 MiB).
 const MAX_BODY_BYTES: usize = 64 << 20;
@@ -130,21 +130,21 @@ async fn dispatch(
     headers: &HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let registry = state.cluster.registry();
+    let kinds = state.cluster.kinds();
     let route = path::parse(uri.path()).ok_or_else(ApiError::no_route)?;
     let request = match route {
         Route::Group { group } => {
-            let document = discovery::group(registry, &group).ok_or_else(ApiError::no_route)?;
+            let document = discovery::group(kinds, &group).ok_or_else(ApiError::no_route)?;
             return Ok(json_response(StatusCode::OK, &document));
         }
         Route::GroupVersion { group, version } => {
-            let document = discovery::resource_list(registry, &group, &version)
-                .ok_or_else(ApiError::no_route)?;
+            let document =
+                discovery::resource_list(kinds, &group, &version).ok_or_else(ApiError::no_route)?;
             return Ok(json_response(StatusCode::OK, &document));
         }
         Route::Resource(request) => request,
     };
-    let resource = registry
+    let resource = kinds
         .lookup(&request.group, &request.version, &request.plural)
         .ok_or_else(ApiError::no_route)?;
     if let Some(subresource) = &request.subresource

@@ -29,7 +29,7 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
 
-use crate::api::Cluster;
+use crate::registry::Cluster;
 pub use handlers::{error_response, json_response};
 
 /// What every handler can reach.
@@ -87,7 +87,7 @@ async fn core_versions(State(state): State<AppState>) -> Response {
 }
 
 async fn groups(State(state): State<AppState>) -> Response {
-    json_response(StatusCode::OK, &discovery::groups(state.cluster.registry()))
+    json_response(StatusCode::OK, &discovery::groups(state.cluster.kinds()))
 }
 
 async fn log_request(request: Request, next: Next) -> Response {

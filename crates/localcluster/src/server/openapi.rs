@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use super::{AppState, error_response, json_response};
 use crate::error::ApiError;
-use crate::registry::{Registry, ResourceType};
+use crate::kinds::{Kinds, ResourceType};
 
 const SCHEMA_PREFIX: &str = "#/components/schemas/";
 const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
@@ -224,8 +224,8 @@ fn paths(resource: &ResourceType, schema_ref: &str) -> Vec<(String, Value)> {
 }
 
 /// The OpenAPI v3 document of one group version.
-fn document(registry: &Registry, group: &str, version: &str) -> Option<Value> {
-    let resources = registry.resources_in(group, version);
+fn document(kinds: &Kinds, group: &str, version: &str) -> Option<Value> {
+    let resources = kinds.resources_in(group, version);
     if resources.is_empty() {
         return None;
     }
@@ -269,26 +269,24 @@ struct Cache {
     documents: BTreeMap<String, (Arc<Vec<u8>>, String)>,
 }
 
-fn cached_documents(registry: &Registry) -> BTreeMap<String, (Arc<Vec<u8>>, String)> {
+fn cached_documents(kinds: &Kinds) -> BTreeMap<String, (Arc<Vec<u8>>, String)> {
     static CACHE: OnceLock<Mutex<HashMap<usize, Cache>>> = OnceLock::new();
     let mut caches = CACHE
         .get_or_init(Default::default)
         .lock()
         .unwrap_or_else(|p| p.into_inner());
-    // One cache per registry (tests run several clusters in one process).
-    let cache = caches
-        .entry(registry as *const Registry as usize)
-        .or_default();
-    let generation = registry.generation();
+    // One cache per cluster (tests run several clusters in one process).
+    let cache = caches.entry(kinds as *const Kinds as usize).or_default();
+    let generation = kinds.generation();
     if cache.generation != Some(generation) {
         let mut group_versions: BTreeSet<(String, String)> = BTreeSet::new();
-        for resource in registry.all() {
+        for resource in kinds.all() {
             group_versions.insert((resource.group.clone(), resource.version.clone()));
         }
         cache.documents = group_versions
             .into_iter()
             .filter_map(|(group, version)| {
-                let document = document(registry, &group, &version)?;
+                let document = document(kinds, &group, &version)?;
                 let bytes = serde_json::to_vec(&document).ok()?;
                 let mut hasher = std::collections::hash_map::DefaultHasher::new();
                 bytes.hash(&mut hasher);
@@ -308,7 +306,7 @@ pub async fn v2(State(_state): State<AppState>) -> Response {
 }
 
 pub async fn v3_root(State(state): State<AppState>) -> Response {
-    let documents = cached_documents(state.cluster.registry());
+    let documents = cached_documents(state.cluster.kinds());
     let paths: serde_json::Map<String, Value> = documents
         .iter()
         .map(|(key, (_, hash))| {
@@ -322,7 +320,7 @@ pub async fn v3_root(State(state): State<AppState>) -> Response {
 }
 
 pub async fn v3_group_version(State(state): State<AppState>, Path(path): Path<String>) -> Response {
-    let documents = cached_documents(state.cluster.registry());
+    let documents = cached_documents(state.cluster.kinds());
     match documents.get(path.trim_matches('/')) {
         Some((bytes, _)) => {
             let body = bytes.as_ref().clone();
@@ -342,8 +340,8 @@ mod tests {
 
     #[test]
     fn builtin_documents_declare_field_validation_and_schemas() {
-        let registry = Registry::with_builtins();
-        let document = document(&registry, "", "v1").unwrap();
+        let kinds = Kinds::with_builtins();
+        let document = document(&kinds, "", "v1").unwrap();
         let patch = &document["paths"]["/api/v1/namespaces/{namespace}/pods/{name}"]["patch"];
         assert_eq!(patch["x-kubernetes-group-version-kind"]["kind"], "Pod");
         assert!(

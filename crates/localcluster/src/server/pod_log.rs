@@ -10,8 +10,8 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use serde_json::Value;
 
-use crate::api::Cluster;
 use crate::error::ApiError;
+use crate::registry::Cluster;
 
 /// What a log request asks for.
 pub struct LogRequest<'a> {

@@ -26,8 +26,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
-use crate::api::Cluster;
 use crate::error::ApiError;
+use crate::registry::Cluster;
 
 const PROTOCOL: &str = "v4.channel.k8s.io";
 /// kubectl's port-forward protocol.

@@ -4,8 +4,8 @@
 use serde_json::{Value, json};
 
 use super::jsonpath;
+use crate::kinds::{PrinterColumn, ResourceType};
 use crate::meta;
-use crate::registry::{PrinterColumn, ResourceType};
 
 /// Whether the client asked for a Table (kubectl get does, for human-readable output).
 pub fn wants_table(accept: &str) -> bool {
@@ -397,7 +397,7 @@ pub fn human_age(seconds: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::Registry;
+    use crate::kinds::Kinds;
 
     #[test]
     fn ages_read_like_kubectl() {
@@ -418,8 +418,8 @@ mod tests {
 
     #[test]
     fn pods_print_ready_and_status() {
-        let registry = Registry::with_builtins();
-        let pods = registry.lookup("", "v1", "pods").unwrap();
+        let kinds = Kinds::with_builtins();
+        let pods = kinds.lookup("", "v1", "pods").unwrap();
         let pod = json!({"metadata": {"name": "p", "creationTimestamp": meta::now()},
             "spec": {"containers": [{"name": "c"}]},
             "status": {"phase": "Running", "containerStatuses": [{"ready": true, "restartCount": 2}]}});

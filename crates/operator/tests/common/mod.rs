@@ -117,9 +117,9 @@ impl Env {
             .await
             .expect("cluster starts");
         let client = cluster.client().expect("client");
-        tokio::spawn(localcluster::nodes::run(
+        tokio::spawn(localcluster::simulation::run(
             client.clone(),
-            localcluster::nodes::NodesConfig::default(),
+            localcluster::simulation::NodesConfig::default(),
         ));
         spark_operator::install::install_crds(&client)
             .await

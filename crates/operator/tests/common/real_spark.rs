@@ -55,11 +55,11 @@ impl RealSpark {
         let processes = cluster
             .process_runtime(spark_home, work_dir.clone())
             .expect("process runtime");
-        let nodes = localcluster::nodes::NodesConfig {
+        let nodes = localcluster::simulation::NodesConfig {
             processes: Some(processes),
             ..Default::default()
         };
-        tokio::spawn(localcluster::nodes::run(client.clone(), nodes));
+        tokio::spawn(localcluster::simulation::run(client.clone(), nodes));
         spark_operator::install::install_crds(&client)
             .await
             .expect("CRDs installed");

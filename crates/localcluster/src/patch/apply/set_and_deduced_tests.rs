@@ -1,7 +1,9 @@
-//! Server-side apply of sets, of schema-less custom resources, and of Kubeflow CRD lists.
+//! Server-side apply of sets, of schema-less custom resources, and of the lists of the project's
+//! own SparkApplication CRD.
 
 use serde_json::{Value, json};
 
+use super::tests::spark_crd_schema;
 use super::{FieldManager, apply, track_update};
 use crate::patch::PatchError;
 use crate::patch::types::TypeInfo;
@@ -95,14 +97,8 @@ fn schema_less_custom_resources_are_deduced() {
 }
 
 #[test]
-fn kubeflow_sidecars_are_atomic() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/reference/kubeflow-crds/sparkoperator.k8s.io_sparkapplications.yaml"
-    );
-    let crd: Value =
-        serde_yaml::from_str(&std::fs::read_to_string(path).expect("CRD")).expect("YAML");
-    let schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"].clone();
+fn spark_application_sidecars_are_atomic() {
+    let schema = spark_crd_schema();
     let types = TypeInfo {
         group: "sparkoperator.k8s.io",
         kind: "SparkApplication",

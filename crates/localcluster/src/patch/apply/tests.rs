@@ -453,13 +453,15 @@ fn malformed_configurations_are_rejected() {
     assert!(err.to_string().contains("omits all key fields"), "{err}");
 }
 
-fn spark_crd_schema() -> Value {
+/// The openAPIV3Schema of the project's SparkApplication CRD (`deploy/crds/`).
+pub(super) fn spark_crd_schema() -> Value {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/reference/kubeflow-crds/sparkoperator.k8s.io_sparkapplications.yaml"
+        "/../../deploy/crds/sparkoperator.k8s.io_sparkapplications.yaml"
     );
-    let crd: Value = serde_yaml::from_str(&std::fs::read_to_string(path).expect("Kubeflow CRD"))
-        .expect("CRD YAML");
+    let crd: Value =
+        serde_yaml::from_str(&std::fs::read_to_string(path).expect("the SparkApplication CRD"))
+            .expect("CRD YAML");
     crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"].clone()
 }
 

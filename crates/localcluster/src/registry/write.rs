@@ -4,15 +4,18 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use super::delete::deletion_complete;
 use super::patching::{
     Patch, apply_patch, field_manager, patch_error, type_info, unknown_fields_error,
 };
-use super::{AdmissionRequest, Cluster, Operation, as_version, convert, strategy, validation};
+use super::{Cluster, check_type, is_crd, strategy, validation};
+use crate::admission::webhooks::Webhooks;
+use crate::admission::{AdmissionRequest, Operation};
 use crate::error::{ApiError, Cause};
+use crate::kinds::{ResourceType, as_version, convert};
 use crate::meta;
 use crate::patch;
-use crate::registry::ResourceType;
-use crate::store::{ObjectKey, StoreError};
+use crate::storage::{ObjectKey, StoreError};
 
 #[derive(Debug, Clone, Default)]
 pub struct WriteOptions {
@@ -364,7 +367,7 @@ impl Cluster {
         if deletion_complete(&stored) {
             match self
                 .store()
-                .delete(key, &crate::store::Preconditions::default())
+                .delete(key, &crate::storage::Preconditions::default())
             {
                 Ok(deleted) => self.after_delete(resource, &deleted),
                 Err(StoreError::NotFound { .. }) => {}
@@ -386,32 +389,15 @@ impl Cluster {
         {
             request.object = Some(mutated);
         }
-        self.call_mutating_webhooks(request).await?;
+        Webhooks::of(self.store()).call_mutating(request).await?;
         if let Some(object) = request.object.as_mut() {
             validation::validate(&request.resource, request.operation, object)?;
         }
         if let Some(hook) = &hook {
             hook.validate(request).await?;
         }
-        self.call_validating_webhooks(request).await?;
+        Webhooks::of(self.store()).call_validating(request).await?;
         Ok(request.object.take().unwrap_or(Value::Null))
-    }
-
-    /// The namespace to use: the requested one for namespaced resources, none otherwise.
-    pub(super) fn check_scope<'a>(
-        &self,
-        resource: &ResourceType,
-        namespace: &'a str,
-    ) -> Result<&'a str, ApiError> {
-        if !resource.namespaced {
-            return Ok("");
-        }
-        if namespace.is_empty() {
-            return Err(ApiError::bad_request(
-                "the server could not find the requested resource: a namespace is required",
-            ));
-        }
-        Ok(namespace)
     }
 
     /// New objects need an existing namespace that is not being deleted.
@@ -433,32 +419,12 @@ impl Cluster {
     /// Side effects of a stored write: a CRD serves (or changes) its resources at once.
     fn after_write(&self, resource: &ResourceType, stored: &Value) {
         if is_crd(resource) {
-            match crate::registry::crd_resource_types(stored) {
-                Ok(types) => self.registry().set_custom(meta::name(stored), types),
+            match crate::kinds::crd_resource_types(stored) {
+                Ok(types) => self.kinds().set_custom(meta::name(stored), types),
                 Err(error) => tracing::warn!(%error, "stored CRD cannot be served"),
             }
         }
     }
-}
-
-pub(super) fn is_crd(resource: &ResourceType) -> bool {
-    resource.group == "apiextensions.k8s.io" && resource.plural == "customresourcedefinitions"
-}
-
-/// An object whose deletion was waiting on finalizers goes once they are all removed.
-pub(super) fn deletion_complete(object: &Value) -> bool {
-    let grace = meta::value_at(object, &["metadata", "deletionGracePeriodSeconds"])
-        .and_then(Value::as_i64)
-        .unwrap_or(0);
-    let namespace_finalizers = object.get("kind").and_then(Value::as_str) == Some("Namespace")
-        && object
-            .pointer("/spec/finalizers")
-            .and_then(Value::as_array)
-            .is_some_and(|f| !f.is_empty());
-    meta::deletion_timestamp(object).is_some()
-        && meta::finalizers(object).is_empty()
-        && grace == 0
-        && !namespace_finalizers
 }
 
 fn copy_field(from: &Value, to: &mut Value, field: &str) {
@@ -469,34 +435,4 @@ fn copy_field(from: &Value, to: &mut Value, field: &str) {
         Some(value) => map.insert(field.to_string(), value.clone()),
         None => map.remove(field),
     };
-}
-
-/// `apiVersion` and `kind` of a body must name the resource of the URL; absent ones are filled in.
-pub(super) fn check_type(resource: &ResourceType, object: &mut Value) -> Result<(), ApiError> {
-    let expected = resource.api_version();
-    let Some(map) = object.as_object_mut() else {
-        return Err(ApiError::bad_request(
-            "the body of the request must be a JSON object",
-        ));
-    };
-    match map.get("apiVersion").and_then(Value::as_str) {
-        Some(version) if !version.is_empty() && version != expected => {
-            return Err(ApiError::bad_request(format!(
-                "the API version in the data ({version}) does not match the expected API version ({expected})"
-            )));
-        }
-        _ => {}
-    }
-    match map.get("kind").and_then(Value::as_str) {
-        Some(kind) if !kind.is_empty() && kind != resource.kind => {
-            return Err(ApiError::bad_request(format!(
-                "the kind in the data ({kind}) does not match the expected kind ({})",
-                resource.kind
-            )));
-        }
-        _ => {}
-    }
-    map.insert("apiVersion".into(), expected.into());
-    map.insert("kind".into(), resource.kind.clone().into());
-    Ok(())
 }

@@ -8,12 +8,12 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::{Cluster, DEFAULT_WATCH_TIMEOUT, as_version, convert};
+use super::{Cluster, DEFAULT_WATCH_TIMEOUT};
 use crate::error::ApiError;
+use crate::kinds::{ResourceType, as_version, convert};
 use crate::meta;
-use crate::registry::ResourceType;
 use crate::selector::{FieldSelector, LabelSelector};
-use crate::store::{EventType, StoreError, StoreEvent, WatchReceiver};
+use crate::storage::{EventType, StoreError, StoreEvent, WatchReceiver};
 
 /// How often a watch that allows bookmarks gets one.
 const BOOKMARK_INTERVAL: Duration = Duration::from_secs(5);
@@ -389,9 +389,9 @@ mod tests {
 
     #[test]
     fn selectors_read_the_object_as_it_is_served() {
-        let registry = crate::registry::Registry::with_builtins();
-        let events_v1 = registry.lookup("events.k8s.io", "v1", "events").unwrap();
-        let core_events = registry.lookup("", "v1", "events").unwrap();
+        let kinds = crate::kinds::Kinds::with_builtins();
+        let events_v1 = kinds.lookup("events.k8s.io", "v1", "events").unwrap();
+        let core_events = kinds.lookup("", "v1", "events").unwrap();
         // Stored in the core shape: events.k8s.io serves `involvedObject` as `regarding`.
         let stored = json!({"metadata": {"name": "e", "labels": {"a": "b"}},
                             "involvedObject": {"kind": "Pod", "name": "p"}});
@@ -415,7 +415,7 @@ mod tests {
             object: Arc::new(json!({"metadata": {"name": "a"}})),
             previous: Some(Arc::new(json!({"metadata": {"name": "a"}}))),
         };
-        let pods = crate::registry::Registry::with_builtins()
+        let pods = crate::kinds::Kinds::with_builtins()
             .lookup("", "v1", "pods")
             .unwrap();
         assert_eq!(

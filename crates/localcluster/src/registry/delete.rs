@@ -1,16 +1,18 @@
 //! Deletion: preconditions, finalizers, graceful pod deletion and propagation policies. Objects
-//! that cannot go at once are marked with `deletionTimestamp`; the garbage collector (gc.rs) and
-//! whoever owns the finalizers finish the job.
+//! that cannot go at once are marked with `deletionTimestamp`; the controllers
+//! ([`crate::controllers`]) and whoever owns the finalizers finish the job.
 
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::{AdmissionRequest, Cluster, ListOptions, Operation, as_version, write::is_crd};
+use super::{Cluster, ListOptions, is_crd};
+use crate::admission::webhooks::Webhooks;
+use crate::admission::{AdmissionRequest, Operation};
 use crate::error::ApiError;
+use crate::kinds::{ResourceType, as_version};
 use crate::meta;
-use crate::registry::ResourceType;
-use crate::store::{Preconditions, StoreError};
+use crate::storage::{Preconditions, StoreError};
 
 pub const ORPHAN_FINALIZER: &str = "orphan";
 pub const FOREGROUND_FINALIZER: &str = "foregroundDeletion";
@@ -156,6 +158,22 @@ fn pod_grace_period(resource: &ResourceType, pod: &Value, asked: Option<i64>) ->
         .max(0)
 }
 
+/// An object whose deletion was waiting on finalizers goes once they are all removed.
+pub(crate) fn deletion_complete(object: &Value) -> bool {
+    let grace = meta::value_at(object, &["metadata", "deletionGracePeriodSeconds"])
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    let namespace_finalizers = object.get("kind").and_then(Value::as_str) == Some("Namespace")
+        && object
+            .pointer("/spec/finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(|f| !f.is_empty());
+    meta::deletion_timestamp(object).is_some()
+        && meta::finalizers(object).is_empty()
+        && grace == 0
+        && !namespace_finalizers
+}
+
 impl Cluster {
     pub async fn delete(
         &self,
@@ -197,7 +215,7 @@ impl Cluster {
             if let Some(hook) = self.admission() {
                 hook.validate(&request).await?;
             }
-            self.call_validating_webhooks(&request).await?;
+            Webhooks::of(self.store()).call_validating(&request).await?;
             if options.dry_run {
                 return Ok(Deletion::Deleted(as_version(resource, &current)));
             }
@@ -230,7 +248,7 @@ impl Cluster {
                 if is_namespace {
                     marked["status"]["phase"] = json!("Terminating");
                 }
-                let complete = super::write::deletion_complete(&marked);
+                let complete = deletion_complete(&marked);
                 if !complete {
                     match self
                         .store()
@@ -281,14 +299,14 @@ impl Cluster {
     }
 
     /// Side effects of an object leaving the store.
-    pub(super) fn after_delete(&self, resource: &ResourceType, deleted: &Value) {
+    pub(crate) fn after_delete(&self, resource: &ResourceType, deleted: &Value) {
         if is_crd(resource) {
             let crd_name = meta::name(deleted);
-            self.registry().remove_custom(crd_name);
+            self.kinds().remove_custom(crd_name);
             // Instances go with their definition (Kubernetes drains them through a finalizer).
             let (items, _) = self.store().list(crd_name, None);
             for item in items {
-                let key = crate::store::ObjectKey::new(
+                let key = crate::storage::ObjectKey::new(
                     crd_name,
                     meta::namespace(&item),
                     meta::name(&item),

@@ -4,7 +4,7 @@
 use base64::Engine;
 use serde_json::{Value, json};
 
-use crate::api::AdmissionRequest;
+use crate::admission::{AdmissionRequest, Operation};
 use crate::error::ApiError;
 
 /// The review sent for `request`, whose objects are given as served.
@@ -19,9 +19,9 @@ pub fn review(
     let gvr =
         json!({"group": resource.group, "version": resource.version, "resource": resource.plural});
     let options_kind = match request.operation {
-        super::super::Operation::Create => "CreateOptions",
-        super::super::Operation::Update => "UpdateOptions",
-        super::super::Operation::Delete => "DeleteOptions",
+        Operation::Create => "CreateOptions",
+        Operation::Update => "UpdateOptions",
+        Operation::Delete => "DeleteOptions",
     };
     let mut body = json!({
         "uid": uid,

@@ -1,54 +1,20 @@
-//! The controllers the real control plane runs for the API's own semantics: the garbage collector
-//! (dependents of deleted owners, `orphan` and `foregroundDeletion` finalizers), the namespace
-//! controller (emptying terminating namespaces, default service accounts) and the end of graceful
-//! pod deletions whose grace period ran out with nobody confirming them.
+//! The garbage collector: an object whose owners (its `ownerReferences`) are all gone is deleted,
+//! and a reference to an owner that is gone is dropped while others remain. An owner deleted with
+//! `propagationPolicy: Orphan` keeps the `orphan` finalizer until its dependents lose their
+//! references to it; one deleted with `Foreground` keeps `foregroundDeletion` until its dependents
+//! that block it are gone. Owners of kinds this server does not serve are treated as present.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::Value;
 
-use super::delete::{FOREGROUND_FINALIZER, ORPHAN_FINALIZER};
-use super::{Cluster, DeleteOptions, Propagation};
+use super::{delete_object, finish_if_complete, modify};
+use crate::kinds::ResourceType;
 use crate::meta;
-use crate::registry::ResourceType;
-use crate::store::{EventType, ObjectKey, Preconditions, StoreError, StoreEvent};
+use crate::registry::{Cluster, FOREGROUND_FINALIZER, ORPHAN_FINALIZER, Propagation};
+use crate::storage::{EventType, ObjectKey, StoreEvent};
 
-const REAP_INTERVAL: Duration = Duration::from_secs(1);
-
-pub(super) async fn run(cluster: Cluster, shutdown: impl std::future::Future<Output = ()>) {
-    let mut events = match cluster.store().watch(None, None, None) {
-        Ok(events) => events,
-        Err(error) => {
-            tracing::error!(%error, "garbage collector cannot watch the store");
-            return;
-        }
-    };
-    // Whatever was pending before a restart.
-    for (resource, object) in cluster.store().list_all() {
-        let event = StoreEvent {
-            event_type: EventType::Added,
-            resource,
-            object,
-            previous: None,
-        };
-        handle(&cluster, &event).await;
-    }
-    let mut ticker = tokio::time::interval(REAP_INTERVAL);
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => return,
-            event = events.recv() => {
-                let Some(event) = event else { return };
-                handle(&cluster, &event).await;
-            }
-            _ = ticker.tick() => reap_pods(&cluster).await,
-        }
-    }
-}
-
-async fn handle(cluster: &Cluster, event: &StoreEvent) {
+pub(super) async fn handle(cluster: &Cluster, event: &StoreEvent) {
     let object = &event.object;
     let namespace = meta::namespace(object);
     match event.event_type {
@@ -63,14 +29,11 @@ async fn handle(cluster: &Cluster, event: &StoreEvent) {
                     finish_foreground(cluster, &resource, &owner).await;
                 }
             }
-            if !namespace.is_empty() {
-                sweep_namespace(cluster, namespace).await;
-            }
         }
         EventType::Added | EventType::Modified => {
             if meta::deletion_timestamp(object).is_some() {
                 let finalizers = meta::finalizers(object);
-                let Some(resource) = cluster.registry().by_storage_key(&event.resource) else {
+                let Some(resource) = cluster.kinds().by_storage_key(&event.resource) else {
                     return;
                 };
                 if finalizers.iter().any(|f| f == ORPHAN_FINALIZER) {
@@ -79,16 +42,7 @@ async fn handle(cluster: &Cluster, event: &StoreEvent) {
                 if finalizers.iter().any(|f| f == FOREGROUND_FINALIZER) {
                     finish_foreground(cluster, &resource, object).await;
                 }
-                if event.resource == "namespaces" {
-                    sweep_namespace(cluster, meta::name(object)).await;
-                }
                 return;
-            }
-            if event.event_type == EventType::Added && event.resource == "namespaces" {
-                let name = meta::name(object);
-                if let Err(error) = cluster.ensure_default_service_account(name).await {
-                    tracing::debug!(%error, namespace = name, "no default service account");
-                }
             }
             let owners_changed = event.previous.as_ref().is_none_or(|previous| {
                 meta::owner_references(previous) != meta::owner_references(object)
@@ -108,7 +62,7 @@ fn find_owner(
 ) -> Option<(Arc<ResourceType>, Arc<Value>)> {
     let api_version = reference.get("apiVersion")?.as_str()?;
     let kind = reference.get("kind")?.as_str()?;
-    let resource = cluster.registry().by_kind(api_version, kind)?;
+    let resource = cluster.kinds().by_kind(api_version, kind)?;
     let name = reference.get("name")?.as_str()?;
     let namespace = if resource.namespaced { namespace } else { "" };
     let owner = cluster
@@ -135,38 +89,6 @@ fn dependents_of(cluster: &Cluster, uid: &str) -> Vec<(String, Arc<Value>)> {
         .collect()
 }
 
-async fn delete_object(
-    cluster: &Cluster,
-    resource_key: &str,
-    object: &Value,
-    propagation: Propagation,
-) {
-    let Some(resource) = cluster.registry().by_storage_key(resource_key) else {
-        return;
-    };
-    let options = DeleteOptions {
-        propagation: Some(propagation),
-        preconditions: Preconditions {
-            uid: Some(meta::uid(object).to_string()),
-            resource_version: None,
-        },
-        ..Default::default()
-    };
-    if let Err(error) = cluster
-        .delete(
-            &resource,
-            meta::namespace(object),
-            meta::name(object),
-            &options,
-        )
-        .await
-        && error.code != 404
-        && error.code != 409
-    {
-        tracing::warn!(%error, object = meta::name(object), "garbage collection could not delete a dependent");
-    }
-}
-
 /// Dependents of an owner that is gone: deleted when no other owner remains, otherwise the
 /// dangling reference is dropped.
 async fn collect_dependents(cluster: &Cluster, owner_uid: &str) {
@@ -184,7 +106,7 @@ async fn delete_if_orphaned(cluster: &Cluster, resource: &str, object: &Value) {
             .get("apiVersion")
             .and_then(Value::as_str)
             .zip(reference.get("kind").and_then(Value::as_str))
-            .is_some_and(|(v, k)| cluster.registry().by_kind(v, k).is_some());
+            .is_some_and(|(v, k)| cluster.kinds().by_kind(v, k).is_some());
         if !resolvable {
             // An owner of a kind this server does not serve cannot be checked: keep the object.
             return;
@@ -287,109 +209,5 @@ fn remove_finalizer(cluster: &Cluster, resource: &ResourceType, object: &Value, 
     });
     if let Some(stored) = stored {
         finish_if_complete(cluster, resource, &key, &stored);
-    }
-}
-
-fn finish_if_complete(cluster: &Cluster, resource: &ResourceType, key: &ObjectKey, stored: &Value) {
-    if super::write::deletion_complete(stored) {
-        let preconditions = Preconditions {
-            uid: Some(meta::uid(stored).to_string()),
-            resource_version: None,
-        };
-        if let Ok(deleted) = cluster.store().delete(key, &preconditions) {
-            cluster.after_delete(resource, &deleted);
-        }
-    }
-}
-
-/// Read-modify-write of a stored object, retried on conflicts; the stored result, if any.
-fn modify(cluster: &Cluster, key: &ObjectKey, change: impl Fn(&mut Value)) -> Option<Arc<Value>> {
-    loop {
-        let current = cluster.store().get(key)?;
-        let mut object = Value::clone(&current);
-        change(&mut object);
-        match cluster
-            .store()
-            .update(key, object, Some(meta::resource_version(&current)))
-        {
-            Ok(stored) => return Some(stored),
-            Err(StoreError::Conflict { .. }) => continue,
-            Err(error) => {
-                tracing::warn!(%error, name = key.name, "could not update during garbage collection");
-                return None;
-            }
-        }
-    }
-}
-
-/// A terminating namespace: delete what is in it; once empty, drop its `kubernetes` finalizer so
-/// that it goes too.
-async fn sweep_namespace(cluster: &Cluster, name: &str) {
-    let key = ObjectKey::new("namespaces", "", name);
-    let Some(namespace) = cluster.store().get(&key) else {
-        return;
-    };
-    if meta::deletion_timestamp(&namespace).is_none() {
-        return;
-    }
-    let mut remaining = false;
-    let mut seen = std::collections::BTreeSet::new();
-    for resource in cluster.registry().all() {
-        let qualified = resource.storage.clone();
-        if !resource.namespaced || !seen.insert(qualified.clone()) {
-            continue;
-        }
-        let (items, _) = cluster.store().list(&qualified, Some(name));
-        for item in items {
-            remaining = true;
-            if meta::deletion_timestamp(&item).is_none() {
-                delete_object(cluster, &qualified, &item, Propagation::Background).await;
-            }
-        }
-    }
-    if remaining
-        && cluster
-            .store()
-            .list_all()
-            .iter()
-            .any(|(_, o)| meta::namespace(o) == name)
-    {
-        return;
-    }
-    let Some(namespaces) = cluster.registry().by_storage_key("namespaces") else {
-        return;
-    };
-    if let Some(stored) = modify(cluster, &key, |current| {
-        current["spec"]["finalizers"] = Value::Array(Vec::new());
-    }) {
-        finish_if_complete(cluster, &namespaces, &key, &stored);
-    }
-}
-
-/// Pods whose grace period ended without a kubelet confirming the deletion are removed.
-async fn reap_pods(cluster: &Cluster) {
-    let (pods, _) = cluster.store().list("pods", None);
-    let now = jiff::Timestamp::now();
-    let Some(resource) = cluster.registry().by_storage_key("pods") else {
-        return;
-    };
-    for pod in pods {
-        let Some(deadline) =
-            meta::deletion_timestamp(&pod).and_then(|t| t.parse::<jiff::Timestamp>().ok())
-        else {
-            continue;
-        };
-        let grace = meta::value_at(&pod, &["metadata", "deletionGracePeriodSeconds"])
-            .and_then(Value::as_i64)
-            .unwrap_or(0);
-        if grace == 0 || deadline > now {
-            continue;
-        }
-        let key = ObjectKey::new("pods", meta::namespace(&pod), meta::name(&pod));
-        if let Some(stored) = modify(cluster, &key, |current| {
-            meta::set_meta(current, "deletionGracePeriodSeconds", 0)
-        }) {
-            finish_if_complete(cluster, &resource, &key, &stored);
-        }
     }
 }

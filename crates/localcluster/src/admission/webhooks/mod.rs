@@ -1,4 +1,4 @@
-//! Admission webhooks: on every create, update and delete, the webhooks of the stored
+//! Dynamic admission webhooks: on every create, update and delete, the webhooks of the stored
 //! `MutatingWebhookConfiguration`s (in name order, then their order in the object; their JSON
 //! patches applied in turn) and then, after the object's validation, those of the
 //! `ValidatingWebhookConfiguration`s are sent an `admission.k8s.io/v1` AdmissionReview over HTTPS.
@@ -20,11 +20,12 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{AdmissionRequest, Cluster, Operation, as_version, convert};
+use super::{AdmissionRequest, Operation};
 use crate::error::ApiError;
+use crate::kinds::{as_version, convert};
 use crate::meta;
 use crate::selector::labels_of;
-use crate::store::ObjectKey;
+use crate::storage::{ObjectKey, Store};
 use call::Destination;
 use review::Verdict;
 use rules::{Endpoint, Target, Webhook};
@@ -61,9 +62,19 @@ fn call_failed(name: &str, ignore: bool, why: &str) -> Result<(), ApiError> {
     )))
 }
 
-impl Cluster {
+/// The webhooks configured in a cluster's storage: its webhook configurations, and the Services
+/// and Endpoints through which `clientConfig.service` is reached.
+pub(crate) struct Webhooks<'a> {
+    store: &'a Store,
+}
+
+impl<'a> Webhooks<'a> {
+    pub(crate) fn of(store: &'a Store) -> Self {
+        Webhooks { store }
+    }
+
     /// Calls the mutating webhooks that match, replacing `request.object` with each patched one.
-    pub(super) async fn call_mutating_webhooks(
+    pub(crate) async fn call_mutating(
         &self,
         request: &mut AdmissionRequest,
     ) -> Result<(), ApiError> {
@@ -101,10 +112,7 @@ impl Cluster {
     }
 
     /// Calls the validating webhooks that match; the first denial or failure is the answer.
-    pub(super) async fn call_validating_webhooks(
-        &self,
-        request: &AdmissionRequest,
-    ) -> Result<(), ApiError> {
+    pub(crate) async fn call_validating(&self, request: &AdmissionRequest) -> Result<(), ApiError> {
         let served = request
             .object
             .as_ref()
@@ -131,7 +139,7 @@ impl Cluster {
             // Kubernetes never sends webhook configurations to webhooks.
             return Vec::new();
         }
-        let (mut configurations, _) = self.store().list(&phase.storage(), None);
+        let (mut configurations, _) = self.store.list(&phase.storage(), None);
         if configurations.is_empty() {
             return Vec::new();
         }
@@ -185,7 +193,7 @@ impl Cluster {
             return None;
         }
         let namespace = self
-            .store()
+            .store
             .get(&ObjectKey::new("namespaces", "", &request.namespace));
         Some(namespace.map(|n| labels_of(&n)).unwrap_or_default())
     }
@@ -273,7 +281,7 @@ impl Cluster {
         let shown = format!("https://{server_name}:{port}{path_and_query}");
         let fail = |why: String| format!("Post \"{shown}\": {why}");
         let service = self
-            .store()
+            .store
             .get(&ObjectKey::new("services", namespace, name))
             .ok_or_else(|| fail(format!("service \"{name}\" not found")))?;
         let service_port = service
@@ -291,7 +299,7 @@ impl Cluster {
             .cloned()
             .unwrap_or(port.into());
         let endpoints = self
-            .store()
+            .store
             .get(&ObjectKey::new("endpoints", namespace, name))
             .ok_or_else(|| {
                 fail(format!(

@@ -30,7 +30,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::watch;
 use tracing::debug;
 
-use crate::api::Cluster;
+use crate::registry::Cluster;
 pub use entrypoint::{Installation, SparkRole};
 
 /// Chooses how one pod runs: `process` or `simulated`, overriding the runtime's default (a

@@ -1,10 +1,13 @@
-//! Conversion between versions that differ in shape. Only Events need it: `events.k8s.io/v1`
-//! Events are the same objects as core `v1` Events (kube-rs' recorder writes the former, kubectl
-//! describe reads the latter), stored once in the core shape.
+//! How an object looks in each version of its resource: [`as_version`] serves a stored object as
+//! one version (its `apiVersion` and `kind`, and its shape), [`to_storage`] turns a written one
+//! into the shape it is stored in. Versions of one resource differ only in `apiVersion` (CRD
+//! conversion strategy `None`), except Events: `events.k8s.io/v1` Events are the same objects as
+//! core `v1` Events (kube-rs' recorder writes the former, kubectl describe reads the latter),
+//! stored once in the core shape.
 
 use serde_json::{Map, Value};
 
-use crate::registry::ResourceType;
+use super::ResourceType;
 
 /// (core v1 field, events.k8s.io/v1 field)
 const EVENT_FIELDS: [(&str, &str); 8] = [
@@ -18,7 +21,7 @@ const EVENT_FIELDS: [(&str, &str); 8] = [
     ("count", "deprecatedCount"),
 ];
 
-pub(super) fn is_events_v1(resource: &ResourceType) -> bool {
+pub(crate) fn is_events_v1(resource: &ResourceType) -> bool {
     resource.group == "events.k8s.io" && resource.plural == "events"
 }
 
@@ -37,7 +40,7 @@ fn rename(object: &Value, pairs: impl Iterator<Item = (&'static str, &'static st
 }
 
 /// A stored (core shape) object as `resource` serves it.
-pub(super) fn from_storage(resource: &ResourceType, object: &Value) -> Value {
+fn from_storage(resource: &ResourceType, object: &Value) -> Value {
     if !is_events_v1(resource) {
         return object.clone();
     }
@@ -56,7 +59,7 @@ pub(super) fn from_storage(resource: &ResourceType, object: &Value) -> Value {
 }
 
 /// An object written through `resource`, in the shape it is stored in.
-pub(super) fn to_storage(resource: &ResourceType, object: &Value) -> Value {
+pub(crate) fn to_storage(resource: &ResourceType, object: &Value) -> Value {
     if !is_events_v1(resource) {
         return object.clone();
     }
@@ -76,16 +79,26 @@ pub(super) fn to_storage(resource: &ResourceType, object: &Value) -> Value {
     event
 }
 
+/// An object as served by `resource`: in its shape, with its `apiVersion` and `kind`.
+pub fn as_version(resource: &ResourceType, object: &Value) -> Value {
+    let mut object = from_storage(resource, object);
+    if let Some(map) = object.as_object_mut() {
+        map.insert("apiVersion".into(), resource.api_version().into());
+        map.insert("kind".into(), resource.kind.clone().into());
+    }
+    object
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::Registry;
+    use crate::kinds::Kinds;
     use serde_json::json;
 
     #[test]
     fn events_convert_both_ways() {
-        let registry = Registry::with_builtins();
-        let v1 = registry.lookup("events.k8s.io", "v1", "events").unwrap();
+        let kinds = Kinds::with_builtins();
+        let v1 = kinds.lookup("events.k8s.io", "v1", "events").unwrap();
         let written = json!({"metadata": {"name": "e"}, "regarding": {"kind": "Pod", "name": "p"}, "note": "started",
             "reason": "Started", "type": "Normal", "reportingController": "operator", "reportingInstance": "op-1",
             "eventTime": "2024-01-01T00:00:00.000000Z"});
@@ -102,7 +115,7 @@ mod tests {
         assert_eq!(read["note"], "started");
         assert_eq!(read["reportingController"], "operator");
         assert!(read.get("message").is_none());
-        let core = registry.lookup("", "v1", "events").unwrap();
+        let core = kinds.lookup("", "v1", "events").unwrap();
         assert_eq!(from_storage(&core, &stored), stored);
     }
 }

@@ -1,11 +1,23 @@
-//! Choosing a node for a pod, as the Kubernetes scheduler's basic filters do: node selector, taints
-//! and tolerations, and room for the pod's requests.
+//! The simulated scheduler: a pending pod is bound (`pods/{name}/binding`) to a node chosen as
+//! the Kubernetes scheduler's basic filters choose one (node selector, taints and tolerations,
+//! and room for the pod's requests), or marked `PodScheduled=False`, reason `Unschedulable`, and
+//! retried when a pod ends.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use serde_json::Value;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::Patch;
+use kube::{Api, Client, ResourceExt};
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+use tracing::warn;
 
 use super::resources::{Resources, pod_requests};
+use super::{State, key, now, patch_as};
+
+/// The field manager of the scheduler's writes.
+const SCHEDULER: &str = "kube-scheduler";
 
 /// A node as the scheduler sees it.
 #[derive(Debug, Clone)]
@@ -96,6 +108,80 @@ fn tolerates(toleration: &Value, taint: &Value) -> bool {
         }
     };
     key_matches && effect_matches && value_matches
+}
+
+/// Binds a pending pod to a node with room for it, or reports that none has.
+pub(super) async fn schedule(client: &Client, state: &Arc<Mutex<State>>, pod: Pod) {
+    let value = match serde_json::to_value(&pod) {
+        Ok(v) => v,
+        Err(_) => return,
+    };
+    let pod_key = key(&pod);
+    let chosen = {
+        let mut state = state.lock().await;
+        if state.bound.contains_key(&pod_key) {
+            return;
+        }
+        match choose_node(&value, &state.nodes) {
+            Ok(node) => {
+                let requests = pod_requests(&value);
+                if let Some(view) = state.nodes.iter_mut().find(|n| n.name == node) {
+                    view.allocated = view.allocated.add(&requests);
+                }
+                state
+                    .bound
+                    .insert(pod_key.clone(), (node.clone(), requests));
+                state.unschedulable.remove(&pod_key);
+                Ok(node)
+            }
+            Err(reason) => {
+                state.unschedulable.insert(pod_key.clone(), pod.clone());
+                Err(reason)
+            }
+        }
+    };
+    let api: Api<Pod> = Api::namespaced(client.clone(), &pod.namespace().unwrap_or_default());
+    match chosen {
+        Ok(node) => {
+            let binding = json!({"apiVersion": "v1", "kind": "Binding",
+                "metadata": {"name": pod.name_any(), "namespace": pod.namespace()},
+                "target": {"apiVersion": "v1", "kind": "Node", "name": node}});
+            let body = match serde_json::to_vec(&binding) {
+                Ok(body) => body,
+                Err(_) => return,
+            };
+            let request = http::Request::post(format!(
+                "/api/v1/namespaces/{}/pods/{}/binding",
+                pod.namespace().unwrap_or_default(),
+                pod.name_any()
+            ))
+            .header("content-type", "application/json")
+            .body(body);
+            if let Ok(request) = request
+                && let Err(error) = client.request::<Value>(request).await
+            {
+                warn!(pod = %pod_key, %error, "binding failed");
+                state.lock().await.bound.remove(&pod_key);
+            }
+        }
+        Err(reason) => {
+            let status = json!({"status": unschedulable_status(&reason, &now())});
+            let _ = api
+                .patch_status(
+                    &pod.name_any(),
+                    &patch_as(SCHEDULER),
+                    &Patch::Merge(&status),
+                )
+                .await;
+        }
+    }
+}
+
+/// The status of a pod no node can take.
+pub fn unschedulable_status(reason: &str, now: &str) -> Value {
+    json!({"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False",
+        "reason": "Unschedulable", "message": reason, "lastProbeTime": null,
+        "lastTransitionTime": now}]})
 }
 
 #[cfg(test)]

@@ -1,15 +1,12 @@
-//! The Kubeflow Spark operator's own CRDs (large, kubebuilder-generated schemas) through
-//! validation, pruning and defaulting.
+//! The project's own CRDs (`deploy/crds/`: large generated schemas, field for field the API of
+//! Kubeflow's Spark operator) through validation, pruning and defaulting.
 
 use serde_json::{Value, json};
 
 use super::StructuralSchema;
 
 fn crd_schema(file: &str) -> StructuralSchema {
-    let path = format!(
-        "{}/../../../shared/reference/kubeflow-crds/{file}",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let path = format!("{}/../../deploy/crds/{file}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
     let crd: Value = serde_yaml::from_str(&text).expect("CRD YAML");
     StructuralSchema::new(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"].clone())
@@ -34,7 +31,7 @@ fn spark_pi() -> Value {
             "driver": {
                 "cores": 1, "coreLimit": "1200m", "memory": "512m", "serviceAccount": "spark-operator-spark",
                 "labels": {"version": "3.5.3"},
-                "env": [{"name": "FROM_SECRET", "valueFrom": {"secretKeyRef": {"key": "k"}}}],
+                "env": [{"name": "FROM_SECRET", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "k"}}}],
                 "volumeMounts": [{"name": "conf", "mountPath": "/etc/conf"}],
                 "template": {"spec": {"priorityClassName": "high", "anything": {"goes": 1}}}
             },
@@ -102,7 +99,7 @@ fn invalid_fields_are_reported_with_kubernetes_paths_and_messages() {
             "spec.driver.cores: Invalid value: \"string\": spec.driver.cores in body must be of type integer: \"string\"",
             "spec.driver.memory: Invalid value: \"integer\": spec.driver.memory in body must be of type string: \"integer\"",
             "spec.executor.instances: Invalid value: \"number\": spec.executor.instances in body must be of type integer: \"number\"",
-            "spec.type: Unsupported value: \"Java2\": supported values: \"Java\", \"Python\", \"Scala\", \"R\"",
+            "spec.type: Unsupported value: \"Java2\": supported values: \"Java\", \"Scala\", \"Python\", \"R\"",
             "spec.volumes[0].name: Invalid value: \"integer\": spec.volumes[0].name in body must be of type string: \"integer\"",
             "spec.sparkVersion: Required value",
             "status.terminationTime: Invalid value: \"not a time\": status.terminationTime in body must be of type date-time: \"not a time\"",
@@ -114,7 +111,8 @@ fn invalid_fields_are_reported_with_kubernetes_paths_and_messages() {
 fn bounds_and_nested_requirements() {
     let schema = spark_applications();
     let mut app = spark_pi();
-    app["spec"]["driver"]["cores"] = json!(0);
+    // `format: int32` bounds an integer, as the API server checks it.
+    app["spec"]["driver"]["cores"] = json!(2_147_483_648_i64);
     app["spec"]["executor"]["sidecars"][0]
         .as_object_mut()
         .unwrap()
@@ -131,7 +129,7 @@ fn bounds_and_nested_requirements() {
     assert_eq!(
         messages,
         vec![
-            "spec.driver.cores: Invalid value: 0: spec.driver.cores in body should be greater than or equal to 1",
+            "spec.driver.cores: Invalid value: \"\": Checked value must be of type integer with format int32 in spec.driver.cores",
             "spec.driver.env[0].valueFrom.secretKeyRef.key: Required value",
             "spec.executor.sidecars[0].name: Required value",
         ]
@@ -166,16 +164,14 @@ fn pruning_keeps_templates_and_drops_unknown_fields() {
 fn defaults_come_from_the_crd() {
     let schema = spark_applications();
     let mut app = spark_pi();
+    app["spec"].as_object_mut().unwrap().remove("executor");
+    app["status"] = json!({"applicationState": {}, "lastSubmissionAttemptTime": null});
     schema.apply_defaults(&mut app);
-    // kubebuilder defaults: empty names in secret references, TCP for ports.
-    assert_eq!(
-        app["spec"]["driver"]["env"][0]["valueFrom"]["secretKeyRef"],
-        json!({"key": "k", "name": ""})
-    );
-    assert_eq!(
-        app["spec"]["executor"]["sidecars"][0]["ports"][0],
-        json!({"containerPort": 80, "protocol": "TCP"})
-    );
+    // The CRD's defaults: an absent `executor` or `driverInfo` is `{}`, and a state without its
+    // `state` gets `""`, inside an object that was there.
+    assert_eq!(app["spec"]["executor"], json!({}));
+    assert_eq!(app["status"]["applicationState"], json!({"state": ""}));
+    assert_eq!(app["status"]["driverInfo"], json!({}));
     assert_eq!(
         app["status"]["lastSubmissionAttemptTime"],
         Value::Null,
@@ -184,6 +180,11 @@ fn defaults_come_from_the_crd() {
     assert!(
         app["spec"].get("driverIngressOptions").is_none(),
         "absent objects are not created"
+    );
+    assert_eq!(
+        app["spec"]["driver"],
+        spark_pi()["spec"]["driver"],
+        "what is there is kept"
     );
     assert_eq!(schema.validate(&app), vec![]);
 }

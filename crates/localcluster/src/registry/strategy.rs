@@ -6,8 +6,8 @@ use serde_json::{Map, Value, json};
 
 use super::Cluster;
 use crate::error::{ApiError, Cause};
+use crate::kinds::ResourceType;
 use crate::meta;
-use crate::registry::ResourceType;
 
 fn kind_of(resource: &ResourceType) -> (&str, &str) {
     (resource.group.as_str(), resource.plural.as_str())
@@ -392,7 +392,7 @@ fn check_immutable_data(
 /// A valid CRD gets the status the apiextensions controllers would give it: names accepted,
 /// established, stored versions.
 fn prepare_crd(current: Option<&Value>, crd: &mut Value) -> Result<(), ApiError> {
-    if let Err(error) = crate::registry::crd_resource_types(crd) {
+    if let Err(error) = crate::kinds::crd_resource_types(crd) {
         return Err(ApiError::invalid(
             "CustomResourceDefinition.apiextensions.k8s.io",
             meta::name(crd),

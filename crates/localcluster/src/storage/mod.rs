@@ -1,5 +1,6 @@
-//! The object store: every object of the cluster as a `serde_json::Value`, with the bookkeeping that
-//! etcd and the generic registry of the real API server do.
+//! Storage: every object of the cluster as a `serde_json::Value` in one [`Store`], with the
+//! bookkeeping that etcd and the generic store of the real API server's registry do (keys,
+//! resourceVersions, uids, generateName, watches), and nothing that depends on the kind.
 //!
 //! # Model
 //! - Objects are keyed by [`ObjectKey`]: the *qualified resource* (`pods`,
@@ -23,13 +24,14 @@
 //!
 //! # Who calls this
 //! This layer knows nothing of kinds: no validation, finalizers, status subresources, garbage
-//! collection or admission. In-process components that want Kubernetes semantics (a scheduler, a
-//! kubelet, webhooks) call [`crate::api::Cluster`], which layers those on top of this store and is
-//! what the HTTP server calls too. The raw store is for bookkeeping that must bypass them.
+//! collection or admission. [`crate::registry::Cluster`] layers those on top of it, and it is
+//! what the HTTP server and in-process components call. The raw store is for what must bypass
+//! them: the controllers' own bookkeeping (finalizers, owner references), and admission reading
+//! the webhook configurations.
 //!
 //! ```
 //! use localcluster::meta;
-//! use localcluster::store::{EventType, ObjectKey, Preconditions, Store, StoreOptions};
+//! use localcluster::storage::{EventType, ObjectKey, Preconditions, Store, StoreOptions};
 //! use serde_json::json;
 //!
 //! let store = Store::open(StoreOptions::default())?;
@@ -43,7 +45,7 @@
 //! store.update(&key, changed, Some(meta::resource_version(&pod)))?;
 //! assert_eq!(events.try_recv().unwrap().event_type, EventType::Modified);
 //! store.delete(&key, &Preconditions::default())?;
-//! # Ok::<(), localcluster::store::StoreError>(())
+//! # Ok::<(), localcluster::storage::StoreError>(())
 //! ```
 
 mod persist;

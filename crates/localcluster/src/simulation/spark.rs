@@ -1,10 +1,21 @@
 //! What a Spark driver does on Kubernetes that the operator relies on, simulated: once running,
 //! it reads its `spark.properties` and creates its executor pods, named, labelled and owned as
-//! Spark's `ExecutorPodsAllocator` makes them; when it ends, its executors end too.
+//! Spark's `ExecutorPodsAllocator` makes them; when it ends, its executors end too. A driver run
+//! as a real process (`process`) does all this itself.
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use kube::api::{ListParams, Patch};
+use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
+use tracing::debug;
+
+use super::kubelet::{self, SimulatedRun};
+use super::{now, post_as};
+
+/// The field manager of a driver's writes: Spark's Kubernetes client, fabric8.
+const SPARK_DRIVER: &str = "fabric8-kubernetes-client";
 
 /// The volume through which Spark mounts the driver's `spark.properties`.
 pub const DRIVER_CONF_VOLUME: &str = "spark-conf-volume-driver";
@@ -108,12 +119,9 @@ pub fn executor_pods(driver: &Value, conf: &BTreeMap<String, String>) -> Vec<Val
                 labels.insert("spark-app-name".into(), name.into());
             }
             let mut annotations = prefixed(conf, "spark.kubernetes.executor.annotation.");
-            annotations.insert(
-                super::kubelet::RUN_SECONDS_ANNOTATION.into(),
-                "forever".into(),
-            );
+            annotations.insert(kubelet::RUN_SECONDS_ANNOTATION.into(), "forever".into());
             if let Some(code) = exit_code.as_str() {
-                annotations.insert(super::kubelet::EXIT_CODE_ANNOTATION.into(), code.into());
+                annotations.insert(kubelet::EXIT_CODE_ANNOTATION.into(), code.into());
             }
             json!({
                 "apiVersion": "v1",
@@ -149,10 +157,96 @@ pub fn executor_pods(driver: &Value, conf: &BTreeMap<String, String>) -> Vec<Val
 /// The exit code an executor ends with when its driver ends: its own annotation, else the
 /// driver's exit code.
 pub fn executor_exit_code(executor: &Value, driver_exit_code: i32) -> i32 {
-    executor["metadata"]["annotations"][super::kubelet::EXIT_CODE_ANNOTATION]
+    executor["metadata"]["annotations"][kubelet::EXIT_CODE_ANNOTATION]
         .as_str()
         .and_then(|c| c.trim().parse().ok())
         .unwrap_or(driver_exit_code)
+}
+
+/// A simulated driver's run: it creates its executors once running and, when its time is up,
+/// ends them before it ends itself.
+pub(super) fn run_driver(run: SimulatedRun) {
+    // In a task of its own: it may wait for the driver's ConfigMap, and the watch loop must not.
+    let creating = {
+        let (api, driver) = (run.api.clone(), run.pod.clone());
+        tokio::spawn(async move { start_executors(&api, &driver).await })
+    };
+    if let Some(duration) = run.plan.duration {
+        tokio::spawn(async move {
+            tokio::time::sleep(duration).await;
+            let _ = creating.await;
+            end_executors(&run.api, &run.pod, run.plan.exit_code).await;
+            run.end().await;
+        });
+    }
+}
+
+/// Creates the executors of a driver that just started, as the Spark driver would.
+async fn start_executors(api: &Api<Pod>, driver: &Value) {
+    let Some(conf_map) = driver_conf_map(driver) else {
+        return;
+    };
+    let namespace = driver["metadata"]["namespace"].as_str().unwrap_or_default();
+    let config_maps: Api<ConfigMap> = Api::namespaced(api.clone().into_client(), namespace);
+    // spark-submit creates the ConfigMap just after the pod (owned by it); a kubelet would wait
+    // for the volume before starting the container, so the simulated driver waits for it too.
+    let mut waited = 0;
+    let properties = loop {
+        match config_maps.get_opt(&conf_map).await {
+            Ok(Some(cm)) => {
+                break cm
+                    .data
+                    .and_then(|mut data| data.remove("spark.properties"))
+                    .unwrap_or_default();
+            }
+            Ok(None) if waited < 100 => {
+                waited += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Ok(None) | Err(_) => {
+                debug!(conf_map, "driver configuration not found; no executors");
+                return;
+            }
+        }
+    };
+    for executor in executor_pods(driver, &parse_properties(&properties)) {
+        let Ok(pod) = serde_json::from_value::<Pod>(executor) else {
+            continue;
+        };
+        if let Err(error) = api.create(&post_as(SPARK_DRIVER), &pod).await {
+            debug!(%error, pod = %pod.name_any(), "could not create executor");
+        }
+    }
+}
+
+/// Ends the executors of a driver that is ending, as Spark stops them before the driver exits.
+async fn end_executors(api: &Api<Pod>, driver: &Value, exit_code: i32) {
+    let Some(app_id) = driver["metadata"]["labels"]["spark-app-selector"].as_str() else {
+        return;
+    };
+    let selector = format!("spark-app-selector={app_id},spark-role=executor");
+    let Ok(executors) = api.list(&ListParams::default().labels(&selector)).await else {
+        return;
+    };
+    for executor in executors {
+        let Ok(value) = serde_json::to_value(&executor) else {
+            continue;
+        };
+        let running = if value["status"]["phase"] == "Running" {
+            value["status"].clone()
+        } else {
+            kubelet::running_status(&value, "127.0.0.1", "", &now())
+        };
+        let code = executor_exit_code(&value, exit_code);
+        let finished = kubelet::finished_status(&running, code, &now());
+        let _ = api
+            .patch_status(
+                &executor.name_any(),
+                &kubelet::as_kubelet(),
+                &Patch::Merge(&json!({"status": finished})),
+            )
+            .await;
+    }
 }
 
 fn prefixed(conf: &BTreeMap<String, String>, prefix: &str) -> BTreeMap<String, String> {

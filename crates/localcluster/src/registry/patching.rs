@@ -3,10 +3,10 @@
 
 use serde_json::{Value, json};
 
-use super::write::check_type;
+use super::check_type;
 use crate::error::ApiError;
+use crate::kinds::ResourceType;
 use crate::patch::{self, PatchError};
-use crate::registry::ResourceType;
 
 /// The body of a PATCH request, by content type.
 #[derive(Debug, Clone)]

@@ -1,0 +1,184 @@
+//! The simulated nodes, apart from the API server: ordinary API clients (kube-rs over HTTP), as
+//! their real counterparts are, so they exercise the same API paths and watch semantics the
+//! operator depends on. [`run`] registers the nodes and hands each pod event to them:
+//!
+//! - [`scheduler`]: binds a pending pod to a node with room for it, or reports it unschedulable.
+//! - [`kubelet`]: registers the nodes, runs each bound pod through Running to Succeeded or Failed
+//!   (as its annotations ask), and stops a deleted pod's containers.
+//! - [`spark`]: what a simulated Spark driver does while it runs: it creates its executor pods,
+//!   and ends them before it ends.
+//! - [`process`]: with a [`process::ProcessRuntime`], the kubelet runs a pod's Spark container as
+//!   a real process of a local Spark installation instead of simulating it.
+//! - [`resources`]: CPU and memory of nodes and pods, as the scheduler counts them.
+//!
+//! `spark` builds on `kubelet` (its executors are run by the kubelets); neither the kubelet nor
+//! the scheduler depends on it.
+
+pub mod kubelet;
+pub mod process;
+pub mod resources;
+pub mod scheduler;
+pub mod spark;
+
+use std::collections::{HashMap, HashSet};
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{PatchParams, PostParams};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use kube::{Api, Client, ResourceExt};
+use tokio::sync::Mutex;
+use tracing::debug;
+
+use resources::Resources;
+use scheduler::NodeView;
+
+/// The simulated nodes of a cluster.
+#[derive(Debug, Clone)]
+pub struct NodesConfig {
+    pub count: usize,
+    /// CPU of each node, in cores.
+    pub cpu: u64,
+    /// Memory of each node, in GiB.
+    pub memory_gib: u64,
+    /// Runs Spark containers as processes; every container is simulated without it.
+    pub processes: Option<process::ProcessRuntime>,
+}
+
+impl Default for NodesConfig {
+    fn default() -> Self {
+        Self {
+            count: 3,
+            cpu: 64,
+            memory_gib: 256,
+            processes: None,
+        }
+    }
+}
+
+/// What the scheduler and the kubelets know, shared by the tasks that handle pods.
+struct State {
+    nodes: Vec<NodeView>,
+    /// Pods bound by the scheduler and not yet ended: node and requests.
+    bound: HashMap<String, (String, Resources)>,
+    /// Pods whose run the kubelet has started.
+    started: HashSet<String>,
+    /// Pods waiting for room, retried when a pod ends.
+    unschedulable: HashMap<String, Pod>,
+    /// How many times a pod of each namespace/name has been started.
+    runs: HashMap<String, usize>,
+    next_ip: u32,
+    processes: Option<process::ProcessRuntime>,
+    /// Container processes running, by pod, with the pod's directory.
+    running: HashMap<String, (process::ProcessControl, std::path::PathBuf)>,
+}
+
+fn key(pod: &Pod) -> String {
+    format!("{}/{}", pod.namespace().unwrap_or_default(), pod.name_any())
+}
+
+/// Options of a write recorded under `manager`: the real components' field managers (the API
+/// server takes them from their user agents), so that objects carry the `managedFields` they
+/// would in a cluster.
+fn patch_as(manager: &str) -> PatchParams {
+    PatchParams {
+        field_manager: Some(manager.into()),
+        ..PatchParams::default()
+    }
+}
+
+fn post_as(manager: &str) -> PostParams {
+    PostParams {
+        field_manager: Some(manager.into()),
+        ..PostParams::default()
+    }
+}
+
+fn now() -> String {
+    jiff::Timestamp::now().to_string()
+}
+
+/// Registers the nodes and runs the scheduler and kubelets until the client's server goes away.
+pub async fn run(client: Client, config: NodesConfig) -> anyhow::Result<()> {
+    let nodes = kubelet::register_nodes(&client, &config).await?;
+    let state = Arc::new(Mutex::new(State {
+        nodes,
+        bound: HashMap::new(),
+        started: HashSet::new(),
+        unschedulable: HashMap::new(),
+        runs: HashMap::new(),
+        next_ip: u32::from(Ipv4Addr::new(127, 1, 0, 1)),
+        processes: config.processes.clone(),
+        running: HashMap::new(),
+    }));
+    let pods: Api<Pod> = Api::all(client.clone());
+    // Backing off keeps a cluster that is going away from turning the retries into a busy loop.
+    let mut events = watcher::watcher(pods, watcher::Config::default())
+        .default_backoff()
+        .boxed();
+    while let Some(event) = events.next().await {
+        match event {
+            Ok(Event::Apply(pod) | Event::InitApply(pod)) => {
+                handle(&client, &state, pod).await;
+            }
+            Ok(Event::Delete(pod)) => release(&client, &state, &key(&pod)).await,
+            Ok(Event::Init | Event::InitDone) => {}
+            Err(error) => debug!(%error, "pod watch interrupted; resuming"),
+        }
+    }
+    Ok(())
+}
+
+/// One pod event: a deleted pod is stopped, an ended one frees its room, a pending one is
+/// scheduled and a bound one started.
+async fn handle(client: &Client, state: &Arc<Mutex<State>>, pod: Pod) {
+    let pod_key = key(&pod);
+    let phase = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.phase.clone())
+        .unwrap_or_default();
+    if pod.metadata.deletion_timestamp.is_some() {
+        kubelet::stop(client, state, &pod).await;
+        return;
+    }
+    if phase == "Succeeded" || phase == "Failed" {
+        release(client, state, &pod_key).await;
+        return;
+    }
+    let node_name = pod.spec.as_ref().and_then(|s| s.node_name.clone());
+    match node_name {
+        None => scheduler::schedule(client, state, pod).await,
+        Some(node) => {
+            if let Some(run) = kubelet::start(client, state, pod, node).await {
+                if spark::is_driver(&run.pod) {
+                    spark::run_driver(run);
+                } else {
+                    run.end_as_planned();
+                }
+            }
+        }
+    }
+}
+
+/// Frees the node room of a pod that ended or was deleted, and retries pods waiting for room.
+async fn release(client: &Client, state: &Arc<Mutex<State>>, pod_key: &str) {
+    let waiting: Vec<Pod> = {
+        let mut state = state.lock().await;
+        state.started.remove(pod_key);
+        state.unschedulable.remove(pod_key);
+        let Some((node, requests)) = state.bound.remove(pod_key) else {
+            return;
+        };
+        if let Some(view) = state.nodes.iter_mut().find(|n| n.name == node) {
+            view.allocated = view.allocated.saturating_sub(&requests);
+        }
+        state.unschedulable.values().cloned().collect()
+    };
+    for pod in waiting {
+        Box::pin(scheduler::schedule(client, state, pod)).await;
+    }
+}
