@@ -16,6 +16,9 @@
 //! - [`patch`], [`schema`], [`selector`], [`meta`], [`error`]: the patch types with field
 //!   ownership, CRD structural schemas, label and field selectors, object metadata, and errors
 //!   shaped as the API server's `Status`.
+//! - [`quantity`], [`pod_resources`], [`quota`]: exact resource quantities, what a pod requests
+//!   and limits, and what objects use of a ResourceQuota, shared by admission, the controllers
+//!   and the scheduler.
 //!
 //! Beside it:
 //! - [`controllers`]: the kube-controller-manager loops the API relies on (garbage collector,
@@ -31,6 +34,9 @@ pub mod error;
 pub mod kinds;
 pub mod meta;
 pub mod patch;
+pub mod pod_resources;
+pub mod quantity;
+pub mod quota;
 pub mod registry;
 pub mod schema;
 pub mod selector;

@@ -58,6 +58,8 @@ fn builtins() -> &'static Builtins {
             core::v1::ConfigMap,
             core::v1::Secret,
             core::v1::ServiceAccount,
+            core::v1::ResourceQuota,
+            core::v1::LimitRange,
             core::v1::Event,
             core::v1::PersistentVolumeClaim,
             core::v1::PersistentVolume,
