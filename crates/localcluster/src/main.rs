@@ -62,6 +62,11 @@ struct Args {
     /// run under the system's temporary directory, removed on exit).
     #[arg(long, requires = "spark_home")]
     pod_dir: Option<PathBuf>,
+    /// Images the simulated nodes cannot pull, as globs (`*:does-not-exist`, `registry.example/*`);
+    /// pods using them wait in ErrImagePull and ImagePullBackOff. Repeat it or separate patterns
+    /// with commas.
+    #[arg(long, value_delimiter = ',')]
+    unpullable_images: Vec<String>,
 }
 
 #[tokio::main]
@@ -124,6 +129,7 @@ async fn main() -> anyhow::Result<()> {
             cpu: args.node_cpu,
             memory_gib: args.node_memory_gib,
             processes,
+            unpullable_images: args.unpullable_images.clone(),
         };
         tokio::spawn(async move {
             if let Err(error) = simulation::run(client, config).await {

@@ -2,9 +2,13 @@
 //! their real counterparts are, so they exercise the same API paths and watch semantics the
 //! operator depends on. [`run`] registers the nodes and hands each pod event to them:
 //!
+//! - [`nodes`]: the machines: registers the nodes, lets Nodes created through the API join, and
+//!   keeps what the scheduler knows of each node current as Node objects change.
 //! - [`scheduler`]: binds a pending pod to a node with room for it, or reports it unschedulable.
-//! - [`kubelet`]: registers the nodes, runs each bound pod through Running to Succeeded or Failed
-//!   (as its annotations ask), and stops a deleted pod's containers.
+//! - [`kubelet`]: runs each bound pod through Running to Succeeded or Failed (as its annotations
+//!   ask), and stops a deleted pod's containers; [`startup`] is what it waits for first (volume
+//!   sources, images ([`images`]), the containers' environment), reported as a kubelet reports it.
+//! - [`events`]: the Events the scheduler and kubelets record about pods that do not run.
 //! - [`spark`]: what a simulated Spark driver does while it runs: it creates its executor pods,
 //!   and ends them before it ends.
 //! - [`process`]: with a [`process::ProcessRuntime`], the kubelet runs a pod's Spark container as
@@ -14,11 +18,15 @@
 //! `spark` builds on `kubelet` (its executors are run by the kubelets); neither the kubelet nor
 //! the scheduler depends on it.
 
+pub mod events;
+pub mod images;
 pub mod kubelet;
+pub mod nodes;
 pub mod process;
 pub mod resources;
 pub mod scheduler;
 pub mod spark;
+pub mod startup;
 
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
@@ -33,8 +41,8 @@ use kube::{Api, Client, ResourceExt};
 use tokio::sync::Mutex;
 use tracing::debug;
 
+use nodes::NodeView;
 use resources::Resources;
-use scheduler::NodeView;
 
 /// The simulated nodes of a cluster.
 #[derive(Debug, Clone)]
@@ -46,6 +54,8 @@ pub struct NodesConfig {
     pub memory_gib: u64,
     /// Runs Spark containers as processes; every container is simulated without it.
     pub processes: Option<process::ProcessRuntime>,
+    /// Images no node can pull (globs such as `*:does-not-exist`; see [`images`]).
+    pub unpullable_images: Vec<String>,
 }
 
 impl Default for NodesConfig {
@@ -55,6 +65,7 @@ impl Default for NodesConfig {
             cpu: 64,
             memory_gib: 256,
             processes: None,
+            unpullable_images: Vec::new(),
         }
     }
 }
@@ -66,14 +77,18 @@ struct State {
     bound: HashMap<String, (String, Resources)>,
     /// Pods whose run the kubelet has started.
     started: HashSet<String>,
-    /// Pods waiting for room, retried when a pod ends.
-    unschedulable: HashMap<String, Pod>,
+    /// Pods waiting for room, retried when a pod ends or a node changes, with the reason last
+    /// reported.
+    unschedulable: HashMap<String, (Pod, String)>,
     /// How many times a pod of each namespace/name has been started.
     runs: HashMap<String, usize>,
     next_ip: u32,
     processes: Option<process::ProcessRuntime>,
     /// Container processes running, by pod, with the pod's directory.
     running: HashMap<String, (process::ProcessControl, std::path::PathBuf)>,
+    /// Images that cannot be pulled.
+    unpullable: Vec<String>,
+    events: Arc<events::Recorder>,
 }
 
 fn key(pod: &Pod) -> String {
@@ -103,7 +118,7 @@ fn now() -> String {
 
 /// Registers the nodes and runs the scheduler and kubelets until the client's server goes away.
 pub async fn run(client: Client, config: NodesConfig) -> anyhow::Result<()> {
-    let nodes = kubelet::register_nodes(&client, &config).await?;
+    let nodes = nodes::register(&client, &config).await?;
     let state = Arc::new(Mutex::new(State {
         nodes,
         bound: HashMap::new(),
@@ -113,7 +128,10 @@ pub async fn run(client: Client, config: NodesConfig) -> anyhow::Result<()> {
         next_ip: u32::from(Ipv4Addr::new(127, 1, 0, 1)),
         processes: config.processes.clone(),
         running: HashMap::new(),
+        unpullable: config.unpullable_images.clone(),
+        events: Arc::default(),
     }));
+    tokio::spawn(nodes::follow(client.clone(), state.clone(), config.clone()));
     let pods: Api<Pod> = Api::all(client.clone());
     // Backing off keeps a cluster that is going away from turning the retries into a busy loop.
     let mut events = watcher::watcher(pods, watcher::Config::default())
@@ -124,7 +142,12 @@ pub async fn run(client: Client, config: NodesConfig) -> anyhow::Result<()> {
             Ok(Event::Apply(pod) | Event::InitApply(pod)) => {
                 handle(&client, &state, pod).await;
             }
-            Ok(Event::Delete(pod)) => release(&client, &state, &key(&pod)).await,
+            Ok(Event::Delete(pod)) => {
+                if let Some(uid) = pod.uid() {
+                    state.lock().await.events.forget(&uid);
+                }
+                release(&client, &state, &key(&pod)).await
+            }
             Ok(Event::Init | Event::InitDone) => {}
             Err(error) => debug!(%error, "pod watch interrupted; resuming"),
         }
@@ -152,21 +175,22 @@ async fn handle(client: &Client, state: &Arc<Mutex<State>>, pod: Pod) {
     let node_name = pod.spec.as_ref().and_then(|s| s.node_name.clone());
     match node_name {
         None => scheduler::schedule(client, state, pod).await,
-        Some(node) => {
-            if let Some(run) = kubelet::start(client, state, pod, node).await {
-                if spark::is_driver(&run.pod) {
-                    spark::run_driver(run);
-                } else {
-                    run.end_as_planned();
-                }
-            }
-        }
+        Some(node) => kubelet::start(client, state, pod, node).await,
+    }
+}
+
+/// A simulated run that just started: a Spark driver's, or a plain one.
+fn run_pod(run: kubelet::SimulatedRun) {
+    if spark::is_driver(&run.pod) {
+        spark::run_driver(run);
+    } else {
+        run.end_as_planned();
     }
 }
 
 /// Frees the node room of a pod that ended or was deleted, and retries pods waiting for room.
 async fn release(client: &Client, state: &Arc<Mutex<State>>, pod_key: &str) {
-    let waiting: Vec<Pod> = {
+    {
         let mut state = state.lock().await;
         state.started.remove(pod_key);
         state.unschedulable.remove(pod_key);
@@ -176,7 +200,19 @@ async fn release(client: &Client, state: &Arc<Mutex<State>>, pod_key: &str) {
         if let Some(view) = state.nodes.iter_mut().find(|n| n.name == node) {
             view.allocated = view.allocated.saturating_sub(&requests);
         }
-        state.unschedulable.values().cloned().collect()
+    }
+    retry_waiting(client, state).await;
+}
+
+/// Tries again the pods no node could take.
+async fn retry_waiting(client: &Client, state: &Arc<Mutex<State>>) {
+    let waiting: Vec<Pod> = {
+        let state = state.lock().await;
+        state
+            .unschedulable
+            .values()
+            .map(|(pod, _)| pod.clone())
+            .collect()
     };
     for pod in waiting {
         Box::pin(scheduler::schedule(client, state, pod)).await;

@@ -108,6 +108,13 @@ pub fn executor_pods(driver: &Value, conf: &BTreeMap<String, String>) -> Vec<Val
         .cloned()
         .unwrap_or_default();
     let exit_code = driver["metadata"]["annotations"][EXECUTOR_EXIT_CODE_ANNOTATION].clone();
+    // Executors run as their own service account, else as the driver's.
+    let service_account = conf
+        .get("spark.kubernetes.authenticate.executor.serviceAccountName")
+        .map(String::as_str)
+        .or(driver["spec"]["serviceAccountName"].as_str())
+        .unwrap_or("default")
+        .to_string();
     (1..=instances)
         .map(|id| {
             let mut labels = prefixed(conf, "spark.kubernetes.executor.label.");
@@ -139,6 +146,7 @@ pub fn executor_pods(driver: &Value, conf: &BTreeMap<String, String>) -> Vec<Val
                 "spec": {
                     "restartPolicy": "Never",
                     "hostname": format!("{prefix}-exec-{id}"),
+                    "serviceAccountName": service_account,
                     "containers": [{
                         "name": "spark-kubernetes-executor",
                         "image": image,
@@ -304,6 +312,14 @@ mod tests {
         assert_eq!(
             pods[0]["spec"]["containers"][0]["image"],
             "apache/spark:4.0.0"
+        );
+        assert_eq!(pods[0]["spec"]["serviceAccountName"], "default");
+        let own = parse_properties(
+            "spark.kubernetes.authenticate.executor.serviceAccountName=executors\n",
+        );
+        assert_eq!(
+            executor_pods(&driver(), &own)[0]["spec"]["serviceAccountName"],
+            "executors"
         );
     }
 
