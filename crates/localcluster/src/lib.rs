@@ -13,6 +13,8 @@
 //!   the admission webhooks.
 //! - [`server`]: the HTTP(S) API that kube-rs, kubectl and fabric8 talk to.
 //! - [`auth`]: opt-in service-account tokens and RBAC authorization in front of it.
+//! - [`endpoints`]: the pods a Service reaches, for the Service proxy (there is no endpoints
+//!   controller).
 //! - [`patch`], [`schema`], [`selector`], [`meta`], [`error`]: the patch types with field
 //!   ownership, CRD structural schemas, label and field selectors, object metadata, and errors
 //!   shaped as the API server's `Status`.
@@ -30,6 +32,7 @@
 pub mod admission;
 pub mod auth;
 pub mod controllers;
+pub mod endpoints;
 pub mod error;
 pub mod kinds;
 pub mod meta;

@@ -81,7 +81,7 @@ pub(super) const BUILTINS: &[Builtin] = &[
         kind("", "v1", "Service", "services", NAMESPACED),
         &["svc"],
         &["all"],
-        &["status"],
+        &["status", "proxy"],
     ),
     with(
         kind("", "v1", "Endpoints", "endpoints", NAMESPACED),
