@@ -13,6 +13,8 @@
 //!   the admission webhooks.
 //! - [`server`]: the HTTP(S) API that kube-rs, kubectl and fabric8 talk to.
 //! - [`auth`]: opt-in service-account tokens and RBAC authorization in front of it.
+//! - [`faults`]: opt-in failures injected into the answers (errors, resets, latency, cut
+//!   watches), for testing clients.
 //! - [`patch`], [`schema`], [`selector`], [`meta`], [`error`]: the patch types with field
 //!   ownership, CRD structural schemas, label and field selectors, object metadata, and errors
 //!   shaped as the API server's `Status`.
@@ -28,6 +30,7 @@ pub mod admission;
 pub mod auth;
 pub mod controllers;
 pub mod error;
+pub mod faults;
 pub mod kinds;
 pub mod meta;
 pub mod patch;

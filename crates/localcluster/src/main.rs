@@ -62,6 +62,12 @@ struct Args {
     /// run under the system's temporary directory, removed on exit).
     #[arg(long, requires = "spark_home")]
     pod_dir: Option<PathBuf>,
+    /// Inject a failure into a fraction of the answers, for testing clients (repeatable):
+    /// `status=CODE`, `reset`, `latency=DURATION` or `cut-watch=DURATION`, then optionally
+    /// `,fraction=F`, `,verbs=create|patch`, `,resources=pods|services`. For example
+    /// `--fault status=500,fraction=0.05 --fault reset,fraction=0.02 --fault cut-watch=30s`.
+    #[arg(long = "fault", value_name = "SPEC")]
+    faults: Vec<localcluster::faults::FaultRule>,
 }
 
 #[tokio::main]
@@ -85,6 +91,7 @@ async fn main() -> anyhow::Result<()> {
         http_port,
         data_dir: args.data_dir,
         authorization: args.authorization,
+        faults: localcluster::faults::Faults { rules: args.faults },
         ..Options::default()
     };
     let cluster = LocalCluster::start(options)
