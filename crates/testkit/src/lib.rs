@@ -5,12 +5,15 @@
 //! - [`wait`]: [`eventually`], [`within`] and [`await_condition`], waiting with a deadline.
 //! - [`kubectl`]: the real kubectl, [`Kubectl`].
 //! - [`fixtures`]: the applications the tests run, as YAML and as typed objects.
+//! - [`cluster`]: a local cluster and what stands in for pods' containers, for the test bed's
+//!   own tests.
 //! - [`env`](mod@env): the operator's end-to-end environment, [`Env`] in a submission [`Mode`], and
 //!   [`in_both_modes!`]; [`real_spark`]: the same with Spark's own processes.
 //! - [`proxy`], [`slow_watch`], [`rbac`], [`net`]: what the runtime tests put between the
 //!   operator and the cluster, and measure the chart's RBAC and the operator's endpoints with.
 //! - [`helm`]: the Helm chart rendered and installed without helm.
 
+pub mod cluster;
 pub mod env;
 pub mod fixtures;
 pub mod helm;
