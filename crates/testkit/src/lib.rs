@@ -7,8 +7,8 @@
 //! - [`fixtures`]: the applications the tests run, as YAML and as typed objects.
 //! - [`cluster`]: a local cluster and what stands in for pods' containers, for the test bed's
 //!   own tests.
-//! - [`env`](mod@env): the operator's end-to-end environment, [`Env`] in a submission [`Mode`], and
-//!   [`in_both_modes!`]; [`real_spark`]: the same with Spark's own processes.
+//! - [`env`](mod@env): the operator's end-to-end environment, [`Env`] in a submission
+//!   [`Mode`], and [`in_both_modes!`]; [`real_spark`]: the same with Spark's own processes.
 //! - [`proxy`], [`slow_watch`], [`rbac`], [`net`]: what the runtime tests put between the
 //!   operator and the cluster, and measure the chart's RBAC and the operator's endpoints with.
 //! - [`helm`]: the Helm chart rendered and installed without helm.
