@@ -3,6 +3,7 @@
 
 pub mod crd;
 pub mod defaults;
+pub mod documents;
 pub mod naming;
 pub mod schedule;
 pub mod types;

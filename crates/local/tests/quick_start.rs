@@ -4,32 +4,17 @@
 use std::process::Command;
 
 use testkit::fixtures::spark_pi;
+use testkit::{repository, scratch};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_spark-local");
-
-/// A directory of the test's own, removed when the test ends (passed or failed).
-fn scratch(name: &str) -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix(&format!("spark-local-test-{name}-"))
-        .tempdir()
-        .unwrap()
-}
-
-fn workspace_file(path: &str) -> String {
-    format!("{}/../../{path}", env!("CARGO_MANIFEST_DIR"))
-}
 
 #[test]
 fn runs_the_example_to_completed() {
     let scratch = scratch("completed");
     let dir = scratch.path();
     let output = Command::new(BINARY)
-        .args([
-            "--simulated",
-            &workspace_file("examples/spark-pi.yaml"),
-            "--timeout-seconds",
-            "60",
-        ])
+        .args(["--simulated", "--timeout-seconds", "60"])
+        .arg(repository().join("examples/spark-pi.yaml"))
         .arg("--kubeconfig")
         .arg(dir.join("kubeconfig"))
         .output()

@@ -15,6 +15,8 @@
 //! - [`auth`]: opt-in service-account tokens and RBAC authorization in front of it.
 //! - [`endpoints`]: the pods a Service reaches, for the Service proxy (there is no endpoints
 //!   controller).
+//! - [`faults`]: opt-in failures injected into the answers (errors, resets, latency, cut
+//!   watches), for testing clients.
 //! - [`patch`], [`schema`], [`selector`], [`meta`], [`error`]: the patch types with field
 //!   ownership, CRD structural schemas, label and field selectors, object metadata, and errors
 //!   shaped as the API server's `Status`.
@@ -34,6 +36,7 @@ pub mod auth;
 pub mod controllers;
 pub mod endpoints;
 pub mod error;
+pub mod faults;
 pub mod kinds;
 pub mod meta;
 pub mod patch;

@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 
 use crate::auth::{self, ADMIN_TOKEN, Auth, Authorization};
 use crate::controllers;
+use crate::faults::{self, Faults};
 use crate::registry::Cluster;
 use crate::server::{self, AppState, tls};
 use crate::simulation::process::{Installation, ProcessRuntime};
@@ -43,6 +44,8 @@ pub struct Options {
     pub watch_history: usize,
     /// Whether requests are checked against RBAC (see [`crate::auth`]).
     pub authorization: Authorization,
+    /// Failures injected into the answers (see [`crate::faults`]); none by default.
+    pub faults: Faults,
 }
 
 impl Default for Options {
@@ -55,6 +58,7 @@ impl Default for Options {
             data_dir: None,
             watch_history: StoreOptions::default().history,
             authorization: Authorization::default(),
+            faults: Faults::default(),
         }
     }
 }
@@ -120,8 +124,16 @@ impl LocalCluster {
             server_address: main_address.to_string(),
         };
         let auth = Auth::new(options.authorization, cluster.clone());
-        let router = server::router(state)
+        let mut router = server::router(state)
             .layer(axum::middleware::from_fn_with_state(auth, auth::middleware));
+        if !options.faults.is_empty() {
+            // Outermost: a fault stands for the network or a server failing before any check.
+            let faults = Arc::new(options.faults.clone());
+            router = router.layer(axum::middleware::from_fn_with_state(
+                faults,
+                faults::middleware,
+            ));
+        }
         let (mut http_url, mut https_url, mut ca_pem, mut ca_der) = (None, None, None, None);
         if options.tls {
             let certificates = tls::generate(options.data_dir.as_deref(), &[options.address])?;

@@ -67,6 +67,12 @@ struct Args {
     /// with commas.
     #[arg(long, value_delimiter = ',')]
     unpullable_images: Vec<String>,
+    /// Inject a failure into a fraction of the answers, for testing clients (repeatable):
+    /// `status=CODE`, `reset`, `latency=DURATION` or `cut-watch=DURATION`, then optionally
+    /// `,fraction=F`, `,verbs=create|patch`, `,resources=pods|services`. For example
+    /// `--fault status=500,fraction=0.05 --fault reset,fraction=0.02 --fault cut-watch=30s`.
+    #[arg(long = "fault", value_name = "SPEC")]
+    faults: Vec<localcluster::faults::FaultRule>,
 }
 
 #[tokio::main]
@@ -90,6 +96,7 @@ async fn main() -> anyhow::Result<()> {
         http_port,
         data_dir: args.data_dir,
         authorization: args.authorization,
+        faults: localcluster::faults::Faults { rules: args.faults },
         ..Options::default()
     };
     let cluster = LocalCluster::start(options)

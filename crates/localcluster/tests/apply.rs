@@ -1,16 +1,15 @@
 //! Server-side apply through kube-rs: creation, field ownership and conflicts between managers,
 //! `force`, and applies and merge patches of the status subresource.
 
-mod common;
-
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
+use testkit::{cluster, eventually};
 
 #[tokio::test]
 async fn apply_tracks_owners_and_reports_conflicts() {
-    let cluster = common::start().await;
+    let cluster = cluster::start().await;
     let maps: Api<ConfigMap> = Api::default_namespaced(cluster.client().unwrap());
     let applied = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}, "data": {"a": "1", "b": "2"}});
     let created = maps
@@ -80,7 +79,7 @@ async fn apply_tracks_owners_and_reports_conflicts() {
 
 #[tokio::test]
 async fn status_is_applied_and_patched_through_its_subresource() {
-    let cluster = common::start().await;
+    let cluster = cluster::start().await;
     let pods: Api<Pod> = Api::default_namespaced(cluster.client().unwrap());
     let pod: Pod = serde_json::from_value(json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "busybox:1"}]}})).unwrap();
     pods.create(&PostParams::default(), &pod).await.unwrap();
@@ -132,7 +131,7 @@ async fn status_is_applied_and_patched_through_its_subresource() {
 /// no name at all; and the simulated kubelet's status writes under `kubelet`.
 #[tokio::test]
 async fn every_write_is_recorded_under_its_manager_or_user_agent() {
-    let cluster = common::start().await;
+    let cluster = cluster::start().await;
     let client = cluster.client().unwrap();
     let simulated = tokio::spawn(localcluster::simulation::run(
         client.clone(),
@@ -169,8 +168,8 @@ async fn every_write_is_recorded_under_its_manager_or_user_agent() {
         .collect();
     assert_eq!(names, [None, Some("my-tool")]);
 
-    let pods = common::create_pod(&cluster, "runs", "busybox:1").await;
-    let kubelet = common::eventually(10, || async {
+    let pods = cluster::create_pod(&cluster, "runs", "busybox:1").await;
+    let kubelet = eventually(10, || async {
         let pod = pods.get("runs").await.ok()?;
         pod.managed_fields()
             .iter()

@@ -2,8 +2,6 @@
 //! local cluster: the reconciler keeps a Secret per ConfigMap, recreates it when it is deleted
 //! (an owned-object event), and cleans up through a finalizer when the ConfigMap goes.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -16,6 +14,7 @@ use kube::runtime::finalizer::{Event, finalizer};
 use kube::runtime::{Controller, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
+use testkit::{cluster, eventually};
 
 const FINALIZER: &str = "example.com/cleanup";
 
@@ -68,7 +67,7 @@ fn error_policy(
 
 #[tokio::test]
 async fn controller_with_owned_objects_and_finalizer() {
-    let cluster = common::start().await;
+    let cluster = cluster::start().await;
     let client = cluster.client().unwrap();
     let maps: Api<ConfigMap> = Api::default_namespaced(client.clone());
     let secrets: Api<Secret> = Api::default_namespaced(client.clone());
@@ -86,7 +85,7 @@ async fn controller_with_owned_objects_and_finalizer() {
         serde_json::from_value(json!({"metadata": {"name": "settings"}, "data": {"k": "v1"}}))
             .unwrap();
     maps.create(&PostParams::default(), &map).await.unwrap();
-    let secret = common::eventually(10, || async {
+    let secret = eventually(10, || async {
         secrets.get_opt("settings-secret").await.unwrap()
     })
     .await;
@@ -100,7 +99,7 @@ async fn controller_with_owned_objects_and_finalizer() {
         .delete("settings-secret", &Default::default())
         .await
         .unwrap();
-    common::eventually(10, || async {
+    eventually(10, || async {
         let again = secrets.get_opt("settings-secret").await.unwrap()?;
         (again.uid() != old_uid).then_some(())
     })
@@ -109,7 +108,7 @@ async fn controller_with_owned_objects_and_finalizer() {
     // Deleting the ConfigMap runs the cleanup, drops the finalizer, and the Secret follows its
     // owner through garbage collection.
     maps.delete("settings", &Default::default()).await.unwrap();
-    common::eventually(10, || async {
+    eventually(10, || async {
         maps.get_opt("settings")
             .await
             .unwrap()
@@ -118,7 +117,7 @@ async fn controller_with_owned_objects_and_finalizer() {
     })
     .await;
     assert_eq!(context.cleanups.load(Ordering::SeqCst), 1);
-    common::eventually(10, || async {
+    eventually(10, || async {
         secrets
             .get_opt("settings-secret")
             .await

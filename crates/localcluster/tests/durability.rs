@@ -1,13 +1,12 @@
 //! With a data directory, objects, served CRDs, the resourceVersion counter and the CA survive
 //! a restart.
 
-mod common;
-
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use kube::api::{PostParams, ResourceExt};
 use localcluster::Options;
 use serde_json::json;
+use testkit::cluster;
 
 #[tokio::test]
 async fn restart_keeps_objects_and_increasing_versions() {
@@ -17,7 +16,7 @@ async fn restart_keeps_objects_and_increasing_versions() {
         ..Options::default()
     };
 
-    let first = common::start_with(options.clone()).await;
+    let first = cluster::start_with(options.clone()).await;
     let maps: Api<ConfigMap> = Api::default_namespaced(first.client().unwrap());
     let map: ConfigMap =
         serde_json::from_value(json!({"metadata": {"name": "kept"}, "data": {"k": "v"}})).unwrap();
@@ -26,7 +25,7 @@ async fn restart_keeps_objects_and_increasing_versions() {
     let ca = first.ca_pem().unwrap().to_string();
     first.shutdown().await;
 
-    let second = common::start_with(options).await;
+    let second = cluster::start_with(options).await;
     assert_eq!(
         second.ca_pem(),
         Some(ca.as_str()),

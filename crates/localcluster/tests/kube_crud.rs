@@ -1,8 +1,6 @@
 //! kube-rs CRUD against the local cluster over HTTPS: status codes, error Status bodies,
 //! optimistic concurrency, selectors, pagination, status subresource, deletion semantics.
 
-mod common;
-
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Service, ServiceAccount};
@@ -11,6 +9,7 @@ use kube::api::{
 };
 use kube::{Api, ResourceExt};
 use serde_json::json;
+use testkit::{cluster, eventually};
 
 fn config_map(name: &str, labels: &[(&str, &str)]) -> ConfigMap {
     serde_json::from_value(json!({
@@ -30,7 +29,7 @@ fn pod(name: &str) -> Pod {
 
 #[tokio::test]
 async fn create_get_replace_delete_with_kubernetes_errors() {
-    let cluster = common::start().await;
+    let cluster = cluster::start().await;
     let client = cluster.client().unwrap();
     let maps: Api<ConfigMap> = Api::default_namespaced(client.clone());
 
@@ -89,7 +88,7 @@ async fn create_get_replace_delete_with_kubernetes_errors() {
 
 #[tokio::test]
 async fn lists_with_label_selectors_and_pages() {
-    let cluster = common::start().await;
+    let cluster = cluster::start().await;
     let maps: Api<ConfigMap> = Api::default_namespaced(cluster.client().unwrap());
     for (name, tier) in [("a", "web"), ("b", "db"), ("c", "web"), ("d", "web")] {
         maps.create(&PostParams::default(), &config_map(name, &[("tier", tier)]))
@@ -143,7 +142,7 @@ async fn lists_with_label_selectors_and_pages() {
 
 #[tokio::test]
 async fn status_subresource_separates_spec_and_status() {
-    let cluster = common::start().await;
+    let cluster = cluster::start().await;
     let pods: Api<Pod> = Api::default_namespaced(cluster.client().unwrap());
     let created = pods
         .create(&PostParams::default(), &pod("p"))
@@ -217,7 +216,7 @@ async fn status_subresource_separates_spec_and_status() {
 
 #[tokio::test]
 async fn finalizers_hold_deletion_until_removed() {
-    let cluster = common::start().await;
+    let cluster = cluster::start().await;
     let maps: Api<ConfigMap> = Api::default_namespaced(cluster.client().unwrap());
     let mut held = config_map("held", &[]);
     held.metadata.finalizers = Some(vec!["example.com/hold".into()]);
@@ -251,7 +250,7 @@ async fn finalizers_hold_deletion_until_removed() {
 
 #[tokio::test]
 async fn owners_take_their_dependents_along() {
-    let cluster = common::start().await;
+    let cluster = cluster::start().await;
     let maps: Api<ConfigMap> = Api::default_namespaced(cluster.client().unwrap());
     let owner = maps
         .create(&PostParams::default(), &config_map("owner", &[]))
@@ -273,7 +272,7 @@ async fn owners_take_their_dependents_along() {
         ..Default::default()
     };
     maps.delete("owner", &foreground).await.unwrap();
-    common::eventually(10, || async {
+    eventually(10, || async {
         maps.get_opt("owner").await.unwrap().is_none().then_some(())
     })
     .await;
@@ -292,7 +291,7 @@ async fn owners_take_their_dependents_along() {
         .await
         .unwrap();
     maps.delete("owner", &DeleteParams::orphan()).await.unwrap();
-    common::eventually(10, || async {
+    eventually(10, || async {
         maps.get_opt("owner").await.unwrap().is_none().then_some(())
     })
     .await;
@@ -303,7 +302,7 @@ async fn owners_take_their_dependents_along() {
 
 #[tokio::test]
 async fn namespaces_services_and_accounts_behave_like_a_cluster() {
-    let cluster = common::start().await;
+    let cluster = cluster::start().await;
     let client = cluster.client().unwrap();
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let team: Namespace = serde_json::from_value(json!({"metadata": {"name": "team"}})).unwrap();
@@ -312,7 +311,7 @@ async fn namespaces_services_and_accounts_behave_like_a_cluster() {
         .await
         .unwrap();
     let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), "team");
-    common::eventually(5, || async { accounts.get_opt("default").await.unwrap() }).await;
+    eventually(5, || async { accounts.get_opt("default").await.unwrap() }).await;
 
     let services: Api<Service> = Api::namespaced(client.clone(), "team");
     let service: Service = serde_json::from_value(
@@ -343,7 +342,7 @@ async fn namespaces_services_and_accounts_behave_like_a_cluster() {
         .delete("team", &DeleteParams::default())
         .await
         .unwrap();
-    common::eventually(10, || async {
+    eventually(10, || async {
         namespaces
             .get_opt("team")
             .await
@@ -377,7 +376,7 @@ async fn namespaces_services_and_accounts_behave_like_a_cluster() {
 /// fabric8 with server-side apply, is longer than 63 characters for most application names.
 #[tokio::test]
 async fn names_longer_than_a_label_are_valid_subdomains() {
-    let cluster = common::start().await;
+    let cluster = cluster::start().await;
     let client = cluster.client().unwrap();
     let maps: Api<ConfigMap> = Api::default_namespaced(client.clone());
     let long = "a-rather-long-application-name-f2a1c2a227576abd-driver-podspec-conf-map";

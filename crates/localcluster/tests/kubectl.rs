@@ -3,106 +3,19 @@
 //! describe, explain, wait, delete --wait, server-side apply, logs (also followed with `-f`),
 //! port-forward (SPDY in a WebSocket, and plain SPDY).
 
-mod common;
-
-use std::path::PathBuf;
-use std::process::Output;
 use std::time::Duration;
 
 use kube::Api;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use localcluster::LocalCluster;
 use serde_json::json;
+use testkit::Kubectl;
+use testkit::cluster;
+use testkit::fixtures::spark_pi;
+use testkit::kubectl::path_arg;
+use testkit::net::free_port;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{ChildStderr, ChildStdout};
-
-const KUBECTL: &str = "/usr/bin/kubectl";
-
-struct Kubectl {
-    dir: tempfile::TempDir,
-}
-
-impl Kubectl {
-    fn new(cluster: &LocalCluster) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        cluster
-            .write_kubeconfig(&dir.path().join("kubeconfig"))
-            .unwrap();
-        Kubectl { dir }
-    }
-
-    fn file(&self, name: &str, content: &str) -> PathBuf {
-        let path = self.dir.path().join(name);
-        std::fs::write(&path, content).unwrap();
-        path
-    }
-
-    fn command(&self, args: &[&str]) -> tokio::process::Command {
-        let cache = self.dir.path().join("cache");
-        let mut command = tokio::process::Command::new(KUBECTL);
-        command
-            .args(args)
-            .arg(format!("--cache-dir={}", cache.display()))
-            .env_clear()
-            .env("KUBECONFIG", self.dir.path().join("kubeconfig"))
-            .env("HOME", self.dir.path())
-            .env("PATH", "/usr/bin:/bin")
-            .kill_on_drop(true);
-        command
-    }
-
-    async fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().await.expect("kubectl runs")
-    }
-
-    /// Starts kubectl with its standard output piped, for commands that keep running.
-    fn spawn(&self, args: &[&str]) -> tokio::process::Child {
-        self.spawn_with(args, &[])
-    }
-
-    fn spawn_with(&self, args: &[&str], env: &[(&str, &str)]) -> tokio::process::Child {
-        self.command(args)
-            .envs(env.iter().copied())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("kubectl starts")
-    }
-
-    /// Runs kubectl and returns its standard output, failing the test if it fails.
-    async fn ok(&self, args: &[&str]) -> String {
-        let output = self.run(args).await;
-        let stdout = String::from_utf8_lossy(&output.stdout).to_string();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(
-            output.status.success(),
-            "kubectl {args:?} failed:\n{stdout}\n{stderr}"
-        );
-        stdout
-    }
-}
-
-const SPARK_APP: &str = r#"
-apiVersion: sparkoperator.k8s.io/v1beta2
-kind: SparkApplication
-metadata:
-  name: pi
-  namespace: default
-spec:
-  type: Scala
-  mode: cluster
-  sparkVersion: 3.5.5
-  image: spark:3.5.5
-  mainClass: org.apache.spark.examples.SparkPi
-  mainApplicationFile: local:///opt/spark/examples/jars/spark-examples.jar
-  driver:
-    cores: 1
-    memory: 512m
-  executor:
-    instances: 1
-    cores: 1
-    memory: 512m
-"#;
 
 fn spark_api(cluster: &LocalCluster) -> Api<DynamicObject> {
     let gvk = GroupVersionKind::gvk("sparkoperator.k8s.io", "v1beta2", "SparkApplication");
@@ -115,10 +28,10 @@ fn spark_api(cluster: &LocalCluster) -> Api<DynamicObject> {
 
 #[tokio::test]
 async fn kubectl_serves_custom_resources() {
-    let cluster = common::start().await;
-    let kubectl = Kubectl::new(&cluster);
-    let crd = common::kubeflow_crd_dir().join("sparkoperator.k8s.io_sparkapplications.yaml");
-    let created = kubectl.ok(&["apply", "-f", crd.to_str().unwrap()]).await;
+    let cluster = cluster::start().await;
+    let kubectl = Kubectl::for_cluster(&cluster);
+    let crd = cluster::crd_dir().join("sparkoperator.k8s.io_sparkapplications.yaml");
+    let created = kubectl.ok(&["apply", "-f", path_arg(&crd)]).await;
     assert!(
         created.contains("sparkapplications.sparkoperator.k8s.io created"),
         "{created}"
@@ -134,20 +47,26 @@ async fn kubectl_serves_custom_resources() {
         .await;
     assert_eq!(crd_status, "True");
 
-    let app = kubectl.file("app.yaml", SPARK_APP);
-    kubectl.ok(&["apply", "-f", app.to_str().unwrap()]).await;
-    let table = kubectl.ok(&["get", "sparkapplications"]).await;
-    let header: Vec<&str> = table
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect();
+    let app = kubectl.file("app.yaml", &spark_pi("pi", "", ""));
+    kubectl.ok(&["apply", "-f", path_arg(&app)]).await;
+    // The CRD's printer columns in its order; Suspend, of priority 1, only in the wide form.
+    let header = |table: &str| -> Vec<String> {
+        let first = table.lines().next().unwrap_or_default();
+        first.split_whitespace().map(String::from).collect()
+    };
+    let wide = kubectl
+        .ok(&["get", "sparkapplications", "-o", "wide"])
+        .await;
     assert_eq!(
-        header,
+        header(&wide),
         [
-            "NAME", "SUSPEND", "STATUS", "ATTEMPTS", "START", "FINISH", "AGE"
+            "NAME", "STATUS", "ATTEMPTS", "START", "FINISH", "SUSPEND", "AGE"
         ]
+    );
+    let table = kubectl.ok(&["get", "sparkapplications"]).await;
+    assert_eq!(
+        header(&table),
+        ["NAME", "STATUS", "ATTEMPTS", "START", "FINISH", "AGE"]
     );
     assert!(
         table.lines().nth(1).unwrap_or_default().starts_with("pi "),
@@ -170,16 +89,11 @@ async fn kubectl_serves_custom_resources() {
     // Schema validation: a wrong type is rejected with the field named.
     let invalid = kubectl.file(
         "invalid.yaml",
-        &SPARK_APP.replace("name: pi", "name: bad").replace(
-            "cores: 1\n    memory: 512m\n  executor",
-            "cores: many\n    memory: 512m\n  executor",
-        ),
+        &spark_pi("bad", "", "")
+            .replace("  driver:\n    cores: 1\n", "  driver:\n    cores: many\n"),
     );
-    let rejected = kubectl
-        .run(&["apply", "-f", invalid.to_str().unwrap()])
-        .await;
-    assert!(!rejected.status.success());
-    let message = String::from_utf8_lossy(&rejected.stderr);
+    let (accepted, message) = kubectl.run(&["apply", "-f", path_arg(&invalid)]).await;
+    assert!(!accepted);
     assert!(message.contains("spec.driver.cores"), "{message}");
 
     // kubectl waits on a status field written by someone else.
@@ -202,11 +116,8 @@ async fn kubectl_serves_custom_resources() {
         };
         tokio::join!(run, writer).0
     };
-    assert!(
-        waiter.status.success(),
-        "{}",
-        String::from_utf8_lossy(&waiter.stderr)
-    );
+    let (waited, output) = waiter;
+    assert!(waited, "{output}");
     let state = kubectl
         .ok(&[
             "get",
@@ -219,25 +130,25 @@ async fn kubectl_serves_custom_resources() {
     assert_eq!(state, "COMPLETED");
 
     let applied = kubectl
-        .ok(&["apply", "--server-side", "-f", app.to_str().unwrap()])
+        .ok(&["apply", "--server-side", "-f", path_arg(&app)])
         .await;
     assert!(applied.contains("serverside-applied"), "{applied}");
     let deleted = kubectl
         .ok(&["delete", "sparkapplication", "pi", "--wait"])
         .await;
     assert!(deleted.contains("deleted"), "{deleted}");
-    let gone = kubectl.run(&["get", "sparkapplication", "pi"]).await;
+    let (_, gone) = kubectl.run(&["get", "sparkapplication", "pi"]).await;
     assert!(
-        String::from_utf8_lossy(&gone.stderr)
-            .contains("sparkapplications.sparkoperator.k8s.io \"pi\" not found")
+        gone.contains("sparkapplications.sparkoperator.k8s.io \"pi\" not found"),
+        "{gone}"
     );
     cluster.shutdown().await;
 }
 
 #[tokio::test]
 async fn kubectl_core_workflow() {
-    let cluster = common::start().await;
-    let kubectl = Kubectl::new(&cluster);
+    let cluster = cluster::start().await;
+    let kubectl = Kubectl::for_cluster(&cluster);
     let version = kubectl.ok(&["version"]).await;
     assert!(version.contains("Server Version: v1.32"), "{version}");
     let namespaces = kubectl.ok(&["get", "namespaces", "-o", "name"]).await;
@@ -251,7 +162,7 @@ async fn kubectl_core_workflow() {
     // Typed clients (kubectl create <kind>) send protobuf.
     kubectl.ok(&["create", "namespace", "work"]).await;
     let pod = kubectl.file("pod.yaml", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  namespace: work\n  labels: {app: web}\nspec:\n  containers:\n  - name: main\n    image: nginx:1.27\n");
-    kubectl.ok(&["apply", "-f", pod.to_str().unwrap()]).await;
+    kubectl.ok(&["apply", "-f", path_arg(&pod)]).await;
     let pods = kubectl.ok(&["get", "pods", "-n", "work"]).await;
     let header: Vec<&str> = pods
         .lines()
@@ -337,18 +248,18 @@ async fn kubectl_core_workflow() {
         .ok(&["delete", "namespace", "work", "--wait", "--timeout=20s"])
         .await;
     assert!(deleted.contains("namespace \"work\" deleted"), "{deleted}");
-    let missing = kubectl
+    let (found, _) = kubectl
         .run(&["get", "configmap", "settings", "-n", "work"])
         .await;
-    assert!(!missing.status.success());
+    assert!(!found);
     cluster.shutdown().await;
 }
 
 #[tokio::test]
 async fn kubectl_follows_a_running_pods_log_until_it_ends() {
-    let cluster = common::start().await;
-    let kubectl = Kubectl::new(&cluster);
-    let pods = common::create_pod(&cluster, "talker", "busybox").await;
+    let cluster = cluster::start().await;
+    let kubectl = Kubectl::for_cluster(&cluster);
+    let pods = cluster::create_pod(&cluster, "talker", "busybox").await;
     let set_phase = |phase: &'static str| {
         let pods = pods.clone();
         async move {
@@ -366,7 +277,7 @@ async fn kubectl_follows_a_running_pods_log_until_it_ends() {
     };
     log("first\n");
 
-    let mut follower = kubectl.spawn(&["logs", "-f", "talker"]);
+    let mut follower = kubectl.spawn(&["logs", "-f", "talker"], &[]);
     let mut lines = BufReader::new(follower.stdout.take().unwrap()).lines();
     let next_line = async |lines: &mut Lines<BufReader<ChildStdout>>| {
         tokio::time::timeout(Duration::from_secs(10), lines.next_line())
@@ -413,14 +324,6 @@ async fn kubectl_follows_a_running_pods_log_until_it_ends() {
     cluster.shutdown().await;
 }
 
-fn free_local_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Sends `text` through the forwarded local port and returns the answer.
 async fn round_trip(local: u16, text: &str) -> String {
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", local))
@@ -449,8 +352,7 @@ async fn start_port_forward(
     remote: u16,
 ) -> (tokio::process::Child, ChildStderr) {
     let mapping = format!("{local}:{remote}");
-    let mut forwarder =
-        kubectl.spawn_with(&["port-forward", "pod/web", &mapping, "-v=6"], upgrade.env);
+    let mut forwarder = kubectl.spawn(&["port-forward", "pod/web", &mapping, "-v=6"], upgrade.env);
     let mut stdout = BufReader::new(forwarder.stdout.take().unwrap()).lines();
     let ready = tokio::time::timeout(Duration::from_secs(20), stdout.next_line())
         .await
@@ -476,16 +378,16 @@ async fn read_all(mut stderr: ChildStderr) -> String {
 /// kubectl port-forward through `upgrade`: TCP round trips through the forwarded port, then a
 /// port nothing listens on, whose error kubectl reports before it gives up.
 async fn port_forward_round_trips(upgrade: Upgrade) {
-    let cluster = common::start().await;
-    let kubectl = Kubectl::new(&cluster);
-    let pods = common::create_pod(&cluster, "web", "nginx").await;
-    let remote = common::upper_case_echo("127.1.8.1").await;
+    let cluster = cluster::start().await;
+    let kubectl = Kubectl::for_cluster(&cluster);
+    let pods = cluster::create_pod(&cluster, "web", "nginx").await;
+    let remote = cluster::upper_case_echo("127.1.8.1").await;
     let running = json!({"status": {"phase": "Running", "podIP": "127.1.8.1"}});
     pods.patch_status("web", &PatchParams::default(), &Patch::Merge(&running))
         .await
         .unwrap();
 
-    let local = free_local_port();
+    let local = free_port();
     let (mut forwarder, stderr) = start_port_forward(&kubectl, &upgrade, local, remote).await;
     // One connection after another (each a new pair of streams), two at once, and one larger
     // than a SPDY frame's worth of socket reads.
@@ -506,7 +408,7 @@ async fn port_forward_round_trips(upgrade: Upgrade) {
     assert!(!log.contains("error"), "kubectl reported errors:\n{log}");
 
     let closed = remote + 1;
-    let local = free_local_port();
+    let local = free_port();
     let (mut forwarder, stderr) = start_port_forward(&kubectl, &upgrade, local, closed).await;
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", local))
         .await

@@ -1,15 +1,14 @@
 //! `pods/log` with `follow=true`: what was printed, then what is printed next, until the pod ends.
 
-mod common;
-
 use futures::{AsyncBufReadExt, StreamExt, TryStreamExt};
 use kube::api::{LogParams, Patch, PatchParams};
 use serde_json::json;
+use testkit::cluster;
 
 #[tokio::test]
 async fn a_followed_log_streams_until_the_pod_ends() {
-    let cluster = common::start().await;
-    let pods = common::create_pod(&cluster, "talker", "busybox").await;
+    let cluster = cluster::start().await;
+    let pods = cluster::create_pod(&cluster, "talker", "busybox").await;
     let running = json!({"status": {"phase": "Running"}});
     pods.patch_status("talker", &PatchParams::default(), &Patch::Merge(&running))
         .await

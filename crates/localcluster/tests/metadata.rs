@@ -1,8 +1,6 @@
 //! Metadata-only reads (`PartialObjectMetadata`) through kube-rs: get, list and
 //! `watcher` of `PartialObjectMeta` receive each object's metadata alone, and the wrong form is refused.
 
-mod common;
-
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::ConfigMap;
 
@@ -11,6 +9,7 @@ use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::core::PartialObjectMeta;
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::json;
+use testkit::cluster;
 
 const OBJECT: &str = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
 const LIST: &str = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1";
@@ -40,7 +39,7 @@ async fn raw_get(client: &kube::Client, path: &str, accept: &str) -> (u16, serde
 
 #[tokio::test]
 async fn gets_lists_and_watches_carry_the_metadata_alone() {
-    let cluster = common::start().await;
+    let cluster = cluster::start().await;
     let client = cluster.client().unwrap();
     let maps: Api<ConfigMap> = Api::default_namespaced(client.clone());
     maps.create(&PostParams::default(), &labelled("first"))

@@ -1,17 +1,16 @@
 //! `pods/{name}/portforward` over WebSockets, driven by kube-rs's Portforwarder, to a process
 //! listening on the pod's loopback IP.
 
-mod common;
-
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
+use testkit::cluster;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test]
 async fn bytes_travel_both_ways_to_the_pods_address() {
-    let cluster = common::start().await;
-    let pods = common::create_pod(&cluster, "web", "nginx").await;
-    let port = common::upper_case_echo("127.1.7.9").await;
+    let cluster = cluster::start().await;
+    let pods = cluster::create_pod(&cluster, "web", "nginx").await;
+    let port = cluster::upper_case_echo("127.1.7.9").await;
     let running = json!({"status": {"phase": "Running", "podIP": "127.1.7.9"}});
     pods.patch_status("web", &PatchParams::default(), &Patch::Merge(&running))
         .await

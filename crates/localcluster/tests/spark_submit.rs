@@ -7,8 +7,6 @@
 //! Needs Spark: `SPARK_HOME`, or `pip install pyspark==4.0.1` (CI installs it). Without it the test
 //! is skipped with a notice.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -18,6 +16,7 @@ use kube::api::ListParams;
 use kube::{Api, Client, ResourceExt};
 use localcluster::LocalCluster;
 use localcluster::simulation::{self, NodesConfig};
+use testkit::cluster;
 
 /// Spark's installation as the operator finds it: `SPARK_HOME`, else the installed pyspark.
 fn find_spark_home() -> Result<PathBuf, String> {
@@ -174,7 +173,7 @@ async fn spark_submit_waits_for_the_driver_to_end() {
             return;
         }
     };
-    let cluster = common::start().await;
+    let cluster = cluster::start().await;
     let client = cluster.client().unwrap();
     let simulated = tokio::spawn(simulation::run(client.clone(), NodesConfig::default()));
     let dir = tempfile::tempdir().unwrap();

@@ -1,8 +1,6 @@
 //! Watches through kube-rs: watcher and reflector across server-side watch timeouts, streaming
 //! lists (sendInitialEvents), bookmarks, and 410 Gone for resourceVersions older than the history.
 
-mod common;
-
 use std::collections::BTreeSet;
 
 use futures::{StreamExt, TryStreamExt};
@@ -12,6 +10,7 @@ use kube::api::{Api, PostParams, WatchEvent, WatchParams};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use localcluster::Options;
 use serde_json::json;
+use testkit::{cluster, eventually};
 
 fn config_map(name: &str) -> ConfigMap {
     serde_json::from_value(json!({"metadata": {"name": name}, "data": {"k": "v"}})).unwrap()
@@ -23,7 +22,7 @@ fn names(store: &reflector::Store<ConfigMap>) -> BTreeSet<String> {
 
 #[tokio::test]
 async fn reflector_follows_changes_across_watch_timeouts() {
-    let cluster = common::start().await;
+    let cluster = cluster::start().await;
     let maps: Api<ConfigMap> = Api::default_namespaced(cluster.client().unwrap());
     maps.create(&PostParams::default(), &config_map("before"))
         .await
@@ -52,14 +51,14 @@ async fn reflector_follows_changes_across_watch_timeouts() {
     }
     maps.delete("before", &Default::default()).await.unwrap();
     let expected: BTreeSet<String> = (0..3).map(|r| format!("round-{r}")).collect();
-    common::eventually(10, || async { (names(&reader) == expected).then_some(()) }).await;
+    eventually(10, || async { (names(&reader) == expected).then_some(()) }).await;
     task.abort();
     cluster.shutdown().await;
 }
 
 #[tokio::test]
 async fn streaming_lists_end_initial_events_with_a_bookmark() {
-    let cluster = common::start().await;
+    let cluster = cluster::start().await;
     let maps: Api<ConfigMap> = Api::default_namespaced(cluster.client().unwrap());
     for name in ["a", "b"] {
         maps.create(&PostParams::default(), &config_map(name))
@@ -95,7 +94,7 @@ async fn raw_watches_resume_bookmark_and_expire() {
         watch_history: 5,
         ..Options::default()
     };
-    let cluster = common::start_with(options).await;
+    let cluster = cluster::start_with(options).await;
     let maps: Api<ConfigMap> = Api::default_namespaced(cluster.client().unwrap());
     let first = maps
         .create(&PostParams::default(), &config_map("first"))
@@ -153,7 +152,7 @@ async fn raw_watches_resume_bookmark_and_expire() {
 async fn watches_over_websockets_as_fabric8_opens_them() {
     use tokio_tungstenite::tungstenite::Message;
 
-    let cluster = common::start().await;
+    let cluster = cluster::start().await;
     let maps: Api<ConfigMap> = Api::default_namespaced(cluster.client().unwrap());
     maps.create(&PostParams::default(), &config_map("existing"))
         .await
@@ -197,7 +196,7 @@ async fn watches_over_websockets_as_fabric8_opens_them() {
 async fn watch_events_name_their_type_before_the_object() {
     use futures::AsyncBufReadExt;
 
-    let cluster = common::start().await;
+    let cluster = cluster::start().await;
     let client = cluster.client().unwrap();
     let maps: Api<ConfigMap> = Api::default_namespaced(client.clone());
     maps.create(&PostParams::default(), &config_map("existing"))

@@ -3,8 +3,6 @@
 //! `caBundle`), applies their patches in order, words denials and failures as Kubernetes does, and
 //! honours failurePolicy, selectors, timeouts, dry run and Service references.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,10 +17,9 @@ use kube::Api;
 use kube::api::{DeleteParams, PostParams};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, SanType};
 use serde_json::{Value, json};
+use testkit::{Kubectl, cluster};
 use tokio::sync::watch;
 use tokio_rustls::rustls::{self, pki_types::CertificateDer, pki_types::PrivateKeyDer};
-
-const KUBECTL: &str = "/usr/bin/kubectl";
 
 /// A webhook server over HTTPS on a free loopback port; what it does depends on the path.
 struct Hooks {
@@ -173,39 +170,9 @@ fn config_map(name: &str) -> ConfigMap {
     .unwrap()
 }
 
-async fn kubectl(
-    cluster: &localcluster::LocalCluster,
-    args: &[&str],
-    stdin: &str,
-) -> (bool, String) {
-    let dir = tempfile::tempdir().unwrap();
-    cluster
-        .write_kubeconfig(&dir.path().join("kubeconfig"))
-        .unwrap();
-    let file = dir.path().join("object.yaml");
-    std::fs::write(&file, stdin).unwrap();
-    let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    all.extend(["-f".to_string(), file.display().to_string()]);
-    let output = tokio::process::Command::new(KUBECTL)
-        .args(&all)
-        .env_clear()
-        .env("KUBECONFIG", dir.path().join("kubeconfig"))
-        .env("HOME", dir.path())
-        .env("PATH", "/usr/bin:/bin")
-        .output()
-        .await
-        .expect("kubectl runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), text)
-}
-
 #[tokio::test]
 async fn validating_webhook_denies_through_kubectl_in_kubernetes_words() {
-    let cluster = common::start().await;
+    let cluster = cluster::start().await;
     let hooks = Hooks::start().await;
     let client_config = json!({"url": hooks.url("/deny-bad"), "caBundle": hooks.ca_bundle()});
     configure(
@@ -215,8 +182,9 @@ async fn validating_webhook_denies_through_kubectl_in_kubernetes_words() {
         vec![hook("deny.example.com", client_config, json!({}))],
     )
     .await;
+    let kubectl = Kubectl::for_cluster(&cluster);
     let bad = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bad-one\n  labels: {test: webhooks}\ndata: {size: \"9\"}\n";
-    let (ok, output) = kubectl(&cluster, &["apply"], bad).await;
+    let (ok, output) = kubectl.apply(bad).await;
     assert!(!ok, "{output}");
     assert!(
         output.contains(
@@ -224,7 +192,7 @@ async fn validating_webhook_denies_through_kubectl_in_kubernetes_words() {
         ),
         "{output}"
     );
-    let (ok, output) = kubectl(&cluster, &["apply"], &bad.replace("bad-one", "good-one")).await;
+    let (ok, output) = kubectl.apply(&bad.replace("bad-one", "good-one")).await;
     assert!(ok, "{output}");
     // The review carried what Kubernetes sends.
     let seen = hooks.seen.lock().unwrap().clone();
@@ -238,7 +206,7 @@ async fn validating_webhook_denies_through_kubectl_in_kubernetes_words() {
     assert_eq!(request["object"]["data"]["size"], "9");
     // Objects the selector leaves out are not sent.
     let unlabelled = bad.replace("  labels: {test: webhooks}\n", "");
-    let (ok, output) = kubectl(&cluster, &["apply"], &unlabelled).await;
+    let (ok, output) = kubectl.apply(&unlabelled).await;
     assert!(
         ok,
         "an unselected object is not sent to the webhook: {output}"
@@ -247,7 +215,7 @@ async fn validating_webhook_denies_through_kubectl_in_kubernetes_words() {
 
 #[tokio::test]
 async fn mutating_webhooks_patch_in_order_and_selectors_apply() {
-    let cluster = common::start().await;
+    let cluster = cluster::start().await;
     let hooks = Hooks::start().await;
     let config = |path: &str| json!({"url": hooks.url(path), "caBundle": hooks.ca_bundle()});
     configure(
@@ -303,7 +271,7 @@ async fn mutating_webhooks_patch_in_order_and_selectors_apply() {
 
 #[tokio::test]
 async fn failure_policy_fail_and_ignore_when_the_webhook_is_down_or_slow() {
-    let cluster = common::start().await;
+    let cluster = cluster::start().await;
     let hooks = Hooks::start().await;
     // A port nothing listens on.
     let closed = {
@@ -394,7 +362,7 @@ async fn failure_policy_fail_and_ignore_when_the_webhook_is_down_or_slow() {
 
 #[tokio::test]
 async fn services_resolve_through_loopback_endpoints_and_deletes_and_dry_runs_are_reviewed() {
-    let cluster = common::start().await;
+    let cluster = cluster::start().await;
     let hooks = Hooks::start().await;
     let client = cluster.client().unwrap();
     let api = cluster.cluster();

@@ -17,6 +17,7 @@
 pub mod cli;
 pub mod config;
 pub mod controller;
+pub mod duration;
 pub mod error;
 pub mod install;
 pub mod leader;

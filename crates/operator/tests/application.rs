@@ -2,15 +2,13 @@
 //! simulated nodes, whose Spark drivers create executors as Spark's would. Every scenario runs in
 //! both submission modes (`native::…` and `spark_submit::…`).
 
-mod common;
-mod slow_watch;
-
 use std::collections::BTreeSet;
 
-use common::{Env, Mode, eventually, spark_pi};
 use kube::ResourceExt;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use spark_operator_api::ApplicationStateType as State;
+use testkit::fixtures::spark_pi;
+use testkit::{Env, Mode, eventually, in_both_modes, slow_watch};
 
 in_both_modes!(
     spark_pi_runs_to_completed_with_its_executors,

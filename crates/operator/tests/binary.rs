@@ -1,23 +1,14 @@
 //! The `spark-operator` binary as users run it: `controller start` against a cluster found
 //! through KUBECONFIG.
 
-mod common;
-
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Env, spark_pi};
 use spark_operator_api::ApplicationStateType as State;
+use testkit::fixtures::spark_pi;
+use testkit::{Env, scratch};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_spark-operator");
-
-/// A directory of the test's own, removed when the test ends (passed or failed).
-fn scratch(name: &str) -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix(&format!("spark-operator-test-{name}-"))
-        .tempdir()
-        .unwrap()
-}
 
 #[tokio::test]
 async fn controller_start_runs_against_the_kubeconfig_cluster_and_stops_on_sigterm() {

@@ -4,12 +4,11 @@
 //! one `controller start` accepts, every value a template reads is in values.yaml, and the
 //! Dockerfile agrees with the chart.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use common::rbac::{chart_dir, chart_grants};
+use testkit::helm::chart_dir;
+use testkit::rbac::chart_grants;
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path:?}: {e}"))

@@ -1,46 +1,42 @@
 //! The Helm chart installed as `helm install` would install it, where neither helm nor a
-//! container engine can run (tests/helm/install.rs); then the operator binary, started with the
+//! container engine can run (`testkit::helm::install`); then the operator binary, started with the
 //! arguments of the chart's Deployment and a token of the chart's ServiceAccount, runs an example
 //! to completion. That the chart grants no more than needed is checked in tests/runtime.rs.
 
-mod helm;
-
-use std::time::Duration;
-
-use helm::install::{
-    Process, RELEASE, RELEASE_NAMESPACE, find, install, kubectl, kubectl_ok, repository,
-};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
 use kube::{Api, Client};
 use spark_operator_api::{ApplicationStateType as State, SparkApplication};
+use testkit::helm::install::{Process, RELEASE, RELEASE_NAMESPACE, find, install};
+use testkit::kubectl::{Kubectl, path_arg};
+use testkit::{helm, repository, within};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_spark-operator");
 
 /// What an install would set (README's `helm install`).
 const INSTALL_VALUES: &str = "spark:\n  jobNamespaces: [default]\ncontroller:\n  replicas: 2\n";
 
 async fn wait_for_state(client: &Client, name: &str, state: State, replicas: &[Process]) {
     let apps: Api<SparkApplication> = Api::namespaced(client.clone(), "default");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
-    loop {
+    let current = || async {
         let app = apps.get_opt(name).await.expect("get application");
-        let current = app
-            .as_ref()
-            .and_then(|a| a.status.as_ref())
-            .map(|s| s.application_state.state);
-        if current == Some(state) {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{name} is {current:?}, not {state:?}; operator logs:\n{}",
-            replicas
-                .iter()
-                .map(Process::log)
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        app.and_then(|a| a.status)
+            .map(|s| s.application_state.state)
+    };
+    let reached = within(90, || async {
+        (current().await == Some(state)).then_some(())
+    })
+    .await;
+    assert!(
+        reached.is_some(),
+        "{name} is {:?}, not {state:?}; operator logs:\n{}",
+        current().await,
+        replicas
+            .iter()
+            .map(Process::log)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
 }
 
 #[test]
@@ -121,11 +117,8 @@ async fn the_rendered_chart_applied_with_kubectl_runs_an_example_under_its_own_r
         admin.clone(),
         localcluster::simulation::NodesConfig::default(),
     ));
-    let (admin_config, manifest, applied) = (
-        &installed.admin_config,
-        &installed.manifest,
-        &installed.applied,
-    );
+    let (kubectl, manifest, applied) =
+        (&installed.kubectl, &installed.manifest, &installed.applied);
     let docs = &installed.documents;
     for (kind, namespace) in [
         ("ServiceAccount", RELEASE_NAMESPACE),
@@ -160,12 +153,11 @@ async fn the_rendered_chart_applied_with_kubectl_runs_an_example_under_its_own_r
     );
     let operator_config = installed.kubeconfig_of(account, None).await;
     // RBAC is in force for it: granted reads work, others are refused.
-    kubectl_ok(
-        &operator_config,
-        &["get", "sparkapplications", "-n", "default"],
-    )
-    .await;
-    let (ok, refused) = kubectl(&operator_config, &["get", "secrets", "-n", "default"]).await;
+    let operator = Kubectl::new(&operator_config);
+    operator
+        .ok(&["get", "sparkapplications", "-n", "default"])
+        .await;
+    let (ok, refused) = operator.run(&["get", "secrets", "-n", "default"]).await;
     assert!(!ok && refused.contains("forbidden"), "{refused}");
     assert!(
         refused.contains(&format!(
@@ -190,12 +182,12 @@ async fn the_rendered_chart_applied_with_kubectl_runs_an_example_under_its_own_r
         .map(|i| {
             let log = installed.dir.path().join(format!("operator-{i}.log"));
             let pod = format!("spark-operator-controller-{i}");
-            Process::start(&args, &operator_config, &pod, log)
+            Process::start(BINARY, &args, &operator_config, &pod, log)
         })
         .collect();
 
     let example = repository().join("examples/spark-pi.yaml");
-    kubectl_ok(admin_config, &["apply", "-f", example.to_str().unwrap()]).await;
+    kubectl.ok(&["apply", "-f", path_arg(&example)]).await;
     wait_for_state(&admin, "spark-pi", State::Completed, &replicas).await;
 
     // The driver ran as the Spark service account the chart made in the job namespace.

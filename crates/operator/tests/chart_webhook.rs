@@ -1,21 +1,14 @@
 //! The chart with `webhook.enable`: installed as `helm install` would install it
-//! (tests/helm/install.rs), its webhook Deployment's container run as a process with the chart's
+//! (`testkit::helm::install`), its webhook Deployment's container run as a process with the chart's
 //! arguments and a token of the chart's ServiceAccount for it, reached by the local cluster
 //! through the chart's Service. Bad applications are denied at `kubectl apply` in the job
 //! namespaces only, pods are mutated, an upgrade keeps the webhooks registered, the webhook's
 //! probes and metrics answer, it calls nothing the chart does not grant and is granted nothing
 //! it does not call, and uninstalling removes its webhook configurations.
 
-mod common;
-mod helm;
-
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
-use common::proxy::Proxy;
-use common::rbac::{Permission, chart_grants, permission};
-use common::{eventually, http_get, spark_pi};
-use helm::install::{Process, RELEASE_NAMESPACE, find, install, kubectl, kubectl_ok};
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
 };
@@ -23,18 +16,19 @@ use k8s_openapi::api::core::v1::{Endpoints, Pod};
 use kube::Api;
 use kube::api::PostParams;
 use serde_json::json;
+use testkit::eventually;
+use testkit::fixtures::spark_pi;
+use testkit::helm::install::{Process, RELEASE_NAMESPACE, find, install};
+use testkit::kubectl::path_arg;
+use testkit::net::{free_port, http_get};
+use testkit::proxy::Proxy;
+use testkit::rbac::{Permission, chart_grants, permission};
 
 const VALUES: &str = "spark:\n  jobNamespaces: [default]\nwebhook:\n  enable: true\n";
 const WEBHOOK: &str = "spark-operator-webhook";
 const VALIDATING: &str =
     "validate-sparkoperator-k8s-io-v1beta2-sparkapplication.sparkoperator.k8s.io";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
+const BINARY: &str = env!("CARGO_BIN_EXE_spark-operator");
 
 /// The tests' application in `namespace`, with `memory` for its driver and an environment
 /// variable the mutating webhook is to give the driver's pod; as JSON, which kubectl reads too.
@@ -44,17 +38,6 @@ fn application(namespace: &str, name: &str, memory: &str) -> String {
     app["spec"]["driver"]["memory"] = memory.into();
     app["spec"]["driver"]["env"] = json!([{"name": "SET_BY", "value": "the-webhook"}]);
     app.to_string()
-}
-
-/// `kubectl apply` of `yaml` as the admin: success and output.
-async fn apply(installed: &helm::install::Installed, name: &str, yaml: &str) -> (bool, String) {
-    let file = installed.dir.path().join(format!("{name}.yaml"));
-    std::fs::write(&file, yaml).unwrap();
-    kubectl(
-        &installed.admin_config,
-        &["apply", "-f", file.to_str().unwrap()],
-    )
-    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -112,7 +95,7 @@ async fn the_charts_webhook_denies_bad_applications_mutates_pods_and_leaves_with
         .await
         .expect("endpoints");
     let log = installed.dir.path().join("webhook.log");
-    let mut webhook = Process::start(&args, &kubeconfig, "spark-operator-webhook-0", log);
+    let mut webhook = Process::start(BINARY, &args, &kubeconfig, "spark-operator-webhook-0", log);
 
     let health = SocketAddr::from(([127, 0, 0, 1], health));
     eventually(30, || async {
@@ -132,7 +115,10 @@ async fn the_charts_webhook_denies_bad_applications_mutates_pods_and_leaves_with
     .await;
 
     // Denied in a job namespace, with the field and the fix; not looked at elsewhere.
-    let (ok, denied) = apply(&installed, "bad", &application("default", "bad", "lots")).await;
+    let (ok, denied) = installed
+        .kubectl
+        .apply(&application("default", "bad", "lots"))
+        .await;
     assert!(!ok, "{denied}");
     assert!(
         denied.contains(&format!(
@@ -141,19 +127,19 @@ async fn the_charts_webhook_denies_bad_applications_mutates_pods_and_leaves_with
         "{denied}\n{}",
         webhook.log()
     );
-    kubectl_ok(
-        &installed.admin_config,
-        &["create", "namespace", "elsewhere"],
-    )
-    .await;
-    let (ok, admitted) = apply(
-        &installed,
-        "other",
-        &application("elsewhere", "bad", "lots"),
-    )
-    .await;
+    installed
+        .kubectl
+        .ok(&["create", "namespace", "elsewhere"])
+        .await;
+    let (ok, admitted) = installed
+        .kubectl
+        .apply(&application("elsewhere", "bad", "lots"))
+        .await;
     assert!(ok, "outside the job namespaces: {admitted}");
-    let (ok, text) = apply(&installed, "good", &application("default", "good", "512m")).await;
+    let (ok, text) = installed
+        .kubectl
+        .apply(&application("default", "good", "512m"))
+        .await;
     assert!(ok, "{text}");
 
     // A driver pod of the application, as spark-submit creates it, gets what it asks.
@@ -180,17 +166,12 @@ async fn the_charts_webhook_denies_bad_applications_mutates_pods_and_leaves_with
     );
 
     // helm upgrade with the same chart leaves what the webhook filled in.
-    kubectl_ok(
-        &installed.admin_config,
-        &["apply", "-f", installed.manifest_file.to_str().unwrap()],
-    )
-    .await;
-    let (ok, denied) = apply(
-        &installed,
-        "again",
-        &application("default", "again", "lots"),
-    )
-    .await;
+    let manifest = path_arg(&installed.manifest_file);
+    installed.kubectl.ok(&["apply", "-f", manifest]).await;
+    let (ok, denied) = installed
+        .kubectl
+        .apply(&application("default", "again", "lots"))
+        .await;
     assert!(
         !ok && denied.contains(VALIDATING),
         "after an upgrade: {denied}"
@@ -243,24 +224,16 @@ async fn the_charts_webhook_denies_bad_applications_mutates_pods_and_leaves_with
 
     // helm uninstall: the configurations go with the release, so no webhook is left that
     // nothing answers.
-    kubectl_ok(
-        &installed.admin_config,
-        &[
-            "delete",
-            "-f",
-            installed.manifest_file.to_str().unwrap(),
-            "--wait",
-        ],
-    )
-    .await;
+    installed
+        .kubectl
+        .ok(&["delete", "-f", manifest, "--wait"])
+        .await;
     let mutating: Api<MutatingWebhookConfiguration> = Api::all(admin.clone());
     assert!(mutating.get_opt(WEBHOOK).await.unwrap().is_none());
     assert!(validating.get_opt(WEBHOOK).await.unwrap().is_none());
-    let (ok, text) = apply(
-        &installed,
-        "after",
-        &application("default", "after", "lots"),
-    )
-    .await;
+    let (ok, text) = installed
+        .kubectl
+        .apply(&application("default", "after", "lots"))
+        .await;
     assert!(ok, "no webhook after uninstall: {text}");
 }

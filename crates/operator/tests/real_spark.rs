@@ -3,10 +3,7 @@
 //! creates its executor pods through the API server and the runtime runs those as processes
 //! too. The answers come from Spark's own output.
 
-#[path = "common/real_spark.rs"]
-mod real_spark;
-
-use real_spark::{RealSpark, pi_from, registered_executors};
+use testkit::real_spark::{RealSpark, pi_from, registered_executors};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spark_pi_computes_pi_with_an_executor_that_spark_created() {
@@ -25,7 +22,7 @@ async fn spark_pi_computes_pi_with_an_executor_that_spark_created() {
         .as_ref()
         .and_then(|s| s.driver_info.pod_name.clone())
         .unwrap_or_default();
-    let kubectl_log = spark.kubectl(&["logs", &driver]);
+    let kubectl_log = spark.kubectl().ok(&["logs", &driver]).await;
     assert!(
         kubectl_log.contains(&format!("Pi is roughly {pi:.6}")),
         "kubectl logs {driver}:\n{kubectl_log}"

@@ -1,16 +1,15 @@
 //! Restart policies end to end: drivers that fail and then succeed, and driver pods that the API
 //! server rejects (a submission failure), retried as the policy says; in both submission modes.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::{Env, Mode, spark_pi};
 use futures::future::BoxFuture;
 use localcluster::admission::{Admission, AdmissionRequest, Operation};
 use localcluster::error::ApiError;
 use spark_operator_api::ApplicationStateType as State;
+use testkit::fixtures::spark_pi;
+use testkit::{Env, Mode, in_both_modes};
 
 in_both_modes!(
     a_failed_driver_is_retried_and_the_retry_succeeds,

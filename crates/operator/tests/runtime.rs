@@ -3,15 +3,10 @@
 //! one is like killing its process), and the Helm chart's RBAC against the requests the operator
 //! really makes.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::proxy::Proxy;
-use common::rbac::{Permission, chart_grants, permission};
-use common::{Env, eventually, http_get, spark_pi};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Event;
 use kube::api::ListParams;
@@ -21,6 +16,11 @@ use spark_operator::leader::{LeaderElectionConfig, LeadershipEnd, Timings};
 use spark_operator::metrics::{Metrics, MetricsConfig};
 use spark_operator::runtime::{Operator, RuntimeConfig};
 use spark_operator_api::{ApplicationStateType as State, SparkApplication};
+use testkit::fixtures::{SparkApplicationFixture, spark_pi};
+use testkit::net::http_get;
+use testkit::proxy::Proxy;
+use testkit::rbac::{Permission, chart_grants, permission};
+use testkit::{Env, eventually};
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
@@ -375,8 +375,7 @@ async fn a_standby_takes_over_a_burst_when_the_leader_is_killed_and_nothing_runs
         tokio::spawn(async move {
             let apps: Api<SparkApplication> = Api::namespaced(client, "default");
             for name in &names {
-                let yaml = spark_pi(name, r#""localcluster/run-seconds": "1""#, "");
-                let app: SparkApplication = serde_yaml::from_str(&yaml).unwrap();
+                let app = SparkApplication::spark_pi(name).runs_for("1");
                 apps.create(&Default::default(), &app)
                     .await
                     .expect("application created");

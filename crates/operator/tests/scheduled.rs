@@ -4,13 +4,10 @@
 //! A `Runs` recorder watches the runs of one schedule from before it exists, so assertions cover
 //! every run ever created and every state it went through, not just what is left at the end.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Env, eventually};
 use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
@@ -20,44 +17,23 @@ use spark_operator_api::{
     ApplicationStateType as State, ScheduleState, ScheduledSparkApplication,
     ScheduledSparkApplicationStatus, SparkApplication,
 };
+use testkit::fixtures::{SparkApplicationFixture, scheduled, spark_pi};
+use testkit::{Env, eventually};
 use tokio::task::JoinHandle;
 
 const LABEL: &str = "sparkoperator.k8s.io/scheduled-app-name";
 /// The schedule of every test: a run every two seconds.
 const EVERY: i64 = 2;
 
-/// A ScheduledSparkApplication running spark-pi every two seconds; `spec` adds fields (policy,
-/// limits), `annotations` go on the driver (how long the simulated run takes, its exit code).
+/// A ScheduledSparkApplication running spark-pi (with one executor) every two seconds; `spec`
+/// adds fields (policy, limits), `annotations` go on the driver (how long the simulated run
+/// takes, its exit code).
 fn scheduled_pi(name: &str, spec: &str, annotations: &str) -> String {
-    format!(
-        r#"
-apiVersion: sparkoperator.k8s.io/v1beta2
-kind: ScheduledSparkApplication
-metadata:
-  name: {name}
-  namespace: default
-spec:
-  schedule: "@every {EVERY}s"
-  timeZone: UTC
-{spec}
-  template:
-    type: Scala
-    mode: cluster
-    image: apache/spark:4.0.0
-    mainClass: org.apache.spark.examples.SparkPi
-    mainApplicationFile: local:///opt/spark/examples/jars/spark-examples.jar
-    sparkVersion: 4.0.0
-    driver:
-      cores: 1
-      memory: 512m
-      serviceAccount: spark
-      annotations: {{{annotations}}}
-    executor:
-      instances: 1
-      cores: 1
-      memory: 512m
-"#
-    )
+    let run: SparkApplication =
+        serde_yaml::from_str(&spark_pi(name, annotations, "")).expect("Spark Pi parses");
+    let run = run.executors(1).to_yaml();
+    let spec = format!("  timeZone: UTC\n{spec}");
+    scheduled(name, &format!("@every {EVERY}s"), &spec, &run)
 }
 
 fn schedules(env: &Env) -> Api<ScheduledSparkApplication> {

@@ -2,11 +2,10 @@
 //! through Spark's own `spark-submit`, is tested by the scenarios of application.rs and retries.rs,
 //! which run in both modes.
 
-mod common;
-
-use common::{Env, Mode, eventually, spark_pi};
 use spark_operator::config::ControllerConfig;
 use spark_operator_api::ApplicationStateType as State;
+use testkit::fixtures::spark_pi;
+use testkit::{Env, Mode, eventually};
 
 #[tokio::test]
 async fn the_annotation_chooses_the_submitter_per_application() {

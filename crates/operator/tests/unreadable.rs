@@ -1,13 +1,12 @@
 //! An application the operator's types cannot read (stored under a looser CRD, as clusters that
 //! migrate from older operators have) is reported on its own and never stops the others.
 
-mod common;
-
-use common::{Env, spark_pi};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
 use kube::api::{ApiResource, DynamicObject, PostParams};
 use spark_operator_api::{ApplicationStateType as State, SparkApplication};
+use testkit::fixtures::spark_pi;
+use testkit::{Env, eventually};
 
 #[tokio::test]
 async fn an_unreadable_application_fails_alone() {
@@ -45,7 +44,7 @@ async fn an_unreadable_application_fails_alone() {
         Api::namespaced_with(env.client.clone(), "default", &resource);
     let mut broken: DynamicObject = serde_yaml::from_str(&spark_pi("broken", "", "")).unwrap();
     broken.data["spec"]["driver"]["cores"] = serde_json::json!("as many as you have");
-    common::eventually(10, || async {
+    eventually(10, || async {
         dynamic.create(&PostParams::default(), &broken).await.ok()
     })
     .await;
@@ -59,7 +58,7 @@ async fn an_unreadable_application_fails_alone() {
     .await;
 
     env.wait_for("fine", State::Completed, 30).await;
-    let reported = common::eventually(30, || async {
+    let reported = eventually(30, || async {
         let object = dynamic.get("broken").await.ok()?;
         let state = object.data["status"]["applicationState"].clone();
         (state["state"] == "FAILED").then_some(state)

@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use spark_operator_api::SparkApplication;
+use testkit::fixtures::SparkApplicationFixture;
+use testkit::{repository, scratch};
 
 fn validate(files: &[PathBuf]) -> (bool, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_spark-operator"))
@@ -20,7 +20,7 @@ fn validate(files: &[PathBuf]) -> (bool, String) {
 
 #[test]
 fn every_example_is_valid() {
-    let examples: Vec<PathBuf> = std::fs::read_dir(repo().join("examples"))
+    let examples: Vec<PathBuf> = std::fs::read_dir(repository().join("examples"))
         .expect("examples/")
         .map(|e| e.expect("entry").path())
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
@@ -40,13 +40,13 @@ fn every_example_is_valid() {
 
 #[test]
 fn problems_are_listed_with_their_fields_and_fail_the_command() {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = scratch("validate");
     let file = dir.path().join("broken.yaml");
-    std::fs::write(
-        &file,
-        "apiVersion: sparkoperator.k8s.io/v1beta2\nkind: SparkApplication\nmetadata:\n  name: broken\nspec:\n  type: Scala\n  sparkVersion: 4.0.0\n  image: apache/spark:4.0.0\n  mainApplicationFile: local:///app.jar\n  driver:\n    memory: 512x\n",
-    )
-    .expect("write");
+    let broken = SparkApplication::spark_pi("broken").with(|app| {
+        app.spec.main_class = None;
+        app.spec.driver.pod.memory = Some("512x".into());
+    });
+    std::fs::write(&file, broken.to_yaml()).expect("write");
     let (ok, output) = validate(&[file]);
     assert!(!ok, "{output}");
     assert!(

@@ -3,21 +3,19 @@
 //! mutated as it asks, other pods are not; webhook down with failurePolicy Fail and Ignore;
 //! certificate renewal by two replicas sharing a Secret while requests keep coming.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Env, eventually, spark_pi};
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::Api;
 use kube::api::PostParams;
-use serde_json::{Value, json};
+use serde_json::json;
 use spark_operator::webhook::{Advertise, WebhookConfig, WebhookServer};
 use spark_operator_api::SparkApplication;
+use testkit::fixtures::{SparkApplicationFixture, scheduled, spark_pi};
+use testkit::{Env, eventually};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-const KUBECTL: &str = "/usr/bin/kubectl";
 const VALIDATING: &str =
     "validate-sparkoperator-k8s-io-v1beta2-sparkapplication.sparkoperator.k8s.io";
 
@@ -66,28 +64,9 @@ async fn start_webhook(env: &Env, config: WebhookConfig) -> Running {
     Running { stop, task }
 }
 
+/// `kubectl apply` of `yaml`: success and output.
 async fn kubectl_apply(env: &Env, yaml: &str) -> (bool, String) {
-    let dir = env.scratch_dir(&format!("kubectl-apply-{}", uuid::Uuid::new_v4()));
-    env.cluster
-        .write_kubeconfig(&dir.join("kubeconfig"))
-        .expect("kubeconfig");
-    let file = dir.join("app.yaml");
-    std::fs::write(&file, yaml).expect("written");
-    let output = tokio::process::Command::new(KUBECTL)
-        .args(["apply", "-f", &file.display().to_string()])
-        .env_clear()
-        .env("KUBECONFIG", dir.join("kubeconfig"))
-        .env("HOME", &dir)
-        .env("PATH", "/usr/bin:/bin")
-        .output()
-        .await
-        .expect("kubectl runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), text)
+    env.kubectl("kubectl").apply(yaml).await
 }
 
 #[tokio::test]
@@ -129,11 +108,8 @@ async fn kubectl_apply_of_invalid_applications_is_denied_with_every_problem() {
         ),
     ];
     for (name, spec, expected) in cases {
-        let yaml = format!(
-            "apiVersion: sparkoperator.k8s.io/v1beta2\nkind: SparkApplication\nmetadata:\n  name: {name}\n  namespace: default\nspec:\n  type: Scala\n  mode: cluster\n  image: apache/spark:4.0.0\n  mainClass: org.apache.spark.examples.SparkPi\n  mainApplicationFile: local:///opt/spark/examples/jars/spark-examples.jar\n  sparkVersion: 4.0.0\n"
-        );
-        // Later keys replace earlier ones, so a case overrides the valid defaults above.
-        let yaml = format!("{yaml}{spec}");
+        // Later keys replace earlier ones, so a case overrides the valid Spark Pi's.
+        let yaml = spark_pi(name, "", spec);
         let (ok, output) = kubectl_apply(&env, &yaml).await;
         assert!(!ok, "{name} was accepted: {output}");
         assert!(
@@ -146,8 +122,13 @@ async fn kubectl_apply_of_invalid_applications_is_denied_with_every_problem() {
             assert!(output.contains(text), "{name}: {text:?} not in {output}");
         }
     }
-    let scheduled = "apiVersion: sparkoperator.k8s.io/v1beta2\nkind: ScheduledSparkApplication\nmetadata:\n  name: sometimes\n  namespace: default\nspec:\n  schedule: every now and then\n  template:\n    type: Scala\n    mode: cluster\n    image: apache/spark:4.0.0\n    mainClass: org.apache.spark.examples.SparkPi\n    mainApplicationFile: local:///opt/spark/examples/jars/spark-examples.jar\n    sparkVersion: 4.0.0\n";
-    let (ok, output) = kubectl_apply(&env, scheduled).await;
+    let sometimes = scheduled(
+        "sometimes",
+        "every now and then",
+        "",
+        &spark_pi("sometimes", "", ""),
+    );
+    let (ok, output) = kubectl_apply(&env, &sometimes).await;
     assert!(
         !ok && output
             .contains("denied the request: ScheduledSparkApplication default/sometimes is invalid"),
@@ -299,10 +280,9 @@ async fn certificate_renewal_while_serving_drops_no_request() {
             .expect("secret"),
     );
     let apps: Api<SparkApplication> = Api::namespaced(env.client.clone(), "default");
-    let app: SparkApplication = serde_yaml::from_str(&spark_pi("renewal", "", "")).expect("app");
-    let bad: Value =
-        serde_yaml::from_str(&spark_pi("renewal-bad", "", "  mainClass: \"\"")).expect("bad app");
-    let bad: SparkApplication = serde_json::from_value(bad).expect("typed");
+    let app = SparkApplication::spark_pi("renewal");
+    let bad =
+        SparkApplication::spark_pi("renewal-bad").with(|bad| bad.spec.main_class = Some("".into()));
     let dry = PostParams {
         dry_run: true,
         ..Default::default()

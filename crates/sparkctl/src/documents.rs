@@ -1,7 +1,7 @@
-//! Reading the YAML documents of a file, with errors that give the document and line.
+//! Reading the Spark resources of a file (YAML or JSON, as kubectl reads them), with errors that
+//! give the document and line.
 
 use anyhow::{Context, anyhow};
-use serde::Deserialize;
 use spark_operator_api::{ScheduledSparkApplication, SparkApplication};
 
 /// One object of a file.
@@ -18,12 +18,11 @@ pub fn read(path: &std::path::Path) -> anyhow::Result<Vec<Document>> {
 
 pub fn parse(text: &str) -> anyhow::Result<Vec<Document>> {
     let mut documents = Vec::new();
-    for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
+    for (index, value) in spark_operator_api::documents::parse(text)?
+        .into_iter()
+        .enumerate()
+    {
         let number = index + 1;
-        let value = serde_yaml::Value::deserialize(document).map_err(|e| located(number, e))?;
-        if value.is_null() {
-            continue;
-        }
         let kind = value
             .get("kind")
             .and_then(|k| k.as_str())
@@ -31,19 +30,19 @@ pub fn parse(text: &str) -> anyhow::Result<Vec<Document>> {
             .to_string();
         let document = match kind.as_str() {
             "SparkApplication" => Document::Application(Box::new(
-                serde_yaml::from_value(value).map_err(|e| anyhow!("document {number}: {e}"))?,
+                serde_json::from_value(value).map_err(|e| anyhow!("object {number}: {e}"))?,
             )),
             "ScheduledSparkApplication" => Document::Scheduled(Box::new(
-                serde_yaml::from_value(value).map_err(|e| anyhow!("document {number}: {e}"))?,
+                serde_json::from_value(value).map_err(|e| anyhow!("object {number}: {e}"))?,
             )),
             "" => {
                 return Err(anyhow!(
-                    "document {number} has no kind: set `kind: SparkApplication`"
+                    "object {number} has no kind: set `kind: SparkApplication`"
                 ));
             }
             other => {
                 return Err(anyhow!(
-                    "document {number} is a {other}: sparkctl creates SparkApplication and ScheduledSparkApplication only"
+                    "object {number} is a {other}: sparkctl creates SparkApplication and ScheduledSparkApplication only"
                 ));
             }
         };
@@ -53,17 +52,6 @@ pub fn parse(text: &str) -> anyhow::Result<Vec<Document>> {
         return Err(anyhow!("no SparkApplication in the file"));
     }
     Ok(documents)
-}
-
-fn located(document: usize, error: serde_yaml::Error) -> anyhow::Error {
-    match error.location() {
-        Some(at) => anyhow!(
-            "document {document}, line {}, column {}: {error}",
-            at.line(),
-            at.column()
-        ),
-        None => anyhow!("document {document}: {error}"),
-    }
 }
 
 #[cfg(test)]
@@ -85,6 +73,12 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(error.contains("document 1, line"), "{error}");
+    }
+
+    #[test]
+    fn json_as_python_writes_it() {
+        let text = r#"{"apiVersion": "sparkoperator.k8s.io/v1beta2", "kind": "SparkApplication", "metadata": {"name": "a", "labels": {"team": "\ud83d\ude80"}}, "spec": {"type": "Scala", "sparkVersion": "4.0.0"}}"#;
+        assert!(matches!(parse(text).unwrap()[0], Document::Application(_)));
     }
 
     #[test]

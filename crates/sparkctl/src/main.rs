@@ -29,8 +29,27 @@ fn main() -> ExitCode {
     match runtime.block_on(commands::run(cli)) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("{} {error:#}", output::Paint::stderr().error("error:"));
+            eprintln!(
+                "{} {}",
+                output::Paint::stderr().error("error:"),
+                explain(&error)
+            );
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, `: `-separated, each API error as the API server's message rather
+/// than kube-rs's debug dump of it.
+fn explain(error: &anyhow::Error) -> String {
+    let mut parts = Vec::new();
+    for cause in error.chain() {
+        if let Some(api) = cause.downcast_ref::<kube::Error>() {
+            // Its own causes are what `describe` already said.
+            parts.push(connect::describe(api));
+            break;
+        }
+        parts.push(cause.to_string());
+    }
+    parts.join(": ")
 }

@@ -1,14 +1,11 @@
 //! The real `sparkctl` binary against the local cluster with the operator running.
 
-#[path = "../../operator/tests/common/mod.rs"]
-#[allow(unused_imports)]
-mod common;
-
 use std::path::PathBuf;
 use std::process::Output;
 
-use common::{Env, spark_pi};
 use spark_operator_api::ApplicationStateType as State;
+use testkit::fixtures::{scheduled, spark_pi};
+use testkit::{Env, eventually};
 
 const SPARKCTL: &str = env!("CARGO_BIN_EXE_sparkctl");
 
@@ -19,9 +16,8 @@ struct Cli {
 
 impl Cli {
     fn new(env: &Env, name: &str) -> Cli {
+        let kubeconfig = env.kubeconfig_in(name);
         let dir = env.scratch_dir(name);
-        let kubeconfig = dir.join("kubeconfig");
-        env.cluster.write_kubeconfig(&kubeconfig).unwrap();
         Cli { kubeconfig, dir }
     }
 
@@ -160,7 +156,7 @@ async fn create_wait_list_status_event_log_delete() {
     pods.delete_collection(&Default::default(), &executors)
         .await
         .unwrap();
-    common::eventually(10, || async {
+    eventually(10, || async {
         let left = pods.list(&executors).await.unwrap();
         left.items.is_empty().then_some(())
     })
@@ -170,7 +166,7 @@ async fn create_wait_list_status_event_log_delete() {
     let deleted = cli.run(&["delete", "first", "second"]).await;
     assert!(deleted.status.success());
     assert!(stdout(&deleted).contains("sparkapplication first deleted"));
-    common::eventually(10, || async {
+    eventually(10, || async {
         env.app("first").await.is_none().then_some(())
     })
     .await;
@@ -226,13 +222,8 @@ async fn a_one_off_run_from_a_scheduled_application() {
     let env = Env::start().await;
     let cli = Cli::new(&env, "from");
     let template = spark_pi("unused", r#""localcluster/run-seconds": "0.2""#, "");
-    let spec: serde_yaml::Value = serde_yaml::from_str(&template).unwrap();
-    let scheduled = serde_json::json!({
-        "apiVersion": "sparkoperator.k8s.io/v1beta2", "kind": "ScheduledSparkApplication",
-        "metadata": {"name": "nightly"},
-        "spec": {"schedule": "@yearly", "template": spec["spec"]},
-    });
-    let file = cli.file("nightly.yaml", &serde_yaml::to_string(&scheduled).unwrap());
+    let nightly = scheduled("nightly", "@yearly", "", &template);
+    let file = cli.file("nightly.yaml", &nightly);
     assert!(cli.run(&["create", "-f", &file]).await.status.success());
     let run = cli.run(&["create", "--from", "nightly", "--wait"]).await;
     let out = stdout(&run);

@@ -1,10 +1,7 @@
 //! `sparkctl` on an application that real Spark ran on the local cluster: the log it shows is
 //! Spark's own, and the status lists the executor Spark created.
 
-#[path = "../../operator/tests/common/real_spark.rs"]
-mod real_spark;
-
-use real_spark::{RealSpark, pi_from};
+use testkit::real_spark::{RealSpark, pi_from};
 
 const SPARKCTL: &str = env!("CARGO_BIN_EXE_sparkctl");
 

@@ -1,13 +1,10 @@
 //! `sparkctl create --upload-to s3://...` against a real S3-compatible server (moto, from PyPI,
 //! which `.ci/run` installs), with the operator running on the local cluster.
 
-#[path = "../../operator/tests/common/mod.rs"]
-#[allow(unused_imports)]
-mod common;
-
 use std::process::{Child, Command, Stdio};
 
-use common::Env;
+use testkit::net::free_port;
+use testkit::{Env, eventually};
 
 const SPARKCTL: &str = env!("CARGO_BIN_EXE_sparkctl");
 
@@ -25,11 +22,7 @@ impl Drop for S3Server {
 }
 
 async fn s3_server() -> S3Server {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let child = Command::new("python3")
         .args([
             "-m",
@@ -47,7 +40,7 @@ async fn s3_server() -> S3Server {
         child,
         endpoint: format!("http://127.0.0.1:{port}"),
     };
-    common::eventually(30, || async {
+    eventually(30, || async {
         tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .ok()
@@ -79,12 +72,11 @@ async fn local_dependencies_are_uploaded_and_the_application_points_at_them() {
     let s3 = s3_server().await;
     boto3(&s3.endpoint, "s3.create_bucket(Bucket='spark-jobs')");
     let env = Env::start().await;
+    let kubeconfig = env.kubeconfig_in("upload");
     let dir = env.scratch_dir("upload");
     std::fs::create_dir_all(dir.join("jobs")).unwrap();
     std::fs::write(dir.join("jobs/pi.py"), "print('pi')\n").unwrap();
     std::fs::write(dir.join("util.py"), "HELPER = 1\n").unwrap();
-    let kubeconfig = dir.join("kubeconfig");
-    env.cluster.write_kubeconfig(&kubeconfig).unwrap();
     let yaml = format!(
         r#"apiVersion: sparkoperator.k8s.io/v1beta2
 kind: SparkApplication
@@ -156,10 +148,8 @@ spec:
 #[tokio::test]
 async fn a_missing_local_file_is_named() {
     let env = Env::start().await;
+    let kubeconfig = env.kubeconfig_in("upload-missing");
     let dir = env.scratch_dir("upload-missing");
-    env.cluster
-        .write_kubeconfig(&dir.join("kubeconfig"))
-        .unwrap();
     let yaml = "apiVersion: sparkoperator.k8s.io/v1beta2\nkind: SparkApplication\nmetadata: {name: lost}\nspec: {type: Python, mode: cluster, sparkVersion: 4.0.0, mainApplicationFile: nowhere.py, driver: {}, executor: {}}\n";
     std::fs::write(dir.join("app.yaml"), yaml).unwrap();
     let output = tokio::process::Command::new(SPARKCTL)
@@ -172,7 +162,7 @@ async fn a_missing_local_file_is_named() {
             "--upload-endpoint",
             "http://127.0.0.1:9",
         ])
-        .env("KUBECONFIG", dir.join("kubeconfig"))
+        .env("KUBECONFIG", &kubeconfig)
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .output()

@@ -2,29 +2,44 @@
 //! where kubectl is or what a Spark Pi application looks like. A dev-dependency of every crate,
 //! never a dependency of what ships.
 //!
-//! - [`fixtures`]: the applications the tests run.
-//! - [`eventually`]: waiting for a condition, with a deadline.
+//! - [`wait`]: [`eventually`], [`within`] and [`await_condition`], waiting with a deadline.
+//! - [`kubectl`]: the real kubectl, [`Kubectl`].
+//! - [`fixtures`]: the applications the tests run, as YAML and as typed objects.
+//! - [`cluster`]: a local cluster and what stands in for pods' containers, for the test bed's
+//!   own tests.
+//! - [`env`](mod@env): the operator's end-to-end environment, [`Env`] in a submission
+//!   [`Mode`], and [`in_both_modes!`]; [`real_spark`]: the same with Spark's own processes.
+//! - [`proxy`], [`slow_watch`], [`rbac`], [`net`]: what the runtime tests put between the
+//!   operator and the cluster, and measure the chart's RBAC and the operator's endpoints with.
+//! - [`helm`]: the Helm chart rendered and installed without helm.
 
+pub mod cluster;
+pub mod env;
 pub mod fixtures;
+pub mod helm;
+pub mod kubectl;
+pub mod net;
+pub mod proxy;
+pub mod rbac;
+pub mod real_spark;
+pub mod slow_watch;
+pub mod wait;
 
-use std::future::Future;
-use std::time::Duration;
+use std::path::PathBuf;
 
-/// Polls `check` until it returns `Some`, for up to `seconds`; panics naming the deadline.
-pub async fn eventually<T, F, Fut>(seconds: u64, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "condition not met within {seconds}s"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+pub use env::{Env, Mode};
+pub use kubectl::Kubectl;
+pub use wait::{await_condition, eventually, within};
+
+/// The repository's root directory.
+pub fn repository() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A directory of the test's own, named after it, removed when the test ends (passed or failed).
+pub fn scratch(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("spark-operator-test-{name}-"))
+        .tempdir()
+        .expect("a scratch directory")
 }

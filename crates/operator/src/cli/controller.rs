@@ -7,6 +7,7 @@ use clap::Args;
 use super::runtime_flags::RuntimeFlags;
 use crate::config::{ControllerConfig, SubmitterKind};
 use crate::leader::{LeaderElectionConfig, LeadershipEnd, default_identity};
+use crate::lifecycle::Settings;
 use crate::metrics::Metrics;
 use crate::runtime::{Operator, RuntimeConfig};
 use crate::submitter::spark_submit::SparkSubmitOptions;
@@ -50,6 +51,16 @@ pub struct StartArgs {
     /// A spark-submit run taking longer fails the submission.
     #[arg(long, default_value_t = 120)]
     pub spark_submit_timeout_seconds: u64,
+    /// A driver not running this long after its submission ends the attempt as a failure, which
+    /// the restart policy follows; 0 (the default, as Kubeflow behaves) waits for ever. An
+    /// application's `sparkoperator.k8s.io/driver-start-timeout` annotation overrides it.
+    #[arg(long, default_value = "0s", value_parser = go_duration)]
+    pub driver_start_timeout: std::time::Duration,
+    /// No executor running this long after the driver started ends the attempt as a failure; 0
+    /// (the default) waits for ever. The `sparkoperator.k8s.io/executor-start-timeout` annotation
+    /// overrides it.
+    #[arg(long, default_value = "0s", value_parser = go_duration)]
+    pub executor_start_timeout: std::time::Duration,
     /// Apply the CRDs before starting.
     #[arg(long)]
     pub install_crds: bool,
@@ -89,9 +100,20 @@ impl StartArgs {
                 timeout: std::time::Duration::from_secs(self.spark_submit_timeout_seconds.max(1)),
                 ..SparkSubmitOptions::default()
             },
+            lifecycle: Settings {
+                driver_start_timeout: Some(self.driver_start_timeout).filter(|t| !t.is_zero()),
+                executor_start_timeout: Some(self.executor_start_timeout).filter(|t| !t.is_zero()),
+                ..Settings::default()
+            },
             ..ControllerConfig::default()
         }
     }
+}
+
+/// A Go duration flag (`30s`, `5m`, `1h30m`).
+fn go_duration(value: &str) -> Result<std::time::Duration, String> {
+    crate::duration::parse(value)
+        .ok_or_else(|| format!("{value:?} is not a duration: write it like 90s, 5m or 1h30m"))
 }
 
 /// Runs until SIGTERM or Ctrl-C (reconciles in flight finish and the leader lease is released

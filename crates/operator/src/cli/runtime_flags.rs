@@ -95,32 +95,9 @@ pub struct RuntimeSettings {
 
 /// Reads a Go duration as Kubeflow's flags take it: `15s`, `1m30s`, `500ms`, `1h`.
 pub fn parse_duration(flag: &str, value: &str) -> Result<Duration, String> {
-    let bad = || format!("{flag} {value:?} is not a duration: write it like 15s, 500ms or 1m30s");
-    let mut rest = value.trim();
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    let mut total = Duration::ZERO;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        let number: f64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let seconds = match &rest[..unit_len] {
-            "ms" => 0.001,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(bad()),
-        };
-        rest = &rest[unit_len..];
-        total += Duration::try_from_secs_f64(number * seconds).map_err(|_| bad())?;
-    }
-    Ok(total)
+    crate::duration::parse(value).ok_or_else(|| {
+        format!("{flag} {value:?} is not a duration: write it like 15s, 500ms or 1m30s")
+    })
 }
 
 /// A Lease name must be a DNS subdomain.

@@ -1,11 +1,11 @@
-//! `spark-operator validate FILE...`: checks SparkApplication and ScheduledSparkApplication YAML
-//! with the rules the operator and its webhook apply, without a cluster.
+//! `spark-operator validate FILE...`: checks SparkApplication and ScheduledSparkApplication files
+//! (YAML or JSON, read as kubectl reads them) with the rules the operator and its webhook apply,
+//! without a cluster.
 
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use serde::Deserialize;
-use serde_json::Value;
+use spark_operator_api::documents;
 use spark_operator_api::validation::{
     FieldError, validate_application_json, validate_scheduled_json,
 };
@@ -16,12 +16,15 @@ pub fn run(files: &[PathBuf]) -> anyhow::Result<()> {
     for file in files {
         let text =
             std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-        for document in serde_yaml::Deserializer::from_str(&text) {
-            let value = Value::deserialize(document)
-                .with_context(|| format!("{} is not valid YAML", file.display()))?;
-            if value.is_null() {
-                continue;
-            }
+        let objects = documents::parse(&text)
+            .with_context(|| format!("{} cannot be read", file.display()))?;
+        if objects.is_empty() {
+            bail!(
+                "{} holds no objects: nothing to validate (is it the right file?)",
+                file.display()
+            );
+        }
+        for value in objects {
             let name = value["metadata"]["name"]
                 .as_str()
                 .unwrap_or("<unnamed>")

@@ -37,22 +37,24 @@ mod attempt;
 mod driver_state;
 mod events;
 mod executors;
+pub mod not_running;
 mod observe;
 pub mod protocol;
+pub mod quota;
 mod retry;
 mod states;
 
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use spark_operator_api::{SparkApplication, SparkApplicationStatus};
 
 pub use events::reasons;
 pub use observe::{
-    DriverObservation, DriverPod, ExecutorObservation, ObservedPod, PodPhase, Termination,
+    DriverObservation, DriverPod, ExecutorObservation, ObservedPod, PodPhase, Termination, Waiting,
     driver_from_pod, executor_from_pod, observe, observe_pods,
 };
 pub use retry::submission_id;
@@ -72,6 +74,10 @@ pub struct Settings {
     pub default_time_to_live_seconds: Option<i64>,
     /// Executors with a higher Spark executor id are left out of `executorState`.
     pub max_tracked_executors: u32,
+    /// A driver not running this long after its submission ends the attempt (`None`: never).
+    pub driver_start_timeout: Option<Duration>,
+    /// No executor running this long after the driver started ends the attempt (`None`: never).
+    pub executor_start_timeout: Option<Duration>,
 }
 
 impl Default for Settings {
@@ -80,6 +86,8 @@ impl Default for Settings {
             driver_pod_creation_grace_period: DEFAULT_DRIVER_POD_CREATION_GRACE_PERIOD,
             default_time_to_live_seconds: None,
             max_tracked_executors: DEFAULT_MAX_TRACKED_EXECUTORS,
+            driver_start_timeout: None,
+            executor_start_timeout: None,
         }
     }
 }
@@ -97,6 +105,12 @@ pub struct Observation {
     /// the attempt about to be submitted are that submission resumed; any other attempt's objects
     /// are deleted before the next submission.
     pub attempts_with_resources: BTreeSet<String>,
+    /// What the reconciler found in the Events of pods stuck being created (a `FailedMount`,
+    /// say), by pod name: their status says only `ContainerCreating`.
+    pub pod_troubles: BTreeMap<String, Waiting>,
+    /// Set when the application has fewer executor pods than it asks for and a ResourceQuota of
+    /// its namespace has no room for another: what the quota says.
+    pub quota_exceeded: Option<String>,
     pub settings: Settings,
 }
 
@@ -109,6 +123,10 @@ pub enum Action {
     /// Delete every object of the application's attempts: driver pod, Services, ConfigMaps and
     /// Ingresses.
     DeleteAttemptResources,
+    /// Delete the application's Services and Ingresses: it has ended, and a Service would only
+    /// give every new pod of the namespace its environment variables. The status keeps where
+    /// the UI was.
+    DeleteServices,
     /// Delete the SparkApplication: its time to live is over.
     DeleteApplication,
     /// Record a Kubernetes Event on the application, with one of Kubeflow's [`reasons`].

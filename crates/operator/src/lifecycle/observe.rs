@@ -62,6 +62,15 @@ impl From<&ContainerStateTerminated> for Termination {
     }
 }
 
+/// Why a pending pod is not running, in its status' words: the scheduler's `PodScheduled=False`
+/// condition, or the kubelet's waiting reason of a container (`ErrImagePull`,
+/// `CreateContainerConfigError`, `ContainerCreating`, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waiting {
+    pub reason: String,
+    pub message: Option<String>,
+}
+
 /// A driver pod.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DriverPod {
@@ -75,8 +84,16 @@ pub struct DriverPod {
     pub terminated: Option<Termination>,
     /// The pod's own `reason: message` (an eviction, say), if any.
     pub pod_message: Option<String>,
+    /// Why the pod is not running yet, while it is pending.
+    pub waiting: Option<Waiting>,
+    pub created: Option<jiff::Timestamp>,
+    /// When the driver container started running.
+    pub started: Option<jiff::Timestamp>,
 }
 
+// One per reconcile, moved once into the observation: boxing the pod would only add an
+// allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DriverObservation {
     NotFound,
@@ -96,6 +113,9 @@ pub struct ExecutorObservation {
     pub terminated: Option<Termination>,
     /// The pod's `status.message`, if any.
     pub pod_message: Option<String>,
+    /// Why the pod is not running yet, while it is pending.
+    pub waiting: Option<Waiting>,
+    pub created: Option<jiff::Timestamp>,
 }
 
 /// A pod as the lifecycle sees it, by its `spark-role` label.
@@ -170,6 +190,8 @@ pub fn observe_pods(
         driver,
         executors,
         attempts_with_resources,
+        pod_troubles: Default::default(),
+        quota_exceeded: None,
         settings: Settings::default(),
     }
 }
@@ -233,6 +255,9 @@ fn driver_from_parts(meta: &ObjectMeta, status: Option<&PodStatus>) -> DriverPod
         phase: PodPhase::parse(status.and_then(|s| s.phase.as_deref())),
         terminated: container_termination(status, &[DRIVER_CONTAINER]),
         pod_message: status.and_then(pod_reason_and_message),
+        waiting: waiting(status, &[DRIVER_CONTAINER]),
+        created: meta.creation_timestamp.as_ref().map(|t| t.0),
+        started: container_started(status, &[DRIVER_CONTAINER]),
     }
 }
 
@@ -250,6 +275,8 @@ fn executor_from_parts(meta: &ObjectMeta, status: Option<&PodStatus>) -> Executo
         phase: PodPhase::parse(status.and_then(|s| s.phase.as_deref())),
         terminated: container_termination(status, &EXECUTOR_CONTAINERS),
         pod_message: status.and_then(|s| non_empty(s.message.as_deref())),
+        waiting: waiting(status, &EXECUTOR_CONTAINERS),
+        created: meta.creation_timestamp.as_ref().map(|t| t.0),
     }
 }
 
@@ -271,6 +298,67 @@ fn container_termination(status: Option<&PodStatus>, containers: &[&str]) -> Opt
             .terminated
             .as_ref()
             .map(Termination::from)
+    })
+}
+
+/// Why a pending pod is not running: unscheduled, else the first waiting init container that is
+/// not simply waiting for its turn, else the watched container's waiting reason.
+fn waiting(status: Option<&PodStatus>, containers: &[&str]) -> Option<Waiting> {
+    let status = status?;
+    if PodPhase::parse(status.phase.as_deref()) != PodPhase::Pending {
+        return None;
+    }
+    let unscheduled = status
+        .conditions
+        .iter()
+        .flatten()
+        .find(|condition| condition.type_ == "PodScheduled" && condition.status == "False");
+    if let Some(condition) = unscheduled {
+        return Some(Waiting {
+            reason: non_empty(condition.reason.as_deref())
+                .unwrap_or_else(|| "Unschedulable".into()),
+            message: non_empty(condition.message.as_deref()),
+        });
+    }
+    let waiting_of = |status: &k8s_openapi::api::core::v1::ContainerStatus| {
+        let waiting = status.state.as_ref()?.waiting.as_ref()?;
+        Some(Waiting {
+            reason: non_empty(waiting.reason.as_deref())?,
+            message: non_empty(waiting.message.as_deref()),
+        })
+    };
+    let init = status
+        .init_container_statuses
+        .iter()
+        .flatten()
+        .filter_map(waiting_of)
+        .find(|waiting| waiting.reason != "PodInitializing");
+    init.or_else(|| {
+        let statuses = status.container_statuses.as_ref()?;
+        containers.iter().find_map(|name| {
+            statuses
+                .iter()
+                .find(|status| status.name == *name)
+                .and_then(waiting_of)
+        })
+    })
+}
+
+/// When the first of `containers` that runs (or ran) started.
+fn container_started(status: Option<&PodStatus>, containers: &[&str]) -> Option<jiff::Timestamp> {
+    let statuses = status?.container_statuses.as_ref()?;
+    containers.iter().find_map(|name| {
+        let state = statuses
+            .iter()
+            .find(|status| status.name == *name)?
+            .state
+            .as_ref()?;
+        let running = state.running.as_ref().and_then(|r| r.started_at.as_ref());
+        let ran = state
+            .terminated
+            .as_ref()
+            .and_then(|t| t.started_at.as_ref());
+        running.or(ran).map(|time| time.0)
     })
 }
 

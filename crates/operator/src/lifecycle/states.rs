@@ -17,7 +17,7 @@ use super::retry::{
     effective_ttl_seconds, requeue_in, set_count, should_retry, submission_id, time_to_live_left,
     time_until_retry,
 };
-use super::{Action, Decision, Observation, attempt, events};
+use super::{Action, Decision, Observation, attempt, events, not_running};
 
 /// A new state that the next reconcile carries on from, without waiting for anything.
 const AT_ONCE: Duration = Duration::ZERO;
@@ -182,7 +182,17 @@ fn follow_driver(mut step: Step) -> Decision {
         return step.done(Some(requeue_in(grace_left)));
     }
     update_executor_states(&mut step.status, observed, &mut step.actions);
-    let requeue = matches!(step.state(), State::Succeeding | State::Failing).then_some(AT_ONCE);
+    let timeout = not_running::explain(
+        step.app,
+        &step.spec,
+        &mut step.status,
+        observed,
+        &mut step.actions,
+    );
+    let requeue = match step.state() {
+        State::Succeeding | State::Failing => Some(AT_ONCE),
+        _ => timeout,
+    };
     step.done(requeue)
 }
 
@@ -191,6 +201,7 @@ fn succeeding(mut step: Step) -> Decision {
         return rerun(step);
     }
     step.set_state(State::Completed);
+    step.actions.push(Action::DeleteServices);
     step.actions.push(events::completed(&step.name));
     let requeue = time_to_live(&step).map(requeue_in);
     step.done(requeue)
@@ -224,6 +235,7 @@ fn submission_failed(mut step: Step) -> Decision {
 
 fn fail(mut step: Step) -> Decision {
     step.set_state(State::Failed);
+    step.actions.push(Action::DeleteServices);
     let error = step
         .status
         .application_state

@@ -192,6 +192,10 @@ fn add_environment_and_mounts(
 /// Host network, host aliases, init containers, sidecars, DNS, priority class, scheduler, node
 /// selector, affinity and tolerations.
 fn add_pod_fields(spec: &mut PodSpec, app: &SparkApplicationSpec, role_spec: &RoleSpec) {
+    // Spark reads no Service environment variables, and in a namespace with thousands of
+    // applications' Services every new pod would get so many that it cannot start ("argument
+    // list too long"). A pod template that sets the field keeps its choice.
+    spec.enable_service_links.get_or_insert(false);
     let spark_pod = role_spec.pod;
     if spark_pod.host_network == Some(true) {
         spec.host_network = Some(true);

@@ -14,7 +14,7 @@ use spark_operator_api::{
 };
 
 use crate::cli::CreateArgs;
-use crate::connect::Connection;
+use crate::connect::{Connection, creation_error};
 use crate::documents::{self, Document};
 use crate::output::Paint;
 use crate::upload;
@@ -73,9 +73,7 @@ async fn upload_dependencies(
     endpoint: Option<&str>,
     base: &Path,
 ) -> anyhow::Result<()> {
-    let namespace = app
-        .namespace()
-        .unwrap_or_else(|| connection.namespace.clone());
+    let namespace = connection.namespace_for(app.metadata.namespace.as_deref())?;
     let (uploads, rewritten) =
         upload::plan(&app.spec, destination, &namespace, &app.name_any(), base);
     if uploads.is_empty() {
@@ -90,29 +88,18 @@ async fn upload_dependencies(
     Ok(())
 }
 
-fn already_exists(error: kube::Error, kind: &str, name: &str) -> anyhow::Error {
-    match error {
-        kube::Error::Api(status) if status.code == 409 => anyhow!(
-            "{kind} {name} already exists: delete it first (`sparkctl delete {name}`) or change metadata.name"
-        ),
-        other => anyhow::Error::new(other).context(format!("creating {kind} {name}")),
-    }
-}
-
 /// Creates one application; returns (namespace, name).
 async fn create(
     connection: &Connection,
     mut app: SparkApplication,
 ) -> anyhow::Result<(String, String)> {
-    let namespace = app
-        .namespace()
-        .unwrap_or_else(|| connection.namespace.clone());
+    let namespace = connection.namespace_for(app.metadata.namespace.as_deref())?;
     app.metadata.namespace = Some(namespace.clone());
     let name = app.name_any();
     let api: Api<SparkApplication> = Api::namespaced(connection.client.clone(), &namespace);
     api.create(&PostParams::default(), &app)
         .await
-        .map_err(|e| already_exists(e, "sparkapplication", &name))?;
+        .map_err(|e| creation_error(e, "sparkapplication", &name, &namespace))?;
     println!("sparkapplication {name} created");
     Ok((namespace, name))
 }
@@ -121,16 +108,14 @@ async fn create_scheduled(
     connection: &Connection,
     mut scheduled: ScheduledSparkApplication,
 ) -> anyhow::Result<()> {
-    let namespace = scheduled
-        .namespace()
-        .unwrap_or_else(|| connection.namespace.clone());
+    let namespace = connection.namespace_for(scheduled.metadata.namespace.as_deref())?;
     scheduled.metadata.namespace = Some(namespace.clone());
     let name = scheduled.name_any();
     let api: Api<ScheduledSparkApplication> =
         Api::namespaced(connection.client.clone(), &namespace);
     api.create(&PostParams::default(), &scheduled)
         .await
-        .map_err(|e| already_exists(e, "scheduledsparkapplication", &name))?;
+        .map_err(|e| creation_error(e, "scheduledsparkapplication", &name, &namespace))?;
     println!("scheduledsparkapplication {name} created");
     Ok(())
 }

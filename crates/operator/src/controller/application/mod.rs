@@ -4,6 +4,7 @@
 
 mod reconcile;
 mod status_patch;
+mod troubles;
 mod unreadable;
 
 use std::sync::Arc;

@@ -70,7 +70,8 @@ async fn reconcile(
     if !problems.is_empty() {
         return reject_invalid(&app, &ctx, stored, &describe(&problems), now).await;
     }
-    let observed = observe(&app, &ctx, now);
+    let mut observed = observe(&app, &ctx, now);
+    super::troubles::enrich(&app, &ctx, &mut observed).await?;
     let mut effects = ApiEffects {
         app: &app,
         stored,
@@ -177,6 +178,23 @@ impl Effects for ApiEffects<'_> {
         .await?;
         delete_labelled(
             &Api::<ConfigMap>::namespaced(client.clone(), &namespace),
+            &name,
+        )
+        .await?;
+        delete_labelled(
+            &Api::<Ingress>::namespaced(client.clone(), &namespace),
+            &name,
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_services(&mut self) -> Result<()> {
+        let client = &self.ctx.client;
+        let namespace = self.namespace();
+        let name = self.app.name_any();
+        delete_labelled(
+            &Api::<Service>::namespaced(client.clone(), &namespace),
             &name,
         )
         .await?;

@@ -5,6 +5,7 @@
 mod driver_states;
 mod executors;
 mod lives;
+mod not_running;
 mod observe;
 mod retries;
 mod suspend_and_changes;
@@ -77,6 +78,8 @@ pub fn observation(now: Timestamp) -> Observation {
         driver: DriverObservation::NotFound,
         executors: Vec::new(),
         attempts_with_resources: BTreeSet::new(),
+        pod_troubles: Default::default(),
+        quota_exceeded: None,
         settings: Settings::default(),
     }
 }
@@ -89,6 +92,9 @@ pub fn driver_pod(submission_id: &str, phase: PodPhase) -> DriverPod {
         phase,
         terminated: None,
         pod_message: None,
+        waiting: None,
+        created: None,
+        started: None,
     }
 }
 
@@ -109,6 +115,8 @@ pub fn executor_pod(name: &str, submission_id: &str, phase: PodPhase) -> Executo
         phase,
         terminated: None,
         pod_message: None,
+        waiting: None,
+        created: None,
     }
 }
 
@@ -192,6 +200,10 @@ impl protocol::Effects for Run {
         Ok(())
     }
 
+    async fn delete_services(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
     async fn delete_application(&mut self) -> Result<(), Self::Error> {
         self.deleted = true;
         Ok(())
@@ -234,6 +246,8 @@ impl Run {
             driver: self.driver.clone(),
             executors: self.executors.clone(),
             attempts_with_resources: self.resources.clone(),
+            pod_troubles: Default::default(),
+            quota_exceeded: None,
             settings: self.settings.clone(),
         }
     }

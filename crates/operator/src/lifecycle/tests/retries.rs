@@ -37,7 +37,16 @@ fn never_fails_for_good() {
     let failed = run.reconcile();
     assert_eq!(run.state(), State::Failed);
     assert_eq!(failed.reasons(), vec![APPLICATION_FAILED]);
-    let Action::Event { message, .. } = &failed.actions[0] else {
+    assert_eq!(
+        effects(&failed.actions),
+        vec![Action::DeleteServices],
+        "an ended application's Services go"
+    );
+    let Some(Action::Event { message, .. }) = failed
+        .actions
+        .iter()
+        .find(|a| matches!(a, Action::Event { .. }))
+    else {
         panic!("an event")
     };
     assert_eq!(
@@ -58,6 +67,7 @@ fn never_succeeds_once() {
     let completed = run.reconcile();
     assert_eq!(run.state(), State::Completed);
     assert_eq!(completed.reasons(), vec![APPLICATION_COMPLETED]);
+    assert_eq!(effects(&completed.actions), vec![Action::DeleteServices]);
     assert_eq!(run.status().termination_time, Some(Time(at(0))));
 }
 

@@ -52,6 +52,7 @@ fn spark_pi_driver_pod() {
             "ownerReferences": owner(),
         },
         "spec": {
+            "enableServiceLinks": false,
             "restartPolicy": "Never",
             "serviceAccount": "spark-operator-spark",
             "serviceAccountName": "spark-operator-spark",
@@ -307,7 +308,7 @@ fn spark_pi_services_and_templates() {
             "apiVersion": "v1",
             "kind": "Pod",
             "metadata": {"ownerReferences": executor_owner},
-            "spec": {"containers": [{"name": "spark-kubernetes-executor"}]},
+            "spec": {"containers": [{"name": "spark-kubernetes-executor"}], "enableServiceLinks": false},
         })
     );
     let names: Vec<_> = plan

@@ -502,3 +502,30 @@ driverIngressOptions:
     let plan = crate::submission::plan(&app, &context_with(&app, without_ui)).unwrap();
     assert!(plan.ui_service.is_none() && plan.ui_ingress.is_none());
 }
+
+#[test]
+fn spark_pods_get_no_service_links_unless_their_template_asks() {
+    let plan = plan_of(&scala_app(""));
+    assert_eq!(
+        plan.driver_pod()
+            .spec
+            .as_ref()
+            .unwrap()
+            .enable_service_links,
+        Some(false)
+    );
+    let template = executor_template(&plan);
+    assert_eq!(template.spec.unwrap().enable_service_links, Some(false));
+    let plan = plan_of(&scala_app(
+        "driver:\n  template:\n    spec:\n      enableServiceLinks: true\n      containers: []\n",
+    ));
+    assert_eq!(
+        plan.driver_pod()
+            .spec
+            .as_ref()
+            .unwrap()
+            .enable_service_links,
+        Some(true),
+        "the template's choice"
+    );
+}

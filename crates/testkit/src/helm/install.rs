@@ -13,38 +13,11 @@ use localcluster::auth::Authorization;
 use localcluster::{LocalCluster, Options};
 use serde_json::Value;
 
+use super::chart_dir;
+use crate::kubectl::{Kubectl, path_arg};
+
 pub const RELEASE: &str = "spark-operator";
 pub const RELEASE_NAMESPACE: &str = "spark-operator";
-
-pub fn repository() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-pub fn chart_dir() -> PathBuf {
-    repository().join("deploy/helm/spark-operator")
-}
-
-/// `kubectl ARGS` with `kubeconfig`: success and the combined output.
-pub async fn kubectl(kubeconfig: &Path, args: &[&str]) -> (bool, String) {
-    let output = tokio::process::Command::new("kubectl")
-        .args(args)
-        .env("KUBECONFIG", kubeconfig)
-        .output()
-        .await
-        .expect("kubectl runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), text)
-}
-
-pub async fn kubectl_ok(kubeconfig: &Path, args: &[&str]) -> String {
-    let (ok, text) = kubectl(kubeconfig, args).await;
-    assert!(ok, "kubectl {args:?} failed: {text}");
-    text
-}
 
 /// The rendered documents, parsed.
 pub fn documents(manifest: &str) -> Vec<Value> {
@@ -73,7 +46,8 @@ pub struct Installed {
     pub cluster: LocalCluster,
     pub admin: Client,
     pub dir: tempfile::TempDir,
-    pub admin_config: PathBuf,
+    /// kubectl as the cluster's administrator, its kubeconfig in `dir`.
+    pub kubectl: Kubectl,
     pub manifest: String,
     pub manifest_file: PathBuf,
     pub documents: Vec<Value>,
@@ -94,6 +68,7 @@ pub async fn install(values: &str) -> Installed {
     let dir = tempfile::tempdir().expect("temp dir");
     let admin_config = dir.path().join("admin.kubeconfig");
     cluster.write_kubeconfig(&admin_config).expect("kubeconfig");
+    let kubectl = Kubectl::new(admin_config);
     let rendered = super::render(
         &chart_dir(),
         &super::Release {
@@ -104,37 +79,30 @@ pub async fn install(values: &str) -> Installed {
     )
     .unwrap_or_else(|e| panic!("the chart renders: {e}"));
     let manifest = super::manifest(&rendered);
-    let manifest_file = dir.path().join("manifest.yaml");
-    std::fs::write(&manifest_file, &manifest).unwrap();
-    kubectl_ok(&admin_config, &["create", "namespace", RELEASE_NAMESPACE]).await;
+    let manifest_file = kubectl.file("manifest.yaml", &manifest);
+    kubectl
+        .ok(&["create", "namespace", RELEASE_NAMESPACE])
+        .await;
     // Server-side, because a CRD this large does not fit the annotation client-side apply writes.
     let crds = chart_dir().join("crds");
-    kubectl_ok(
-        &admin_config,
-        &["apply", "--server-side", "-f", crds.to_str().unwrap()],
-    )
-    .await;
-    kubectl_ok(
-        &admin_config,
-        &[
+    kubectl
+        .ok(&["apply", "--server-side", "-f", path_arg(&crds)])
+        .await;
+    kubectl
+        .ok(&[
             "wait",
             "--for=condition=Established",
             "crd/sparkapplications.sparkoperator.k8s.io",
             "--timeout=30s",
-        ],
-    )
-    .await;
-    let applied = kubectl_ok(
-        &admin_config,
-        &["apply", "-f", manifest_file.to_str().unwrap()],
-    )
-    .await;
+        ])
+        .await;
+    let applied = kubectl.ok(&["apply", "-f", path_arg(&manifest_file)]).await;
     let documents = documents(&manifest);
     Installed {
         cluster,
         admin,
         dir,
-        admin_config,
+        kubectl,
         manifest,
         manifest_file,
         documents,
@@ -147,11 +115,10 @@ impl Installed {
     /// token of `account` in the release namespace, from the TokenRequest API, as the kubelet
     /// would mount it.
     pub async fn kubeconfig_of(&self, account: &str, server: Option<&str>) -> PathBuf {
-        let token = kubectl_ok(
-            &self.admin_config,
-            &["create", "token", account, "-n", RELEASE_NAMESPACE],
-        )
-        .await;
+        let token = self
+            .kubectl
+            .ok(&["create", "token", account, "-n", RELEASE_NAMESPACE])
+            .await;
         let url = self.cluster.url();
         let mut cluster = serde_json::json!({"server": server.unwrap_or(&url)});
         if server.is_none() {
@@ -198,16 +165,22 @@ impl Installed {
     }
 }
 
-/// One replica of a Deployment: the operator's binary as a process, killed if the test ends
-/// without stopping it.
+/// One replica of a Deployment: the operator's binary (`CARGO_BIN_EXE_spark-operator` of the
+/// operator's tests) as a process, killed if the test ends without stopping it.
 pub struct Process {
     child: Child,
     log: PathBuf,
 }
 
 impl Process {
-    pub fn start(args: &[String], kubeconfig: &Path, pod_name: &str, log: PathBuf) -> Process {
-        let child = Command::new(env!("CARGO_BIN_EXE_spark-operator"))
+    pub fn start(
+        binary: &str,
+        args: &[String],
+        kubeconfig: &Path,
+        pod_name: &str,
+        log: PathBuf,
+    ) -> Process {
+        let child = Command::new(binary)
             .args(args)
             .env("KUBECONFIG", kubeconfig)
             .env("POD_NAME", pod_name)

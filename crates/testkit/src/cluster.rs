@@ -1,9 +1,7 @@
-//! Shared helpers of the integration tests: a started cluster, a waiting loop, a pod and a server
-//! standing in for what runs in it.
-#![allow(dead_code)]
+//! The local cluster on its own, for the test bed's tests: a started cluster, a pod, and a server
+//! standing in for what runs in the pod (the simulated nodes run no containers).
 
-use std::future::Future;
-use std::time::Duration;
+use std::path::PathBuf;
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
@@ -11,6 +9,7 @@ use kube::api::PostParams;
 use localcluster::{LocalCluster, Options};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// A cluster with the default options: HTTPS and plain HTTP on free loopback ports.
 pub async fn start() -> LocalCluster {
     LocalCluster::start(Options::default())
         .await
@@ -21,31 +20,11 @@ pub async fn start_with(options: Options) -> LocalCluster {
     LocalCluster::start(options).await.expect("cluster starts")
 }
 
-/// Polls `check` until it returns `Some`, for up to `seconds`.
-pub async fn eventually<T, F, Fut>(seconds: u64, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "condition not met within {seconds}s"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// The Kubeflow Spark Operator CRDs, as published.
-pub fn kubeflow_crd_dir() -> std::path::PathBuf {
-    std::path::PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/reference/kubeflow-crds/"
-    ))
+/// The project's CRDs, `deploy/crds/`: Kubeflow's API (`sparkoperator.k8s.io`, checked
+/// against Kubeflow's by the API crate's tests), generated from the operator's types, with
+/// schemas of thousands of properties.
+pub fn crd_dir() -> PathBuf {
+    crate::repository().join("deploy/crds")
 }
 
 /// Creates a pod of one container named `main` in `default`; the API of its namespace.

@@ -1,4 +1,4 @@
-//! A TCP proxy in front of the local cluster, for the runtime tests: it can be cut (every
+//! A TCP proxy in front of the local cluster, for the runtime and chart tests: it can be cut (every
 //! connection dropped and new ones refused, as a network partition would), and it notes the
 //! request line of every HTTP/1.1 request that passes through plain HTTP, so that a test can
 //! derive which API verbs the operator really uses.

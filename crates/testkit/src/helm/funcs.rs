@@ -180,7 +180,7 @@ pub fn call(name: &str, args: Vec<Value>) -> Result<Value, String> {
         }
         other => {
             return Err(format!(
-                "function {other:?} is not supported by this renderer: add it to tests/helm/funcs.rs or write the chart without it"
+                "function {other:?} is not supported by this renderer: add it to crates/testkit/src/helm/funcs.rs or write the chart without it"
             ));
         }
     };

@@ -1,12 +1,8 @@
-//! The end-to-end fixture: a local cluster over HTTPS with simulated nodes, the CRDs, and the
-//! operator's controllers running in this process as they would in their own.
-#![allow(dead_code)]
-
-pub mod proxy;
-pub mod rbac;
+//! The operator's end-to-end environment: a local cluster over HTTPS with simulated nodes, the
+//! CRDs, and the operator's controllers running in this process as they would in their own, in
+//! either submission mode. The operator's, sparkctl's and spark-local's tests run on it.
 
 use std::collections::BTreeSet;
-use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -20,6 +16,9 @@ use spark_operator::submitter::spark_submit::find_spark_home;
 use spark_operator_api::{ApplicationStateType, SparkApplication};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+
+use crate::kubectl::Kubectl;
+use crate::wait::within;
 
 /// How the operator under test submits applications.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +42,19 @@ impl Mode {
 
 /// Generates, for each named scenario `async fn name(mode: Mode)`, the test `native::name` and
 /// the test `spark_submit::name`, so that both submission modes run one definition.
+///
+/// ```no_run
+/// testkit::in_both_modes!(runs_to_completion);
+///
+/// async fn runs_to_completion(mode: testkit::Mode) {
+///     let Some(env) = testkit::Env::start_in(mode).await else {
+///         return; // spark-submit mode without Spark
+///     };
+///     // ...
+/// #   drop(env);
+/// }
+/// # fn main() {}
+/// ```
 #[macro_export]
 macro_rules! in_both_modes {
     ($($scenario:ident),* $(,)?) => {
@@ -50,7 +62,7 @@ macro_rules! in_both_modes {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $scenario() {
-                    super::$scenario($crate::common::Mode::Native).await;
+                    super::$scenario($crate::env::Mode::Native).await;
                 }
             )*
         }
@@ -58,7 +70,7 @@ macro_rules! in_both_modes {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $scenario() {
-                    super::$scenario($crate::common::Mode::SparkSubmit).await;
+                    super::$scenario($crate::env::Mode::SparkSubmit).await;
                 }
             )*
         }
@@ -69,6 +81,7 @@ macro_rules! in_both_modes {
 /// for a machine running other JVMs beside it.
 pub const SPARK_SUBMIT_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// One test's local cluster, with the operator under test once started.
 pub struct Env {
     pub cluster: LocalCluster,
     pub client: Client,
@@ -167,6 +180,20 @@ impl Env {
         dir
     }
 
+    /// A kubeconfig for the cluster in the scratch directory `name`; its path.
+    pub fn kubeconfig_in(&self, name: &str) -> std::path::PathBuf {
+        let kubeconfig = self.scratch_dir(name).join("kubeconfig");
+        self.cluster
+            .write_kubeconfig(&kubeconfig)
+            .expect("kubeconfig written");
+        kubeconfig
+    }
+
+    /// kubectl for the cluster, its kubeconfig and files in the scratch directory `name`.
+    pub fn kubectl(&self, name: &str) -> Kubectl {
+        Kubectl::new(self.kubeconfig_in(name))
+    }
+
     pub fn start_operator(&mut self) {
         let config = self.config();
         self.start_operator_with(config);
@@ -247,39 +274,33 @@ impl Env {
         seconds: u64,
     ) -> SparkApplication {
         let seconds = self.mode.patience(seconds);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
-        loop {
+        let reached = within(seconds, || async {
             let app = self.app(name).await;
-            let current = app
-                .as_ref()
-                .and_then(|a| a.status.as_ref())
-                .map(|s| s.application_state.state);
-            if let Some(app) = app.as_ref().filter(|_| current == Some(state)) {
-                return app.clone();
-            }
+            let status = app.as_ref().and_then(|a| a.status.as_ref());
+            let current = status.map(|s| s.application_state.state);
             let finished = matches!(
                 current,
                 Some(ApplicationStateType::Completed | ApplicationStateType::Failed)
             );
-            let status = app.and_then(|a| a.status);
             assert!(
-                !finished,
+                current == Some(state) || !finished,
                 "{name} ended {current:?} while waiting for {state:?}: {status:?}"
             );
-            if tokio::time::Instant::now() >= deadline {
-                let driver = self
-                    .pods()
-                    .get_opt(&format!("{name}-driver"))
-                    .await
-                    .ok()
-                    .flatten();
-                let phase = driver.and_then(|d| d.status).and_then(|s| s.phase);
-                panic!(
-                    "{name} not {state:?} within {seconds}s (driver pod phase {phase:?}): {status:?}"
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            app.filter(|_| current == Some(state))
+        })
+        .await;
+        if let Some(app) = reached {
+            return app;
         }
+        let status = self.app(name).await.and_then(|a| a.status);
+        let driver = self
+            .pods()
+            .get_opt(&format!("{name}-driver"))
+            .await
+            .ok()
+            .flatten();
+        let phase = driver.and_then(|d| d.status).and_then(|s| s.phase);
+        panic!("{name} not {state:?} within {seconds}s (driver pod phase {phase:?}): {status:?}");
     }
 
     /// The reasons of the Events recorded about the application, oldest first.
@@ -303,14 +324,15 @@ impl Env {
     /// apart from the status writes, as Kubeflow's recorder does, so the last of them may reach
     /// the cluster just after the state it reports.
     pub async fn event_reasons_including(&self, name: &str, expected: &[&str]) -> Vec<String> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
+        let complete = within(10, || async {
             let reasons = self.event_reasons(name).await;
             let complete = expected.iter().all(|e| reasons.iter().any(|r| r == e));
-            if complete || tokio::time::Instant::now() > deadline {
-                return reasons;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            complete.then_some(reasons)
+        })
+        .await;
+        match complete {
+            Some(reasons) => reasons,
+            None => self.event_reasons(name).await,
         }
     }
 
@@ -392,100 +414,4 @@ impl Env {
             .map(|p| p.name_any())
             .collect()
     }
-}
-
-/// A SparkApplication like examples/spark-pi.yaml, with simulated-run annotations on the driver.
-pub fn spark_pi(name: &str, driver_annotations: &str, extra_spec: &str) -> String {
-    format!(
-        r#"
-apiVersion: sparkoperator.k8s.io/v1beta2
-kind: SparkApplication
-metadata:
-  name: {name}
-  namespace: default
-spec:
-  type: Scala
-  mode: cluster
-  image: apache/spark:4.0.0
-  mainClass: org.apache.spark.examples.SparkPi
-  mainApplicationFile: local:///opt/spark/examples/jars/spark-examples.jar
-  sparkVersion: 4.0.0
-  driver:
-    cores: 1
-    memory: 512m
-    serviceAccount: spark
-    annotations: {{{driver_annotations}}}
-  executor:
-    instances: 2
-    cores: 1
-    memory: 512m
-{extra_spec}
-"#
-    )
-}
-
-/// Polls `check` until it returns `Some`, for up to `seconds`.
-pub async fn eventually<T, F, Fut>(seconds: u64, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "condition not met within {seconds}s"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// A client of the local cluster that goes through `url` (a proxy in front of it), with the
-/// cluster's CA; `url` may be plain HTTP for the cluster's HTTP listener.
-pub async fn client_via(cluster: &LocalCluster, url: &str) -> Client {
-    let mut kubeconfig =
-        kube::config::Kubeconfig::from_yaml(&cluster.kubeconfig()).expect("kubeconfig parses");
-    for named in &mut kubeconfig.clusters {
-        if let Some(cluster) = named.cluster.as_mut() {
-            cluster.server = Some(url.to_string());
-        }
-    }
-    let config = kube::Config::from_custom_kubeconfig(
-        kubeconfig,
-        &kube::config::KubeConfigOptions::default(),
-    )
-    .await
-    .expect("kubeconfig loads");
-    Client::try_from(config).expect("client")
-}
-
-/// `GET path` over plain HTTP/1.0: the status code and the body.
-pub async fn http_get(address: std::net::SocketAddr, path: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(address)
-        .await
-        .expect("connects to the endpoint");
-    let request = format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n");
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .expect("request sent");
-    let mut response = String::new();
-    stream
-        .read_to_string(&mut response)
-        .await
-        .expect("response read");
-    let code = response
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (code, body)
 }

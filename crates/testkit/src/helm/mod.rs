@@ -1,12 +1,12 @@
-//! Renders a Helm chart as `helm template` does, for tests where no `helm` binary can be
-//! installed: the chart's values merged with overrides, the `.Release`, `.Chart`,
-//! `.Capabilities` and `.Files` built-ins, every `define` of every template file, and each
-//! template not starting with `_` rendered into YAML documents. The Go template language is
-//! implemented as far as charts here use it (see parse.rs and funcs.rs); anything else is an
-//! error that names it, never a silent difference.
-
-// Shared by several test crates, each of which uses part of it.
-#![allow(dead_code)]
+//! A stand-in for `helm template`: no helm binary can be installed on the project's machines
+//! (Helm is not packaged for Debian, PyPI or npm, the only registries they reach), so the tests
+//! render the chart with this instead. It renders as `helm template` does: the chart's values
+//! merged with overrides, the `.Release`, `.Chart`, `.Capabilities` and `.Files` built-ins, every
+//! `define` of every template file, and each template not starting with `_` rendered into YAML
+//! documents. The Go template language is implemented as far as the chart uses it (see parse.rs
+//! and funcs.rs); anything else (an unknown function, a missing `end`, a nil field of a nil
+//! value) is an error that names it, never a silent difference from Helm. [`install`] applies
+//! the result with kubectl, as `helm install` would.
 
 mod exec;
 mod funcs;
@@ -14,9 +14,14 @@ pub mod install;
 mod parse;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
+
+/// The project's chart, `deploy/helm/spark-operator`.
+pub fn chart_dir() -> PathBuf {
+    crate::repository().join("deploy/helm/spark-operator")
+}
 
 /// A release to render: its name, namespace and the values overriding the chart's
 /// (`--set`/`-f`, as one YAML document).

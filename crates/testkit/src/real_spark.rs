@@ -3,21 +3,21 @@
 //!
 //! Needs Spark (`SPARK_HOME`, or `pip install pyspark==4.0.1`) and Java 17. Without them the
 //! tests say so and pass, unless `REQUIRE_SPARK` is set (CI sets it).
-#![allow(dead_code)]
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::LogParams;
-use kube::runtime::watcher;
 use kube::{Api, Client};
 use localcluster::{LocalCluster, Options};
 use spark_operator::config::ControllerConfig;
 use spark_operator::submitter::spark_submit::find_spark_home;
 use spark_operator_api::{ApplicationStateType, SparkApplication};
+
+use crate::kubectl::{Kubectl, path_arg};
+use crate::wait::await_condition;
 
 /// A cold JVM for the driver and one per executor on 2 shared cores.
 const RUN_TIMEOUT: Duration = Duration::from_secs(300);
@@ -83,11 +83,12 @@ impl RealSpark {
 
     /// Applies every document of an example file.
     pub async fn apply(&self, example: &str) -> String {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../examples")
-            .join(example);
-        let path = path.to_str().expect("a UTF-8 path");
-        let applied = self.kubectl(&["apply", "--server-side", "-f", path, "-o", "name"]);
+        let path = crate::repository().join("examples").join(example);
+        let path = path_arg(&path);
+        let applied = self
+            .kubectl()
+            .ok(&["apply", "--server-side", "-f", path, "-o", "name"])
+            .await;
         applied
             .lines()
             .find_map(|line| line.strip_prefix("sparkapplication.sparkoperator.k8s.io/"))
@@ -107,25 +108,16 @@ impl RealSpark {
     /// Waits for the application to end and returns it with its driver's log.
     pub async fn run_to_end(&self, name: &str) -> (SparkApplication, String) {
         let apps: Api<SparkApplication> = Api::default_namespaced(self.client.clone());
-        let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
-        let ended = async {
-            let mut events = watcher::watcher(apps.clone(), config).boxed();
-            while let Some(event) = events.next().await {
-                if let Ok(watcher::Event::Apply(app) | watcher::Event::InitApply(app)) = event {
-                    let state = app.status.as_ref().map(|s| s.application_state.state);
-                    if matches!(
-                        state,
-                        Some(ApplicationStateType::Completed | ApplicationStateType::Failed)
-                    ) {
-                        return app;
-                    }
-                }
-            }
-            panic!("the watch ended");
+        let ended = |app: Option<&SparkApplication>| {
+            let state = app.and_then(|a| a.status.as_ref());
+            matches!(
+                state.map(|s| s.application_state.state),
+                Some(ApplicationStateType::Completed | ApplicationStateType::Failed)
+            )
         };
-        let app = tokio::time::timeout(RUN_TIMEOUT, ended)
+        let app = await_condition(apps, name, RUN_TIMEOUT, ended)
             .await
-            .unwrap_or_else(|_| panic!("{name} did not end within {RUN_TIMEOUT:?}"));
+            .unwrap_or_else(|| panic!("{name} was deleted before it ended"));
         let driver = app
             .status
             .as_ref()
@@ -144,21 +136,9 @@ impl RealSpark {
         kubeconfig
     }
 
-    /// Runs the real kubectl against the cluster; its standard output.
-    pub fn kubectl(&self, args: &[&str]) -> String {
-        let kubeconfig = self.kubeconfig();
-        let output = std::process::Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(&kubeconfig)
-            .args(args)
-            .output()
-            .expect("kubectl runs");
-        assert!(
-            output.status.success(),
-            "kubectl {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
+    /// The real kubectl, against the cluster.
+    pub fn kubectl(&self) -> Kubectl {
+        Kubectl::new(self.kubeconfig())
     }
 
     pub async fn log(&self, pod: &str) -> String {

@@ -1,11 +1,13 @@
-//! Which RBAC permissions requests need, and what the Helm chart grants: the chart's rules live
-//! in static files (`deploy/helm/spark-operator/files/*-rules.yaml`) that its templates include
-//! verbatim, so the test reads exactly what is installed.
+//! Which RBAC permissions requests need, and what the Helm chart grants, for the tests that
+//! check that the chart grants what the operator and its webhook use and nothing more. The
+//! chart's rules live in static files (`deploy/helm/spark-operator/files/*-rules.yaml`) that its
+//! templates include verbatim, so the tests read exactly what is installed.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 
 use serde::Deserialize;
+
+use crate::helm::chart_dir;
 
 /// (API group, resource[/subresource], verb).
 pub type Permission = (String, String, String);
@@ -58,10 +60,6 @@ struct Rule {
     api_groups: Vec<String>,
     resources: Vec<String>,
     verbs: Vec<String>,
-}
-
-pub fn chart_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/helm/spark-operator")
 }
 
 /// Every permission the chart's rules file `files/NAME` grants.
