@@ -9,8 +9,9 @@
 //! - [`registry`]: Kubernetes semantics per resource over storage ([`registry::Cluster`]):
 //!   strategies, create, update, patch, delete, list and watch, and validation, shared by the HTTP
 //!   server and in-process components.
-//! - [`admission`]: what may change or refuse a write before it is stored: an in-process hook and
-//!   the admission webhooks.
+//! - [`admission`]: what may change or refuse a write before it is stored: Kubernetes' built-in
+//!   plugins (LimitRanger, ServiceAccount, ResourceQuota), an in-process hook and the admission
+//!   webhooks.
 //! - [`server`]: the HTTP(S) API that kube-rs, kubectl and fabric8 talk to.
 //! - [`auth`]: opt-in service-account tokens and RBAC authorization in front of it.
 //! - [`endpoints`]: the pods a Service reaches, for the Service proxy (there is no endpoints
@@ -26,9 +27,10 @@
 //!
 //! Beside it:
 //! - [`controllers`]: the kube-controller-manager loops the API relies on (garbage collector,
-//!   namespace, service account, pod garbage collector), in process.
-//! - [`simulation`]: simulated nodes, as API clients: the scheduler, the kubelets, Spark drivers
-//!   creating executors, and Spark containers run as processes.
+//!   namespace, service account, resource quota, pod garbage collector), in process.
+//! - [`simulation`]: simulated nodes, as API clients: the machines, the scheduler, the kubelets
+//!   (and what they wait for before a pod starts), Spark drivers creating executors, and Spark
+//!   containers run as processes.
 //! - [`LocalCluster`]: starts the API server and the controllers, for tests and the
 //!   `localcluster` binary.
 pub mod admission;

@@ -160,19 +160,7 @@ pub fn document(kinds: &Kinds) -> Value {
 mod encode {
     use serde_json::Value;
 
-    fn varint(mut value: u64, out: &mut Vec<u8>) {
-        while value >= 0x80 {
-            out.push((value as u8) | 0x80);
-            value >>= 7;
-        }
-        out.push(value as u8);
-    }
-
-    pub fn bytes(field: u64, bytes: &[u8], out: &mut Vec<u8>) {
-        varint(field << 3 | 2, out);
-        varint(bytes.len() as u64, out);
-        out.extend_from_slice(bytes);
-    }
+    use crate::server::protobuf::wire::{bytes, varint};
 
     pub fn text(field: u64, text: &str, out: &mut Vec<u8>) {
         bytes(field, text.as_bytes(), out);

@@ -212,6 +212,24 @@ fn schema_of(api_version: &str, kind: &str) -> Option<&'static [Entry]> {
 
 const MAGIC: &[u8] = b"k8s\x00";
 
+/// Writing the protobuf wire format: `/openapi/v2`'s document, and the tests' bodies.
+pub(crate) mod wire {
+    pub fn varint(mut value: u64, out: &mut Vec<u8>) {
+        while value >= 0x80 {
+            out.push((value as u8) | 0x80);
+            value >>= 7;
+        }
+        out.push(value as u8);
+    }
+
+    /// A length-delimited field: a string, bytes or a message.
+    pub fn bytes(field: u64, bytes: &[u8], out: &mut Vec<u8>) {
+        varint(field << 3 | 2, out);
+        varint(bytes.len() as u64, out);
+        out.extend_from_slice(bytes);
+    }
+}
+
 /// The JSON object of a protobuf request body.
 pub fn decode(body: &[u8]) -> Result<Value, ProtobufError> {
     let envelope = body
@@ -416,19 +434,9 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn varint(mut value: u64, out: &mut Vec<u8>) {
-        while value >= 0x80 {
-            out.push((value as u8) | 0x80);
-            value >>= 7;
-        }
-        out.push(value as u8);
-    }
-
     fn bytes_field(number: u64, bytes: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
-        varint(number << 3 | 2, &mut out);
-        varint(bytes.len() as u64, &mut out);
-        out.extend_from_slice(bytes);
+        wire::bytes(number, bytes, &mut out);
         out
     }
 

@@ -14,6 +14,7 @@
 mod rewrite;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderValue, Method, Uri, header};
@@ -53,6 +54,25 @@ fn split_scheme_name_port(id: &str) -> Option<(&str, &str, &str)> {
     (scheme_ok && !name.is_empty()).then_some((scheme, name, port))
 }
 
+/// The pod or Service `id` (`name`, `name:port`, `scheme:name:port`) addresses, and the port.
+fn addressed<'a>(
+    cluster: &Cluster,
+    plural: &str,
+    namespace: &str,
+    id: &'a str,
+) -> Result<(Arc<Value>, &'a str), ApiError> {
+    let invalid = || {
+        let kind = plural.trim_end_matches('s');
+        ApiError::bad_request(format!("invalid {kind} request \"{id}\""))
+    };
+    let (_, name, port) = split_scheme_name_port(id).ok_or_else(invalid)?;
+    let object = cluster
+        .store()
+        .get(&ObjectKey::new(plural, namespace, name))
+        .ok_or_else(|| ApiError::not_found(plural, name))?;
+    Ok((object, port))
+}
+
 fn ip_port(ip: &str, port: u16) -> Result<SocketAddr, ApiError> {
     format!("{ip}:{port}")
         .parse()
@@ -62,12 +82,7 @@ fn ip_port(ip: &str, port: u16) -> Result<SocketAddr, ApiError> {
 /// Where a pod request goes: the pod's IP, on the port given or its first container port (80
 /// without one).
 fn pod_target(cluster: &Cluster, namespace: &str, id: &str) -> Result<SocketAddr, ApiError> {
-    let (_, name, port) = split_scheme_name_port(id)
-        .ok_or_else(|| ApiError::bad_request(format!("invalid pod request \"{id}\"")))?;
-    let pod = cluster
-        .store()
-        .get(&ObjectKey::new("pods", namespace, name))
-        .ok_or_else(|| ApiError::not_found("pods", name))?;
+    let (pod, port) = addressed(cluster, "pods", namespace, id)?;
     let port = match port {
         "" => pod["spec"]["containers"]
             .as_array()
@@ -85,12 +100,8 @@ fn pod_target(cluster: &Cluster, namespace: &str, id: &str) -> Result<SocketAddr
 
 /// Where a Service request goes: a ready endpoint of the Service port named (by number or name).
 fn service_target(cluster: &Cluster, namespace: &str, id: &str) -> Result<SocketAddr, ApiError> {
-    let (_, name, port) = split_scheme_name_port(id)
-        .ok_or_else(|| ApiError::bad_request(format!("invalid service request \"{id}\"")))?;
-    let service = cluster
-        .store()
-        .get(&ObjectKey::new("services", namespace, name))
-        .ok_or_else(|| ApiError::not_found("services", name))?;
+    let (service, port) = addressed(cluster, "services", namespace, id)?;
+    let name = crate::meta::name(&service);
     let ports: Vec<&Value> = service["spec"]["ports"]
         .as_array()
         .into_iter()
