@@ -12,6 +12,7 @@ use kube::api::{ListParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use localcluster::{LocalCluster, Options};
 use spark_operator::config::{ControllerConfig, SubmitterKind};
+use spark_operator::install::{CHART_SPARK_SERVICE_ACCOUNT, install_spark_service_account};
 use spark_operator::submitter::spark_submit::find_spark_home;
 use spark_operator_api::{ApplicationStateType, SparkApplication};
 use tokio::sync::watch;
@@ -77,6 +78,9 @@ macro_rules! in_both_modes {
     };
 }
 
+/// The service account the fixtures' drivers run as ([`crate::fixtures::spark_pi`]).
+pub const SPARK_SERVICE_ACCOUNT: &str = "spark";
+
 /// How long the tests' operators let one spark-submit run take: far longer than it does (3 to 10 s),
 /// for a machine running other JVMs beside it.
 pub const SPARK_SUBMIT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -137,6 +141,14 @@ impl Env {
         spark_operator::install::install_crds(&client)
             .await
             .expect("CRDs installed");
+        // What an installation makes in its job namespace: the API server refuses a driver whose
+        // service account is missing. The fixtures' drivers run as `spark`, the examples' as the
+        // chart's own.
+        for account in [SPARK_SERVICE_ACCOUNT, CHART_SPARK_SERVICE_ACCOUNT] {
+            install_spark_service_account(&client, "default", account)
+                .await
+                .expect("Spark service account installed");
+        }
         Env {
             cluster,
             client,
