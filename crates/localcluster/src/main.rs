@@ -50,6 +50,9 @@ struct Args {
     /// Memory of each simulated node, in GiB.
     #[arg(long, default_value_t = simulation::NodesConfig::default().memory_gib)]
     node_memory_gib: u64,
+    /// Pods each simulated node can hold (its `pods` capacity, which the scheduler counts).
+    #[arg(long, default_value_t = simulation::NodesConfig::default().pods)]
+    node_pods: u64,
     /// `rbac`: service-account tokens and RBAC objects decide what requests may do (the
     /// kubeconfig's token stays admin); `always-allow`: every request is allowed.
     #[arg(long, value_enum, default_value = "always-allow")]
@@ -135,6 +138,7 @@ async fn main() -> anyhow::Result<()> {
             count: args.nodes,
             cpu: args.node_cpu,
             memory_gib: args.node_memory_gib,
+            pods: args.node_pods,
             processes,
             unpullable_images: args.unpullable_images.clone(),
         };

@@ -275,7 +275,7 @@ pub(super) async fn start(client: &Client, state: &Arc<Mutex<State>>, pod: Pod, 
         return;
     };
     let mut tries = startup::Tries::default();
-    let blocked = check(client, &value, &patterns, &mut tries).await;
+    let blocked = check(client, &value, &pod_ip, &patterns, &mut tries).await;
     if blocked.is_empty() {
         run_started(client, state, value, &pod_ip, run).await;
         return;
@@ -294,13 +294,19 @@ pub(super) async fn start(client: &Client, state: &Arc<Mutex<State>>, pod: Pod, 
     });
 }
 
-/// Checks a pod once; a pod whose sources cannot be read now is looked at again soon.
+/// Checks a pod once, as it would be at `pod_ip` (the environment may name it); a pod whose
+/// sources cannot be read now is looked at again soon.
 async fn check(
     client: &Client,
     pod: &Value,
+    pod_ip: &str,
     patterns: &[String],
     tries: &mut startup::Tries,
 ) -> startup::Blocked {
+    let mut pod = pod.clone();
+    pod["status"]["podIP"] = json!(pod_ip);
+    pod["status"]["hostIP"] = json!("127.0.0.1");
+    let pod = &pod;
     let (config_maps, secrets) = startup::referenced(pod);
     let namespace = pod["metadata"]["namespace"].as_str().unwrap_or_default();
     let sources = if config_maps.is_empty() && secrets.is_empty() {
@@ -376,7 +382,7 @@ impl Waiting {
                 return None;
             }
             pod = serde_json::to_value(&current).ok()?;
-            blocked = check(client, &pod, &self.patterns, &mut self.tries).await;
+            blocked = check(client, &pod, &self.pod_ip, &self.patterns, &mut self.tries).await;
             if blocked.is_empty() {
                 return Some(pod);
             }

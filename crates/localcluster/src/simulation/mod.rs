@@ -52,6 +52,8 @@ pub struct NodesConfig {
     pub cpu: u64,
     /// Memory of each node, in GiB.
     pub memory_gib: u64,
+    /// Pods each node can hold.
+    pub pods: u64,
     /// Runs Spark containers as processes; every container is simulated without it.
     pub processes: Option<process::ProcessRuntime>,
     /// Images no node can pull (globs such as `*:does-not-exist`; see [`images`]).
@@ -64,6 +66,7 @@ impl Default for NodesConfig {
             count: 3,
             cpu: 64,
             memory_gib: 256,
+            pods: 1100,
             processes: None,
             unpullable_images: Vec::new(),
         }

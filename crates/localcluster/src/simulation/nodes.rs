@@ -81,7 +81,8 @@ fn ready_status(name: &str, capacity: &Value, allocatable: &Value) -> Value {
 }
 
 fn default_capacity(config: &NodesConfig) -> Value {
-    json!({"cpu": config.cpu.to_string(), "memory": format!("{}Gi", config.memory_gib), "pods": "1100"})
+    json!({"cpu": config.cpu.to_string(), "memory": format!("{}Gi", config.memory_gib),
+           "pods": config.pods.to_string()})
 }
 
 /// Registers `config.count` Ready nodes, as their kubelets would; their views, as stored (a node

@@ -121,7 +121,7 @@ async fn a_pod_waits_for_its_volumes_and_its_environment() {
     let cluster = cluster::start_with_nodes(NodesConfig::default()).await;
     let kubectl = Kubectl::for_cluster(&cluster);
     let mounting = "  volumes:\n  - {name: conf, configMap: {name: settings}}\n  - {name: maybe, secret: {secretName: absent, optional: true}}\n  containers:\n  - name: main\n    image: busybox\n    volumeMounts: [{name: conf, mountPath: /etc/conf}, {name: maybe, mountPath: /etc/maybe}]\n";
-    let reading = "  containers:\n  - name: main\n    image: busybox\n    envFrom: [{secretRef: {name: creds}}, {configMapRef: {name: absent, optional: true}}]\n";
+    let reading = "  containers:\n  - name: main\n    image: busybox\n    envFrom: [{secretRef: {name: creds}}, {configMapRef: {name: absent, optional: true}}]\n    env: [{name: IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}]\n";
     assert!(kubectl.apply(&pod("mounting", mounting)).await.0);
     assert!(kubectl.apply(&pod("reading", reading)).await.0);
     let waiting = "{.status.phase} {.status.containerStatuses[0].state.waiting.reason}";
