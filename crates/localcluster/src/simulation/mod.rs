@@ -14,6 +14,7 @@
 //! `spark` builds on `kubelet` (its executors are run by the kubelets); neither the kubelet nor
 //! the scheduler depends on it.
 
+pub mod executor_pod;
 pub mod kubelet;
 pub mod process;
 pub mod resources;
