@@ -2,16 +2,18 @@
 //! then, on demand, so that what clients promise under them (no application failed by a passing
 //! 500, watches that recover) is tested in CI rather than by hand.
 //!
-//! Each [`FaultRule`] picks requests by verb and resource and, for a fraction of them, answers
-//! with a status (with `Retry-After` where Kubernetes sends one), resets the connection, adds
-//! latency, or cuts a watch after a random time. Rules are written as `--fault` arguments of the
+//! Each [`FaultRule`] picks requests by verb, resource and client and, for a fraction of them,
+//! answers with a status (with `Retry-After` where Kubernetes sends one), resets the connection
+//! (before or after serving), adds latency, or cuts a watch after a random time. Rules are written as `--fault` arguments of the
 //! `localcluster` binary or built in [`crate::Options::faults`]:
 //!
 //! ```text
 //! status=500,fraction=0.05
 //! reset,fraction=0.02,verbs=create|patch
+//! lose-answer,fraction=0.02,verbs=create  (the write happens, its answer is lost)
 //! latency=200ms,resources=pods
 //! cut-watch=10s                       (each watch ends after up to 10 s)
+//! status=503,agents=spark-operator    (only requests whose User-Agent starts so)
 //! ```
 //!
 //! The decision ([`Faults::decide`]) is a pure function of the rules, the request's attributes
@@ -39,19 +41,33 @@ pub enum Fault {
     Status(u16),
     /// Close the connection without an answer.
     Reset,
+    /// Serve the request, then close the connection without its answer: the client cannot
+    /// tell whether its write happened.
+    LoseAnswer,
     /// Serve the request after this delay.
     Latency(Duration),
     /// Serve a watch, but end it after a random time up to this one.
     CutWatch(Duration),
 }
 
-/// One fault, for a fraction of the requests of the given verbs and resources (all when empty).
+/// One fault, for a fraction of the requests of the given verbs and resources, from clients
+/// whose User-Agent starts with one of `agents` (all when empty).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FaultRule {
     pub fault: Fault,
     pub fraction: f64,
     pub verbs: Vec<String>,
     pub resources: Vec<String>,
+    pub agents: Vec<String>,
+}
+
+/// A request, as the rules pick it.
+#[derive(Debug, Clone, Copy)]
+pub struct Picked<'a> {
+    pub verb: &'a str,
+    /// `None` for a non-resource path, which only rules without resources pick.
+    pub resource: Option<&'a str>,
+    pub agent: &'a str,
 }
 
 /// The rules of one cluster; none by default.
@@ -73,6 +89,7 @@ pub enum Outcome {
     Serve,
     Status(u16),
     Reset,
+    ServeThenReset,
     /// Serve, ending the watch after this long.
     CutAfter(Duration),
 }
@@ -82,18 +99,13 @@ impl Faults {
         self.rules.is_empty()
     }
 
-    /// What the rules do to a request of `verb` on `resource` (`None` for a non-resource path,
-    /// which only rules without resources pick). `draw` gives a fresh number in [0, 1) each time
-    /// it is called: one per rule, and one more for a cut watch's time.
-    pub fn decide(
-        &self,
-        verb: &str,
-        resource: Option<&str>,
-        mut draw: impl FnMut() -> f64,
-    ) -> Decision {
+    /// What the rules do to `request`. `draw` gives a fresh number in [0, 1) each time it is
+    /// called: one per rule, and one more for a cut watch's time.
+    pub fn decide(&self, request: Picked, mut draw: impl FnMut() -> f64) -> Decision {
+        let verb = request.verb;
         let mut decision = Decision::default();
         for rule in &self.rules {
-            if !rule.picks(verb, resource) || draw() >= rule.fraction {
+            if !rule.picks(request) || draw() >= rule.fraction {
                 continue;
             }
             match &rule.fault {
@@ -109,6 +121,9 @@ impl Faults {
                 Fault::Reset if decision.outcome == Outcome::Serve => {
                     decision.outcome = Outcome::Reset
                 }
+                Fault::LoseAnswer if decision.outcome == Outcome::Serve => {
+                    decision.outcome = Outcome::ServeThenReset
+                }
                 _ => {}
             }
         }
@@ -117,19 +132,27 @@ impl Faults {
 }
 
 impl FaultRule {
-    fn picks(&self, verb: &str, resource: Option<&str>) -> bool {
-        let verb_ok = self.verbs.is_empty() || self.verbs.iter().any(|v| v == verb);
+    fn picks(&self, request: Picked) -> bool {
+        let verb_ok = self.verbs.is_empty() || self.verbs.iter().any(|v| v == request.verb);
         let resource_ok = self.resources.is_empty()
-            || resource.is_some_and(|r| self.resources.iter().any(|wanted| wanted == r));
-        verb_ok && resource_ok
+            || request
+                .resource
+                .is_some_and(|r| self.resources.iter().any(|wanted| wanted == r));
+        let agent_ok = self.agents.is_empty()
+            || self
+                .agents
+                .iter()
+                .any(|a| request.agent.starts_with(a.as_str()));
+        verb_ok && resource_ok && agent_ok
     }
 }
 
 impl FromStr for FaultRule {
     type Err = String;
 
-    /// `FAULT[,fraction=F][,verbs=a|b][,resources=x|y]`, FAULT one of `status=CODE`, `reset`,
-    /// `latency=DURATION`, `cut-watch=DURATION` (durations as `250ms`, `2s`).
+    /// `FAULT[,fraction=F][,verbs=a|b][,resources=x|y][,agents=p|q]`, FAULT one of
+    /// `status=CODE`, `reset`, `lose-answer`, `latency=DURATION`, `cut-watch=DURATION`
+    /// (durations as `250ms`, `2s`).
     fn from_str(spec: &str) -> Result<Self, String> {
         let mut parts = spec.split(',').map(str::trim);
         let fault = match parts.next().unwrap_or_default().split_once('=') {
@@ -142,9 +165,10 @@ impl FromStr for FaultRule {
             Some(("latency", duration)) => Fault::Latency(duration_of(duration)?),
             Some(("cut-watch", duration)) => Fault::CutWatch(duration_of(duration)?),
             None if spec.starts_with("reset") => Fault::Reset,
+            None if spec.starts_with("lose-answer") => Fault::LoseAnswer,
             _ => {
                 return Err(format!(
-                    "{spec:?}: start with status=CODE, reset, latency=DURATION or cut-watch=DURATION"
+                    "{spec:?}: start with status=CODE, reset, lose-answer, latency=DURATION or cut-watch=DURATION"
                 ));
             }
         };
@@ -153,6 +177,7 @@ impl FromStr for FaultRule {
             fraction: 1.0,
             verbs: Vec::new(),
             resources: Vec::new(),
+            agents: Vec::new(),
         };
         for part in parts {
             let list = |value: &str| value.split('|').map(str::to_string).collect();
@@ -166,9 +191,10 @@ impl FromStr for FaultRule {
                 }
                 Some(("verbs", value)) => rule.verbs = list(value),
                 Some(("resources", value)) => rule.resources = list(value),
+                Some(("agents", value)) => rule.agents = list(value),
                 _ => {
                     return Err(format!(
-                        "{part:?}: expected fraction=, verbs= or resources="
+                        "{part:?}: expected fraction=, verbs=, resources= or agents="
                     ));
                 }
             }
@@ -207,9 +233,19 @@ pub async fn middleware(
         Attributes::Resource { verb, resource, .. } => (verb.as_str(), Some(resource.as_str())),
         Attributes::NonResource { verb, .. } => (verb.as_str(), None),
     };
+    let agent = request
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|a| a.to_str().ok())
+        .unwrap_or_default();
+    let picked = Picked {
+        verb,
+        resource,
+        agent,
+    };
     let decision = {
         let mut rng = rand::rng();
-        faults.decide(verb, resource, || rng.random::<f64>())
+        faults.decide(picked, || rng.random::<f64>())
     };
     if !decision.delay.is_zero() {
         tokio::time::sleep(decision.delay).await;
@@ -218,6 +254,10 @@ pub async fn middleware(
         Outcome::Serve => next.run(request).await,
         Outcome::Status(code) => status_response(code),
         Outcome::Reset => reset(),
+        Outcome::ServeThenReset => {
+            let _served = next.run(request).await;
+            reset()
+        }
         Outcome::CutAfter(after) => {
             let response = next.run(request).await;
             let (parts, body) = response.into_parts();
@@ -275,6 +315,14 @@ fn reset() -> Response {
 mod tests {
     use super::*;
 
+    fn request<'a>(verb: &'a str, resource: Option<&'a str>) -> Picked<'a> {
+        Picked {
+            verb,
+            resource,
+            agent: "kube-rs",
+        }
+    }
+
     fn rules(specs: &[&str]) -> Faults {
         Faults {
             rules: specs.iter().map(|s| s.parse().unwrap()).collect(),
@@ -291,6 +339,10 @@ mod tests {
         assert_eq!(rule.verbs, ["create", "patch"]);
         assert_eq!(rule.resources, ["pods"]);
         assert_eq!("reset".parse::<FaultRule>().unwrap().fault, Fault::Reset);
+        assert_eq!(
+            "lose-answer".parse::<FaultRule>().unwrap().fault,
+            Fault::LoseAnswer
+        );
         assert_eq!(
             "latency=250ms".parse::<FaultRule>().unwrap().fault,
             Fault::Latency(Duration::from_millis(250))
@@ -313,24 +365,41 @@ mod tests {
     #[test]
     fn a_rule_picks_its_fraction_of_its_verbs_and_resources() {
         let faults = rules(&["status=500,fraction=0.5,verbs=create,resources=pods"]);
-        let pod_create = |draw: f64| faults.decide("create", Some("pods"), || draw).outcome;
+        let pod_create = |draw: f64| {
+            faults
+                .decide(request("create", Some("pods")), || draw)
+                .outcome
+        };
         assert_eq!(pod_create(0.1), Outcome::Status(500));
         assert_eq!(pod_create(0.9), Outcome::Serve);
+        let serve = |verb, resource| faults.decide(request(verb, resource), || 0.0).outcome;
+        assert_eq!(serve("get", Some("pods")), Outcome::Serve);
+        assert_eq!(serve("create", Some("services")), Outcome::Serve);
+        assert_eq!(serve("get", None), Outcome::Serve);
+    }
+
+    #[test]
+    fn a_rule_can_pick_one_client_by_its_user_agent() {
+        let faults = rules(&["status=503,agents=spark-operator|sparkctl"]);
+        let from = |agent| {
+            let picked = Picked {
+                agent,
+                ..request("list", Some("pods"))
+            };
+            faults.decide(picked, || 0.0).outcome
+        };
         assert_eq!(
-            faults.decide("get", Some("pods"), || 0.0).outcome,
-            Outcome::Serve
+            from("spark-operator/0.1.0 (linux/x86_64)"),
+            Outcome::Status(503)
         );
-        assert_eq!(
-            faults.decide("create", Some("services"), || 0.0).outcome,
-            Outcome::Serve
-        );
-        assert_eq!(faults.decide("get", None, || 0.0).outcome, Outcome::Serve);
+        assert_eq!(from("sparkctl/0.1.0"), Outcome::Status(503));
+        assert_eq!(from("kubectl/v1.32.0"), Outcome::Serve);
     }
 
     #[test]
     fn latency_adds_up_and_the_first_answering_fault_wins() {
         let faults = rules(&["latency=10ms", "latency=5ms", "reset", "status=500"]);
-        let decision = faults.decide("list", Some("pods"), || 0.0);
+        let decision = faults.decide(request("list", Some("pods")), || 0.0);
         assert_eq!(decision.delay, Duration::from_millis(15));
         assert_eq!(decision.outcome, Outcome::Reset);
     }
@@ -339,14 +408,12 @@ mod tests {
     fn only_watches_are_cut_within_their_time() {
         let faults = rules(&["cut-watch=10s"]);
         let mut draws = [0.0, 0.25].into_iter();
-        let decision = faults.decide("watch", Some("pods"), || draws.next().unwrap());
+        let decision = faults.decide(request("watch", Some("pods")), || draws.next().unwrap());
         assert_eq!(
             decision.outcome,
             Outcome::CutAfter(Duration::from_millis(2500))
         );
-        assert_eq!(
-            faults.decide("list", Some("pods"), || 0.0).outcome,
-            Outcome::Serve
-        );
+        let list = faults.decide(request("list", Some("pods")), || 0.0);
+        assert_eq!(list.outcome, Outcome::Serve);
     }
 }

@@ -293,10 +293,38 @@ impl LocalCluster {
 
     /// Stops the listeners, watches and controllers, and waits for them.
     pub async fn shutdown(mut self) {
+        self.stop().await;
+    }
+
+    async fn stop(&mut self) {
         let _ = self.shutdown.send(true);
         for task in self.tasks.drain(..) {
             let _ = task.await;
         }
+    }
+
+    /// An outage of the API server: stops serving as [`shutdown`](Self::shutdown) does (every
+    /// connection dropped), waits `down`, and starts again with `options` on the same ports.
+    /// With a `data_dir` (the one it started with), the objects and the CA come back from it,
+    /// as a restarted API server's come back from etcd; runtimes added with `add_runtime` do not.
+    pub async fn restart(
+        &mut self,
+        mut options: Options,
+        down: std::time::Duration,
+    ) -> Result<(), StartError> {
+        self.stop().await;
+        tokio::time::sleep(down).await;
+        let port_of = |url: &str| {
+            url.rsplit(':')
+                .next()
+                .and_then(|p| p.trim_end_matches('/').parse().ok())
+        };
+        options.port = port_of(&self.url).unwrap_or(options.port);
+        if let Some(http) = &self.http_url {
+            options.http_port = port_of(http).or(options.http_port);
+        }
+        *self = LocalCluster::start(options).await?;
+        Ok(())
     }
 }
 

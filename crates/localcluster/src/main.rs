@@ -71,8 +71,9 @@ struct Args {
     #[arg(long, value_delimiter = ',')]
     unpullable_images: Vec<String>,
     /// Inject a failure into a fraction of the answers, for testing clients (repeatable):
-    /// `status=CODE`, `reset`, `latency=DURATION` or `cut-watch=DURATION`, then optionally
-    /// `,fraction=F`, `,verbs=create|patch`, `,resources=pods|services`. For example
+    /// `status=CODE`, `reset`, `lose-answer`, `latency=DURATION` or `cut-watch=DURATION`, then
+    /// optionally `,fraction=F`, `,verbs=create|patch`, `,resources=pods|services`,
+    /// `,agents=spark-operator` (User-Agent prefixes). For example
     /// `--fault status=500,fraction=0.05 --fault reset,fraction=0.02 --fault cut-watch=30s`.
     #[arg(long = "fault", value_name = "SPEC")]
     faults: Vec<localcluster::faults::FaultRule>,

@@ -339,6 +339,9 @@ async fn metrics_count_runs_once_readyz_waits_for_caches_and_the_chart_grants_ev
             "scheduledsparkapplications/status",
             "update",
         ),
+        // Only for applications whose pods do not start (controller/application/troubles.rs).
+        p("", "events", "list"),
+        p("", "resourcequotas", "list"),
         // await_condition stops at the initial list when the CRDs are established already.
         p("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
     ]

@@ -130,9 +130,13 @@ impl Env {
 
     /// A cluster with nodes and CRDs, and no operator yet.
     pub async fn without_operator() -> Env {
-        let cluster = LocalCluster::start(Options::default())
-            .await
-            .expect("cluster starts");
+        Self::without_operator_on(Options::default()).await
+    }
+
+    /// A cluster started with `options` (faults, a data directory, ...), with nodes and CRDs,
+    /// and no operator yet.
+    pub async fn without_operator_on(options: Options) -> Env {
+        let cluster = LocalCluster::start(options).await.expect("cluster starts");
         let client = cluster.client().expect("client");
         tokio::spawn(localcluster::simulation::run(
             client.clone(),
@@ -255,6 +259,15 @@ impl Env {
                 .unwrap_or_else(|_| panic!("operator stops within {seconds}s"))
                 .expect("operator task ends cleanly");
         }
+    }
+
+    /// Stops the API server for `down` and starts it again with `options` on the same ports and
+    /// data directory; the nodes and the operator keep running and find it again.
+    pub async fn api_server_outage(&mut self, options: Options, down: Duration) {
+        self.cluster
+            .restart(options, down)
+            .await
+            .expect("the API server starts again");
     }
 
     pub fn apps(&self) -> Api<SparkApplication> {

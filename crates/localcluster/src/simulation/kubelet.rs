@@ -220,14 +220,7 @@ impl SimulatedRun {
     pub(super) async fn end(self) {
         let name = self.pod["metadata"]["name"].as_str().unwrap_or_default();
         let finished = finished_status(&self.running, self.plan.exit_code, &now());
-        let _ = self
-            .api
-            .patch_status(
-                name,
-                &as_kubelet(),
-                &Patch::Merge(&json!({"status": finished})),
-            )
-            .await;
+        write_status(&self.api, name, finished).await;
     }
 
     /// Ends the run once its plan's time is up (never, for a pod that runs until deleted).
@@ -377,7 +370,12 @@ impl Waiting {
                 events.record(client, &pod, source, event).await;
             }
             tokio::time::sleep(blocked.next).await;
-            let current = api.get_opt(&name).await.ok()??;
+            let current = match api.get_opt(&name).await {
+                Ok(Some(current)) => current,
+                Ok(None) => return None,
+                // The API server is away: look again later, as a kubelet keeps its pods.
+                Err(_) => continue,
+            };
             if current.metadata.deletion_timestamp.is_some() {
                 return None;
             }
@@ -421,15 +419,8 @@ async fn run_started(
         .to_string();
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let running = running_status(&value, "127.0.0.1", pod_ip, &now());
-    if let Err(error) = api
-        .patch_status(
-            &name,
-            &as_kubelet(),
-            &Patch::Merge(&json!({"status": running})),
-        )
-        .await
-    {
-        debug!(pod = %name, %error, "could not start pod");
+    if !write_status(&api, &name, running.clone()).await {
+        debug!(pod = %name, "could not start pod");
         return;
     }
     let runtime = state.lock().await.processes.clone();
@@ -496,13 +487,36 @@ async fn run_process(
     };
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let finished = finished_status(running, exit_code, &now());
-    let _ = api
-        .patch_status(
-            name,
-            &as_kubelet(),
-            &Patch::Merge(&json!({"status": finished})),
-        )
-        .await;
+    write_status(&api, name, finished).await;
+}
+
+/// How long the kubelet keeps trying to write a pod's status.
+const STATUS_WRITES_FOR: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Writes a pod's status as the kubelet's status manager does: again and again, with back-off,
+/// until the API server takes it, so that one that was away for a while still learns how the pod
+/// ended. Whether it was written (a deleted pod's is not).
+async fn write_status(api: &Api<Pod>, name: &str, status: Value) -> bool {
+    let patch = json!({ "status": status });
+    let deadline = tokio::time::Instant::now() + STATUS_WRITES_FOR;
+    let mut wait = std::time::Duration::from_millis(100);
+    loop {
+        match api
+            .patch_status(name, &as_kubelet(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => return true,
+            Err(kube::Error::Api(status)) if status.code == 404 => return false,
+            Err(error) if tokio::time::Instant::now() >= deadline => {
+                debug!(pod = name, %error, "pod status not written");
+                return false;
+            }
+            Err(_) => {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(std::time::Duration::from_secs(2));
+            }
+        }
+    }
 }
 
 /// Simulated log lines of a container, until real processes run in containers.

@@ -19,6 +19,7 @@
 //! the scheduler depends on it.
 
 pub mod events;
+pub mod executor_pod;
 pub mod images;
 pub mod kubelet;
 pub mod nodes;
@@ -31,6 +32,7 @@ pub mod startup;
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
@@ -136,9 +138,11 @@ pub async fn run(client: Client, config: NodesConfig) -> anyhow::Result<()> {
     }));
     tokio::spawn(nodes::follow(client.clone(), state.clone(), config.clone()));
     let pods: Api<Pod> = Api::all(client.clone());
-    // Backing off keeps a cluster that is going away from turning the retries into a busy loop.
+    // Backing off keeps a cluster that is going away from turning the retries into a busy loop;
+    // a short cap has the nodes back within a second of an API server's return, as the
+    // operator's own watches are, so that tests of an outage measure the operator.
     let mut events = watcher::watcher(pods, watcher::Config::default())
-        .default_backoff()
+        .backoff(NodeBackoff::default())
         .boxed();
     while let Some(event) = events.next().await {
         match event {
@@ -219,5 +223,27 @@ async fn retry_waiting(client: &Client, state: &Arc<Mutex<State>>) {
     };
     for pod in waiting {
         Box::pin(scheduler::schedule(client, state, pod)).await;
+    }
+}
+
+/// The simulated nodes' back-off after a failed watch: 100 ms doubling to 1 s.
+#[derive(Debug, Default)]
+struct NodeBackoff {
+    failures: u32,
+}
+
+impl Iterator for NodeBackoff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        let wait = Duration::from_millis(100 << self.failures.min(4)).min(Duration::from_secs(1));
+        self.failures = self.failures.saturating_add(1);
+        Some(wait)
+    }
+}
+
+impl kube::runtime::utils::Backoff for NodeBackoff {
+    fn reset(&mut self) {
+        self.failures = 0;
     }
 }

@@ -11,6 +11,7 @@ use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 use tracing::debug;
 
+use super::executor_pod;
 use super::kubelet::{self, SimulatedRun};
 use super::{now, post_as};
 
@@ -71,8 +72,13 @@ pub fn default_pod_name_prefix(app_name: &str, app_id: &str) -> String {
     prefix
 }
 
-/// The executor pods the driver creates, in executor-id order.
-pub fn executor_pods(driver: &Value, conf: &BTreeMap<String, String>) -> Vec<Value> {
+/// The executor pods the driver creates, in executor-id order, from its executor pod
+/// `template` when it has one.
+pub fn executor_pods(
+    driver: &Value,
+    conf: &BTreeMap<String, String>,
+    template: Option<&Value>,
+) -> Vec<Value> {
     let dynamic = conf
         .get("spark.dynamicAllocation.enabled")
         .map(String::as_str)
@@ -102,63 +108,8 @@ pub fn executor_pods(driver: &Value, conf: &BTreeMap<String, String>) -> Vec<Val
                 .unwrap_or("spark");
             default_pod_name_prefix(app_name, &app_id)
         });
-    let image = conf
-        .get("spark.kubernetes.executor.container.image")
-        .or_else(|| conf.get("spark.kubernetes.container.image"))
-        .cloned()
-        .unwrap_or_default();
-    let exit_code = driver["metadata"]["annotations"][EXECUTOR_EXIT_CODE_ANNOTATION].clone();
-    // Executors run as their own service account, else as the driver's.
-    let service_account = conf
-        .get("spark.kubernetes.authenticate.executor.serviceAccountName")
-        .map(String::as_str)
-        .or(driver["spec"]["serviceAccountName"].as_str())
-        .unwrap_or("default")
-        .to_string();
     (1..=instances)
-        .map(|id| {
-            let mut labels = prefixed(conf, "spark.kubernetes.executor.label.");
-            labels.insert("spark-app-selector".into(), app_id.clone());
-            labels.insert("spark-exec-id".into(), id.to_string());
-            labels.insert("spark-role".into(), "executor".into());
-            labels.insert("spark-exec-resourceprofile-id".into(), "0".into());
-            if let Some(name) = driver["metadata"]["labels"]["spark-app-name"].as_str() {
-                labels.insert("spark-app-name".into(), name.into());
-            }
-            let mut annotations = prefixed(conf, "spark.kubernetes.executor.annotation.");
-            annotations.insert(kubelet::RUN_SECONDS_ANNOTATION.into(), "forever".into());
-            if let Some(code) = exit_code.as_str() {
-                annotations.insert(kubelet::EXIT_CODE_ANNOTATION.into(), code.into());
-            }
-            json!({
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": {
-                    "name": format!("{prefix}-exec-{id}"),
-                    "namespace": driver["metadata"]["namespace"],
-                    "labels": labels,
-                    "annotations": annotations,
-                    "ownerReferences": [{
-                        "apiVersion": "v1", "kind": "Pod", "controller": true,
-                        "name": driver["metadata"]["name"], "uid": driver["metadata"]["uid"],
-                    }],
-                },
-                "spec": {
-                    "restartPolicy": "Never",
-                    "hostname": format!("{prefix}-exec-{id}"),
-                    "serviceAccountName": service_account,
-                    "containers": [{
-                        "name": "spark-kubernetes-executor",
-                        "image": image,
-                        "args": ["executor"],
-                        "env": [
-                            {"name": "SPARK_EXECUTOR_ID", "value": id.to_string()},
-                            {"name": "SPARK_APPLICATION_ID", "value": app_id},
-                        ],
-                    }],
-                },
-            })
-        })
+        .map(|id| executor_pod::build(id, &format!("{prefix}-exec-{id}"), driver, conf, template))
         .collect()
 }
 
@@ -217,7 +168,18 @@ async fn start_executors(api: &Api<Pod>, driver: &Value) {
             }
         }
     };
-    for executor in executor_pods(driver, &parse_properties(&properties)) {
+    let template = match executor_pod::template_config_map(driver) {
+        Some(name) => config_maps
+            .get_opt(&name)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|cm| cm.data?.remove(executor_pod::POD_TEMPLATE_KEY))
+            .and_then(|text| serde_yaml::from_str::<Value>(&text).ok()),
+        None => None,
+    };
+    let conf = parse_properties(&properties);
+    for executor in executor_pods(driver, &conf, template.as_ref()) {
         let Ok(pod) = serde_json::from_value::<Pod>(executor) else {
             continue;
         };
@@ -257,12 +219,6 @@ async fn end_executors(api: &Api<Pod>, driver: &Value, exit_code: i32) {
     }
 }
 
-fn prefixed(conf: &BTreeMap<String, String>, prefix: &str) -> BTreeMap<String, String> {
-    conf.iter()
-        .filter_map(|(key, value)| Some((key.strip_prefix(prefix)?.to_string(), value.clone())))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,7 +240,7 @@ mod tests {
             "spark.executor.instances=1\nspark.app.name=pi\nspark.app.id=spark-00ff\n",
         );
         assert_eq!(
-            executor_pods(&driver(), &conf)[0]["metadata"]["name"],
+            executor_pods(&driver(), &conf, None)[0]["metadata"]["name"],
             "pi-00ff-exec-1"
         );
     }
@@ -300,7 +256,7 @@ mod tests {
             driver_conf_map(&driver()).as_deref(),
             Some("spark-drv-1-conf-map")
         );
-        let pods = executor_pods(&driver(), &conf);
+        let pods = executor_pods(&driver(), &conf, None);
         assert_eq!(pods.len(), 3);
         assert_eq!(pods[2]["metadata"]["name"], "pi-1234-exec-3");
         let labels = &pods[0]["metadata"]["labels"];
@@ -313,26 +269,18 @@ mod tests {
             pods[0]["spec"]["containers"][0]["image"],
             "apache/spark:4.0.0"
         );
-        assert_eq!(pods[0]["spec"]["serviceAccountName"], "default");
-        let own = parse_properties(
-            "spark.kubernetes.authenticate.executor.serviceAccountName=executors\n",
-        );
-        assert_eq!(
-            executor_pods(&driver(), &own)[0]["spec"]["serviceAccountName"],
-            "executors"
-        );
     }
 
     #[test]
     fn default_and_dynamic_instances() {
-        assert_eq!(executor_pods(&driver(), &BTreeMap::new()).len(), 2);
+        assert_eq!(executor_pods(&driver(), &BTreeMap::new(), None).len(), 2);
         let dynamic = parse_properties(
             "spark.dynamicAllocation.enabled=true\nspark.dynamicAllocation.minExecutors=1\n",
         );
-        assert_eq!(executor_pods(&driver(), &dynamic).len(), 1);
+        assert_eq!(executor_pods(&driver(), &dynamic, None).len(), 1);
         let huge = parse_properties("spark.executor.instances=100000\n");
         assert_eq!(
-            executor_pods(&driver(), &huge).len(),
+            executor_pods(&driver(), &huge, None).len(),
             MAX_SIMULATED_EXECUTORS as usize
         );
     }
@@ -341,13 +289,13 @@ mod tests {
     fn executor_exit_code_defaults_to_the_drivers() {
         let mut conf = BTreeMap::new();
         conf.insert("spark.executor.instances".to_string(), "1".to_string());
-        let plain = &executor_pods(&driver(), &conf)[0];
+        let plain = &executor_pods(&driver(), &conf, None)[0];
         assert_eq!(executor_exit_code(plain, 0), 0);
         assert_eq!(executor_exit_code(plain, 1), 1);
         let mut failing = driver();
         failing["metadata"]["annotations"][EXECUTOR_EXIT_CODE_ANNOTATION] = json!("137");
         assert_eq!(
-            executor_exit_code(&executor_pods(&failing, &conf)[0], 0),
+            executor_exit_code(&executor_pods(&failing, &conf, None)[0], 0),
             137
         );
     }

@@ -71,7 +71,7 @@ async fn reconcile(
         return reject_invalid(&app, &ctx, stored, &describe(&problems), now).await;
     }
     let mut observed = observe(&app, &ctx, now);
-    super::troubles::enrich(&app, &ctx, &mut observed).await?;
+    super::troubles::enrich(&app, &ctx, &mut observed).await;
     let mut effects = ApiEffects {
         app: &app,
         stored,

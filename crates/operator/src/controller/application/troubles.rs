@@ -14,6 +14,7 @@ use spark_operator_api::{ApplicationStateType as State, SparkApplication};
 use super::Context;
 use crate::error::Result;
 use crate::lifecycle::{DriverObservation, Observation, PodPhase, Waiting, quota};
+use tracing::debug;
 
 /// How long a pod may be on its way (pulling, mounting) before its Events are read.
 const CREATING_FOR: Duration = Duration::from_secs(3);
@@ -24,8 +25,16 @@ const MOST_PODS: usize = 3;
 /// The kubelet's Event reasons that say why a pod is not being created.
 const KUBELET_TROUBLES: &[&str] = &["FailedMount", "FailedAttachVolume"];
 
-/// Adds to `observed` what the API server knows of `app`'s pods that do not start.
-pub async fn enrich(
+/// Adds to `observed` what the API server knows of `app`'s pods that do not start. What it
+/// cannot read (a cluster that serves no ResourceQuotas, a request that fails) is left out: the
+/// explanation is a help, and must never hold up the reconcile.
+pub async fn enrich(app: &SparkApplication, ctx: &Context, observed: &mut Observation) {
+    if let Err(error) = read_troubles(app, ctx, observed).await {
+        debug!(app = %app.name_any(), %error, "why the pods do not start could not be read");
+    }
+}
+
+async fn read_troubles(
     app: &SparkApplication,
     ctx: &Context,
     observed: &mut Observation,
@@ -116,6 +125,9 @@ fn executors_missing(app: &SparkApplication, observed: &Observation) -> bool {
     let DriverObservation::Pod(driver) = &observed.driver else {
         return false;
     };
+    if driver.phase != PodPhase::Running {
+        return false;
+    }
     let settled = driver
         .started
         .is_some_and(|at| observed.now.duration_since(at).unsigned_abs() >= EXECUTORS_WITHIN);
