@@ -20,6 +20,7 @@ use super::events::Source;
 use super::nodes::KUBELET;
 use super::process::{self, ProcessRuntime};
 use super::resources::pod_requests;
+use super::service_links;
 use super::startup;
 use super::{State, key, now, patch_as, release};
 
@@ -419,6 +420,11 @@ async fn run_started(
         .to_string();
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let running = running_status(&value, "127.0.0.1", pod_ip, &now());
+    if let Some(message) = environment_too_large(state, &value).await {
+        warn!(pod = %name, "{message}");
+        write_status(&api, &name, start_error(&running, &message, &now())).await;
+        return;
+    }
     if !write_status(&api, &name, running.clone()).await {
         debug!(pod = %name, "could not start pod");
         return;
@@ -457,7 +463,13 @@ async fn run_process(
     let namespace = pod["metadata"]["namespace"].as_str().unwrap_or_default();
     let name = pod["metadata"]["name"].as_str().unwrap_or_default();
     let pod_key = format!("{namespace}/{name}");
-    let exit_code = match runtime.start(client, pod, pod_ip).await {
+    let namespace_links = {
+        let enable = pod["spec"]["enableServiceLinks"].as_bool().unwrap_or(true);
+        let links = state.lock().await.links.clone();
+        let links = links.lock().unwrap_or_else(|p| p.into_inner());
+        links.environment(namespace, enable)
+    };
+    let exit_code = match runtime.start(client, pod, pod_ip, &namespace_links).await {
         Ok(started) => {
             state.lock().await.running.insert(
                 pod_key.clone(),
@@ -488,6 +500,66 @@ async fn run_process(
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let finished = finished_status(running, exit_code, &now());
     write_status(&api, name, finished).await;
+}
+
+/// Why a container of `pod` cannot be started with its environment (the namespace's service
+/// links, its own variables and its arguments together over the kernel's `ARG_MAX`), in the
+/// container runtime's words, if it cannot.
+async fn environment_too_large(state: &Arc<Mutex<State>>, pod: &Value) -> Option<String> {
+    let namespace = pod["metadata"]["namespace"].as_str().unwrap_or_default();
+    let enable = pod["spec"]["enableServiceLinks"].as_bool().unwrap_or(true);
+    let links = state.lock().await.links.clone();
+    let links_size = links
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .environment_size(namespace, enable);
+    let strings = |list: &Value| -> usize {
+        list.as_array()
+            .into_iter()
+            .flatten()
+            .map(|s| s.as_str().map_or(0, str::len) + 1 + size_of::<usize>())
+            .sum()
+    };
+    pod["spec"]["containers"].as_array()?.iter().find_map(|container| {
+        let own: Vec<(String, String)> = container["env"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|v| {
+                let text = |key: &str| v[key].as_str().unwrap_or_default().to_string();
+                (text("name"), text("value"))
+            })
+            .collect();
+        let total = links_size
+            + service_links::size(&own)
+            + strings(&container["command"])
+            + strings(&container["args"]);
+        let program = container["command"][0]
+            .as_str()
+            .unwrap_or("/opt/entrypoint.sh");
+        (total > service_links::ARG_MAX).then(|| {
+            format!(
+                "failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: \"{program}\": argument list too long: unknown"
+            )
+        })
+    })
+}
+
+/// The status of a pod whose containers could not be started: `StartError`, exit code 128, as
+/// containerd reports an `execve` that failed.
+fn start_error(running: &Value, message: &str, now: &str) -> Value {
+    let mut status = finished_status(running, 128, now);
+    for container in status["containerStatuses"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+    {
+        let terminated = &mut container["state"]["terminated"];
+        terminated["reason"] = json!("StartError");
+        terminated["message"] = json!(message);
+        terminated["startedAt"] = json!("1970-01-01T00:00:00Z");
+    }
+    status
 }
 
 /// How long the kubelet keeps trying to write a pod's status.

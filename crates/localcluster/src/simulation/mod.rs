@@ -14,6 +14,7 @@
 //! - [`process`]: with a [`process::ProcessRuntime`], the kubelet runs a pod's Spark container as
 //!   a real process of a local Spark installation instead of simulating it.
 //! - [`resources`]: CPU and memory of nodes and pods, as the scheduler counts them.
+//! - [`service_links`]: the Services a kubelet puts into every new pod's environment.
 //!
 //! `spark` builds on `kubelet` (its executors are run by the kubelets); neither the kubelet nor
 //! the scheduler depends on it.
@@ -26,6 +27,7 @@ pub mod nodes;
 pub mod process;
 pub mod resources;
 pub mod scheduler;
+pub mod service_links;
 pub mod spark;
 pub mod startup;
 
@@ -94,6 +96,8 @@ struct State {
     /// Images that cannot be pulled.
     unpullable: Vec<String>,
     events: Arc<events::Recorder>,
+    /// The Services of every namespace, as the environment variables pods get.
+    links: Arc<std::sync::Mutex<service_links::ServiceLinks>>,
 }
 
 fn key(pod: &Pod) -> String {
@@ -135,7 +139,10 @@ pub async fn run(client: Client, config: NodesConfig) -> anyhow::Result<()> {
         running: HashMap::new(),
         unpullable: config.unpullable_images.clone(),
         events: Arc::default(),
+        links: Arc::default(),
     }));
+    let links = state.lock().await.links.clone();
+    tokio::spawn(service_links::follow(client.clone(), links));
     tokio::spawn(nodes::follow(client.clone(), state.clone(), config.clone()));
     let pods: Api<Pod> = Api::all(client.clone());
     // Backing off keeps a cluster that is going away from turning the retries into a busy loop;

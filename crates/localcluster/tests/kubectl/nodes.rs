@@ -219,3 +219,56 @@ async fn an_image_that_cannot_be_pulled_backs_off() {
     );
     cluster.shutdown().await;
 }
+
+/// A namespace with thousands of Services gives each new pod so many service variables that its
+/// container cannot start, as with a real kubelet and runtime; a pod that takes no service
+/// links starts.
+#[tokio::test]
+async fn too_many_services_leave_no_room_for_a_pod_s_environment() {
+    use futures::StreamExt;
+    use k8s_openapi::api::core::v1::Service;
+    use kube::api::PostParams;
+
+    let cluster = cluster::start_with_nodes(NodesConfig::default()).await;
+    let kubectl = Kubectl::for_cluster(&cluster);
+    let services: kube::Api<Service> = kube::Api::namespaced(cluster.client().unwrap(), "default");
+    // About 420 bytes of variables each: 6,000 are over the kernel's 2 MiB.
+    let creates = (0..6000).map(|i| {
+        let services = services.clone();
+        async move {
+            let service: Service = serde_json::from_value(serde_json::json!({
+                "metadata": {"name": format!("app-{i}-ui-svc")},
+                "spec": {"ports": [{"name": "spark-driver-ui-port", "port": 4040}]},
+            }))
+            .unwrap();
+            services
+                .create(&PostParams::default(), &service)
+                .await
+                .unwrap();
+        }
+    });
+    futures::stream::iter(creates)
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+    kubectl.apply(&pod("flooded", CONTAINER)).await;
+    let refusal = "{.status.containerStatuses[0].state.terminated.reason}";
+    pod_shows(&kubectl, "flooded", refusal, "StartError").await;
+    let message = kubectl
+        .ok(&[
+            "get",
+            "pod",
+            "flooded",
+            "-o",
+            "jsonpath={.status.containerStatuses[0].state.terminated.message}",
+        ])
+        .await;
+    assert!(message.contains("argument list too long"), "{message}");
+    pod_shows(&kubectl, "flooded", "{.status.phase}", "Failed").await;
+    let without_links = CONTAINER.replace(
+        "  containers:",
+        "  enableServiceLinks: false\n  containers:",
+    );
+    kubectl.apply(&pod("spared", &without_links)).await;
+    pod_shows(&kubectl, "spared", "{.status.phase}", "Running").await;
+}

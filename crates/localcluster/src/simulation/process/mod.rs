@@ -131,13 +131,15 @@ impl ProcessRuntime {
             ))
     }
 
-    /// Starts the Spark container of `pod`, which the kubelet just reported running at `pod_ip`.
-    /// An `Err` says why the container could not start, for its log.
+    /// Starts the Spark container of `pod`, which the kubelet just reported running at `pod_ip`,
+    /// with the kubelet's service variables `services` under its own environment. An `Err` says
+    /// why the container could not start, for its log.
     pub async fn start(
         &self,
         client: &Client,
         pod: &Value,
         pod_ip: &str,
+        services: &[(String, String)],
     ) -> Result<Started, String> {
         let container = self
             .container_of(pod)
@@ -169,6 +171,7 @@ impl ProcessRuntime {
         if let Some(java_home) = &self.installation.java_home {
             environment.insert("JAVA_HOME".into(), java_home.to_string_lossy().into_owned());
         }
+        environment.extend(services.iter().cloned());
         for (name, value) in pod_env {
             environment.insert(name, map.rewrite(&value));
         }
