@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::{Node, ResourceQuota};
+
 use spark_operator_api::{
     ApplicationStateType as State, RestartPolicy, RestartPolicyType, SparkApplication,
 };
@@ -71,6 +73,101 @@ async fn an_unschedulable_driver_is_said_on_the_application() {
         Some(false),
         "Spark pods take no Service environment variables"
     );
+    // A node that matches: the application goes on, and the reason goes.
+    let node = env.cluster.client().map(kube::Api::<Node>::all).unwrap();
+    let first = node.list(&Default::default()).await.unwrap().items[0].clone();
+    let name = first.metadata.name.unwrap();
+    env.kubectl("label")
+        .ok(&["label", "node", &name, "disk=nvme"])
+        .await;
+    let done = env.wait_for("stuck", State::Completed, 30).await;
+    assert_eq!(done.status.unwrap().application_state.error_message, None);
+}
+
+#[tokio::test]
+async fn an_image_that_cannot_be_pulled_is_said() {
+    let env = Env::start().await;
+    let app = SparkApplication::spark_pi("unpulled").with(|app| {
+        app.spec.image = Some("registry.example.com/spark:gone".into());
+        app.spec.driver.pod.annotations.insert(
+            "localcluster/unpullable-images".into(),
+            "registry.example.com/*".into(),
+        );
+    });
+    env.create(&app.to_yaml()).await;
+    let message = testkit::eventually(10, || async {
+        error_message(&env, "unpulled")
+            .await
+            .filter(|m| m.contains("not running"))
+    })
+    .await;
+    assert!(
+        message.contains("ErrImagePull") || message.contains("ImagePullBackOff"),
+        "{message}"
+    );
+    assert!(
+        message.contains("registry.example.com/spark:gone"),
+        "{message}"
+    );
+    env.event_reasons_including("unpulled", &["SparkDriverImagePullFailed"])
+        .await;
+}
+
+#[tokio::test]
+async fn a_missing_config_map_is_said_with_the_kubelet_s_words() {
+    let env = Env::start().await;
+    let app = SparkApplication::spark_pi("unmounted").with(|app| {
+        app.spec.driver.pod.config_maps.push(
+            serde_json::from_value(
+                serde_json::json!({"name": "settings", "path": "/etc/settings"}),
+            )
+            .unwrap(),
+        );
+    });
+    env.create(&app.to_yaml()).await;
+    let message = testkit::eventually(20, || async {
+        error_message(&env, "unmounted")
+            .await
+            .filter(|m| m.contains("FailedMount"))
+    })
+    .await;
+    assert!(
+        message.contains(r#"configmap "settings" not found"#),
+        "{message}"
+    );
+    env.event_reasons_including("unmounted", &["SparkDriverMountFailed"])
+        .await;
+}
+
+#[tokio::test]
+async fn executors_a_quota_refuses_are_said() {
+    let env = Env::start().await;
+    let quota: ResourceQuota = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "compute"},
+        "spec": {"hard": {"requests.cpu": "1"}},
+    }))
+    .unwrap();
+    kube::Api::<ResourceQuota>::namespaced(env.client.clone(), "default")
+        .create(&Default::default(), &quota)
+        .await
+        .unwrap();
+    let app = SparkApplication::spark_pi("crowded")
+        .runs_for("forever")
+        .executors(1);
+    env.create(&app.to_yaml()).await;
+    env.wait_for("crowded", State::Running, 30).await;
+    let message = testkit::eventually(20, || async {
+        error_message(&env, "crowded")
+            .await
+            .filter(|m| m.contains("quota"))
+    })
+    .await;
+    assert_eq!(
+        message,
+        "0 of 1 executor pods exist: exceeded quota: compute, requested: requests.cpu=1, used: requests.cpu=1, limited: requests.cpu=1"
+    );
+    env.event_reasons_including("crowded", &["SparkExecutorQuotaExceeded"])
+        .await;
 }
 
 #[tokio::test]
