@@ -199,6 +199,30 @@ async fn a_failed_application_makes_create_wait_exit_non_zero() {
 }
 
 #[tokio::test]
+async fn create_takes_the_file_as_kubeflows_sparkctl_did() {
+    let env = Env::start().await;
+    let cli = Cli::new(&env, "positional");
+    let file = cli.file(
+        "app.yaml",
+        &spark_pi("positional", r#""localcluster/run-seconds": "0.2""#, ""),
+    );
+    let created = cli.run(&["create", &file, "--wait"]).await;
+    assert!(created.status.success(), "{}", stderr(&created));
+    assert!(
+        stdout(&created).contains("positional\tCOMPLETED"),
+        "{}",
+        stdout(&created)
+    );
+    let both = cli.run(&["create", &file, "-f", &file]).await;
+    assert!(!both.status.success());
+    assert!(
+        stderr(&both).contains("cannot be used with"),
+        "{}",
+        stderr(&both)
+    );
+}
+
+#[tokio::test]
 async fn suspend_and_resume() {
     let env = Env::start().await;
     let cli = Cli::new(&env, "suspend");

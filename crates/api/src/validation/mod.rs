@@ -5,8 +5,10 @@ mod application;
 mod json;
 mod labels;
 mod names;
+mod placement;
 pub mod quantity;
 mod scheduled;
+mod spark_conf;
 
 pub use application::validate_application;
 pub use json::{validate_application_json, validate_scheduled_json};
@@ -82,3 +84,5 @@ pub(crate) const IMAGE_PULL_POLICIES: &[&str] = &["Always", "IfNotPresent", "Nev
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod webhook_parity_tests;

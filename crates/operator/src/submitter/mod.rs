@@ -5,6 +5,7 @@
 //! crash resumes instead of starting a second driver.
 
 pub mod objects;
+pub mod operator_defaults;
 pub mod spark_submit;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service, ServiceSpec};
@@ -60,6 +61,7 @@ impl Submitter {
         submission_id: &str,
         now: jiff::Timestamp,
     ) -> Result<Submitted> {
+        let app = &*operator_defaults::with_operator_defaults(app, &self.config);
         let kind = SubmitterKind::of(app, self.config.submitter)?;
         let attempt = SubmissionContext::with_options(
             app,

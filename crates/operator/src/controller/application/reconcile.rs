@@ -24,10 +24,28 @@ use crate::lifecycle::{self, Observation, ObservedPod, SubmissionOutcome};
 use crate::shapes::{CachedApplication, Slim};
 use crate::submitter::objects::delete_labelled;
 
+/// The controller's name in the work queue metrics, as Kubeflow's (controller-runtime) names it.
+pub const CONTROLLER: &str = "sparkapplication";
+
+/// An application's key in the work queue metrics.
+pub fn queue_key(namespace: Option<&str>, name: &str) -> String {
+    format!("{}/{name}", namespace.unwrap_or_default())
+}
+
 /// A reconcile of `app` as the cache holds it: once the caches are filled and hold the
 /// operator's last status write, the application is decoded and reconciled, or reported when it
-/// cannot be read.
+/// cannot be read. An application of a namespace the operator does not select
+/// (`--namespace-selector`) is left as it is.
 pub async fn start(app: Arc<CachedApplication>, ctx: Arc<Context>) -> Result<Requeue> {
+    let namespace = app.namespace().unwrap_or_default();
+    if !ctx.config.namespace_selection.selects(&namespace).await {
+        return Ok(Requeue::requeue(ctx.config.resync_period));
+    }
+    let _running = ctx
+        .config
+        .metrics
+        .workqueue(CONTROLLER)
+        .started(&queue_key(Some(&namespace), &app.name_any()));
     // Once the controller stops, it no longer polls the pod watch that fills the pod index: a
     // reconcile still waiting for the caches would wait for ever.
     tokio::select! {
@@ -79,22 +97,30 @@ async fn reconcile(
         now,
     };
     let reconciled = protocol::reconcile(&app, &observed, &mut effects).await?;
-    Ok(match reconciled.requeue_after {
-        Some(after) => Requeue::requeue(after),
-        None => Requeue::requeue(ctx.config.resync_period),
-    })
+    let after = reconciled.requeue_after.unwrap_or(ctx.config.resync_period);
+    ctx.config.metrics.workqueue(CONTROLLER).requeued(
+        &queue_key(app.metadata.namespace.as_deref(), &app.name_any()),
+        after,
+        false,
+    );
+    Ok(Requeue::requeue(after))
 }
 
 /// When a reconcile that failed is tried again: at once (nearly) after a conflict, which only
 /// means the application changed; with a growing back-off otherwise, so that an API server in
 /// trouble is not hammered and one back from an outage is used again within seconds.
 pub fn error_policy(app: Arc<CachedApplication>, error: &Error, ctx: Arc<Context>) -> Requeue {
+    let namespace = app.namespace().unwrap_or_default();
     let after = if error.is_conflict() {
         CONFLICT_RETRY
     } else {
-        let namespace = app.namespace().unwrap_or_default();
         ctx.backoffs.failed(&namespace, &app.name_any())
     };
+    ctx.config.metrics.workqueue(CONTROLLER).requeued(
+        &queue_key(Some(&namespace), &app.name_any()),
+        after,
+        true,
+    );
     debug!(app = %app.name_any(), %error, category = error.metric_label(), ?after, "will retry");
     Requeue::requeue(after)
 }
@@ -257,7 +283,7 @@ async fn reject_invalid(
         status.application_state.state = ApplicationStateType::Failed;
         status.application_state.error_message = Some(message);
         status.termination_time = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(now));
-        status.observed_generation = app.metadata.generation;
+        lifecycle::spec_change::observe(&mut status, app);
         write_status(app, ctx, stored, status).await?;
     }
     Ok(Requeue::await_change())

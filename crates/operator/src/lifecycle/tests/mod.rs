@@ -8,6 +8,7 @@ mod lives;
 mod not_running;
 mod observe;
 mod retries;
+mod spec_edits;
 mod suspend_and_changes;
 
 use std::collections::BTreeSet;
