@@ -20,14 +20,21 @@ use serde::Deserialize;
 use spark_operator_api::{ApplicationStateType, SparkApplication};
 
 use localcluster::simulation::process::paths::IMAGE_SPARK_HOME;
-
 use spark_operator::config::ControllerConfig;
 use spark_operator::install::{
     CHART_SPARK_SERVICE_ACCOUNT, FIELD_MANAGER, install_spark_service_account,
 };
+use spark_operator::submission::gang::BatchScheduling;
+
+/// The batch schedulers the embedded cluster runs, so that Kubeflow's examples that name one
+/// (`spark-pi-volcano.yaml`, `spark-pi-yunikorn.yaml`, `spark-pi-kube-scheduler.yaml`) run here
+/// gang-scheduled as with the operator's `--enable-batch-scheduler`.
+const KUBE_SCHEDULER: &str = "kube-scheduler";
+const BATCH_SCHEDULERS: [&str; 3] = ["volcano", "yunikorn", "coscheduling=kube-scheduler"];
 
 /// Runs one Spark application on a local cluster embedded in this process, with the operator
 /// beside it, and exits 0 when the application COMPLETED (1 when it FAILED).
+
 #[derive(Debug, Parser)]
 #[command(name = "spark-local", version)]
 pub struct RunLocalArgs {
@@ -85,6 +92,10 @@ async fn run(args: RunLocalArgs) -> anyhow::Result<()> {
         client.clone(),
         localcluster::simulation::NodesConfig {
             processes,
+            batch_schedulers: BATCH_SCHEDULERS
+                .iter()
+                .map(|s| s.parse().expect("a known batch scheduler"))
+                .collect(),
             ..Default::default()
         },
     ));
@@ -95,6 +106,11 @@ async fn run(args: RunLocalArgs) -> anyhow::Result<()> {
     spark_operator::install::install_crds(&operator_client).await?;
     let config = ControllerConfig {
         master_url: Some(cluster.url()),
+        batch_scheduling: BatchScheduling {
+            enabled: true,
+            default_scheduler: None,
+            kube_scheduler_names: vec![KUBE_SCHEDULER.into()],
+        },
         ..ControllerConfig::default()
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);

@@ -70,6 +70,12 @@ struct Args {
     /// with commas.
     #[arg(long, value_delimiter = ',')]
     unpullable_images: Vec<String>,
+    /// Install a batch scheduler beside the default one (repeatable): `volcano`, `yunikorn` or
+    /// `coscheduling=SCHEDULER_NAME`. Volcano and coscheduling bring their PodGroup CRD and
+    /// place a group's pods only when the whole group fits. Pods naming a scheduler that is not
+    /// installed stay Pending, as in Kubernetes.
+    #[arg(long = "batch-scheduler")]
+    batch_schedulers: Vec<simulation::gang::BatchScheduler>,
     /// Inject a failure into a fraction of the answers, for testing clients (repeatable):
     /// `status=CODE`, `reset`, `lose-answer`, `latency=DURATION` or `cut-watch=DURATION`, then
     /// optionally `,fraction=F`, `,verbs=create|patch`, `,resources=pods|services`,
@@ -142,6 +148,7 @@ async fn main() -> anyhow::Result<()> {
             pods: args.node_pods,
             processes,
             unpullable_images: args.unpullable_images.clone(),
+            batch_schedulers: args.batch_schedulers.clone(),
         };
         tokio::spawn(async move {
             if let Err(error) = simulation::run(client, config).await {

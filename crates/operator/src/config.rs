@@ -10,6 +10,7 @@ use crate::controller::backoff::RequeueLimits;
 use crate::runtime::namespace_selection::NamespaceSelection;
 use crate::scheduling::RunNamePrecision;
 use crate::submission::SubmissionOptions;
+use crate::submission::gang::BatchScheduling;
 
 /// Settings of the SparkApplication controller.
 #[derive(Debug, Clone)]
@@ -57,8 +58,12 @@ pub struct ControllerConfig {
     /// Spark properties applied under every application's `sparkConf` (LoadSparkDefaults: the
     /// operator's `spark-defaults.conf`).
     pub spark_defaults: BTreeMap<String, String>,
-    /// The `batchScheduler` of applications that name none (`--default-batch-scheduler`).
-    pub default_batch_scheduler: Option<String>,
+    /// Which batch schedulers gang-schedule applications, and the one of applications that name
+    /// none (`--enable-batch-scheduler`, `--default-batch-scheduler`, `--kube-scheduler-names`).
+    pub batch_scheduling: BatchScheduling,
+    /// A PodDisruptionBudget for the drivers of applications that ask for one
+    /// (`--enable-driver-pdb`).
+    pub enable_driver_pdb: bool,
 }
 
 impl ControllerConfig {
@@ -70,6 +75,8 @@ impl ControllerConfig {
             ingress_class_name: self.ingress_class_name.clone(),
             ingress_annotations: self.ingress_annotations.clone(),
             ingress_tls: self.ingress_tls.clone(),
+            batch_scheduling: self.batch_scheduling.clone(),
+            driver_pod_disruption_budget: self.enable_driver_pdb,
             ..SubmissionOptions::default()
         }
     }
@@ -98,7 +105,8 @@ impl Default for ControllerConfig {
             run_name_precision: RunNamePrecision::default(),
             requeue_limits: RequeueLimits::default(),
             spark_defaults: BTreeMap::new(),
-            default_batch_scheduler: None,
+            batch_scheduling: BatchScheduling::default(),
+            enable_driver_pdb: false,
         }
     }
 }

@@ -4,7 +4,8 @@
 //!
 //! - [`nodes`]: the machines: registers the nodes, lets Nodes created through the API join, and
 //!   keeps what the scheduler knows of each node current as Node objects change.
-//! - [`scheduler`]: binds a pending pod to a node with room for it, or reports it unschedulable.
+//! - [`scheduler`]: binds a pending pod to a node with room for it, or reports it unschedulable;
+//!   [`gang`]: the batch schedulers that place a group's pods only when the whole group fits.
 //! - [`kubelet`]: runs each bound pod through Running to Succeeded or Failed (as its annotations
 //!   ask), and stops a deleted pod's containers; [`startup`] is what it waits for first (volume
 //!   sources, images ([`images`]), the containers' environment), reported as a kubelet reports it.
@@ -21,6 +22,7 @@
 
 pub mod events;
 pub mod executor_pod;
+pub mod gang;
 pub mod images;
 pub mod kubelet;
 pub mod nodes;
@@ -62,6 +64,8 @@ pub struct NodesConfig {
     pub processes: Option<process::ProcessRuntime>,
     /// Images no node can pull (globs such as `*:does-not-exist`; see [`images`]).
     pub unpullable_images: Vec<String>,
+    /// Batch schedulers installed besides the default scheduler (see [`gang`]).
+    pub batch_schedulers: Vec<gang::BatchScheduler>,
 }
 
 impl Default for NodesConfig {
@@ -73,6 +77,7 @@ impl Default for NodesConfig {
             pods: 1100,
             processes: None,
             unpullable_images: Vec::new(),
+            batch_schedulers: Vec::new(),
         }
     }
 }
@@ -98,6 +103,9 @@ struct State {
     events: Arc<events::Recorder>,
     /// The Services of every namespace, as the environment variables pods get.
     links: Arc<std::sync::Mutex<service_links::ServiceLinks>>,
+    batch_schedulers: Vec<gang::BatchScheduler>,
+    /// The groups the batch schedulers admitted, and their bound pods.
+    gangs: gang::Gangs,
 }
 
 fn key(pod: &Pod) -> String {
@@ -128,6 +136,7 @@ fn now() -> String {
 /// Registers the nodes and runs the scheduler and kubelets until the client's server goes away.
 pub async fn run(client: Client, config: NodesConfig) -> anyhow::Result<()> {
     let nodes = nodes::register(&client, &config).await?;
+    gang::install(&client, &config.batch_schedulers).await?;
     let state = Arc::new(Mutex::new(State {
         nodes,
         bound: HashMap::new(),
@@ -140,7 +149,12 @@ pub async fn run(client: Client, config: NodesConfig) -> anyhow::Result<()> {
         unpullable: config.unpullable_images.clone(),
         events: Arc::default(),
         links: Arc::default(),
+        batch_schedulers: config.batch_schedulers.clone(),
+        gangs: gang::Gangs::default(),
     }));
+    if !config.batch_schedulers.is_empty() {
+        tokio::spawn(retry_gangs(client.clone(), state.clone()));
+    }
     let links = state.lock().await.links.clone();
     tokio::spawn(service_links::follow(client.clone(), links));
     tokio::spawn(nodes::follow(client.clone(), state.clone(), config.clone()));
@@ -208,6 +222,7 @@ async fn release(client: &Client, state: &Arc<Mutex<State>>, pod_key: &str) {
         let mut state = state.lock().await;
         state.started.remove(pod_key);
         state.unschedulable.remove(pod_key);
+        gang::ended(&mut state, pod_key);
         let Some((node, requests)) = state.bound.remove(pod_key) else {
             return;
         };
@@ -230,6 +245,19 @@ async fn retry_waiting(client: &Client, state: &Arc<Mutex<State>>) {
     };
     for pod in waiting {
         Box::pin(scheduler::schedule(client, state, pod)).await;
+    }
+}
+
+/// Retries waiting pods every second while batch schedulers run: a PodGroup deleted, or one
+/// whose last pods ended, frees room without a pod of its own waiting for it.
+async fn retry_gangs(client: Client, state: Arc<Mutex<State>>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let waiting = gang::any_waiting_in_groups(&*state.lock().await);
+        if waiting {
+            retry_waiting(&client, &state).await;
+        }
     }
 }
 

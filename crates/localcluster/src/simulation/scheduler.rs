@@ -5,7 +5,8 @@
 //! `Unschedulable`, with a `FailedScheduling` event, in the scheduler's words: the count of nodes
 //! per reason, sorted as the scheduler sorts them, then what preemption found (nothing: there are
 //! no PriorityClasses, so no pod has a lower priority to make room). Waiting pods are tried again
-//! when a pod ends and when a node changes.
+//! when a pod ends and when a node changes. A pod that names a batch scheduler is placed as
+//! [`gang`] says: by nobody when that scheduler is not installed, and once its group is admitted.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,7 +21,7 @@ use tracing::warn;
 use super::events::{PodEvent, Source};
 use super::nodes::NodeView;
 use super::resources::pod_requests;
-use super::{State, key, now, patch_as};
+use super::{State, gang, key, now, patch_as};
 
 /// The field manager of the scheduler's writes.
 const SCHEDULER: &str = "kube-scheduler";
@@ -219,12 +220,22 @@ pub(super) async fn schedule(client: &Client, state: &Arc<Mutex<State>>, pod: Po
         Err(_) => return,
     };
     let pod_key = key(&pod);
+    let schedulers = state.lock().await.batch_schedulers.clone();
+    let group = match gang::placement(&value, &schedulers) {
+        gang::Placement::Nobody => return,
+        gang::Placement::Alone => None,
+        gang::Placement::InGroup(group) => Some(group),
+    };
+    let admitted = match &group {
+        Some(group) => gang::admit(client, state, &pod_key, group).await,
+        None => Ok(()),
+    };
     let (chosen, events) = {
         let mut state = state.lock().await;
         if state.bound.contains_key(&pod_key) {
             return;
         }
-        let chosen = match choose_node(&value, &state.nodes) {
+        let chosen = match admitted.and_then(|()| choose_node(&value, &state.nodes)) {
             Ok(node) => {
                 let requests = pod_requests(&value);
                 if let Some(view) = state.nodes.iter_mut().find(|n| n.name == node) {
@@ -263,15 +274,24 @@ pub(super) async fn schedule(client: &Client, state: &Arc<Mutex<State>>, pod: Po
             ))
             .header("content-type", "application/json")
             .body(body);
-            if let Ok(request) = request
-                && let Err(error) = client.request::<Value>(request).await
-            {
-                warn!(pod = %pod_key, %error, "binding failed");
-                let mut state = state.lock().await;
-                if let Some((node, requests)) = state.bound.remove(&pod_key)
-                    && let Some(view) = state.nodes.iter_mut().find(|n| n.name == node)
-                {
-                    view.allocated = view.allocated.saturating_sub(&requests);
+            let result = match request {
+                Ok(request) => client.request::<Value>(request).await.map(|_| ()),
+                Err(error) => Err(kube::Error::HttpError(error)),
+            };
+            match result {
+                Ok(()) => {
+                    if let Some(group) = &group {
+                        gang::bound(client, state, &pod_key, group).await;
+                    }
+                }
+                Err(error) => {
+                    warn!(pod = %pod_key, %error, "binding failed");
+                    let mut state = state.lock().await;
+                    if let Some((node, requests)) = state.bound.remove(&pod_key)
+                        && let Some(view) = state.nodes.iter_mut().find(|n| n.name == node)
+                    {
+                        view.allocated = view.allocated.saturating_sub(&requests);
+                    }
                 }
             }
         }

@@ -7,8 +7,9 @@ use std::time::Duration;
 use anyhow::bail;
 use clap::Args;
 
+use super::batch_scheduler_flags::BatchSchedulerFlags;
 use super::feature_gates::FeatureGates;
-use super::go_only_flags::{BatchSchedulerFlags, ControllerGoFlags, log_ignored};
+use super::go_only_flags::{ControllerGoFlags, log_ignored};
 use super::go_values::{duration, go_bool, json, names_or_all};
 use super::logging::LoggingFlags;
 use super::rate_limit_flags::{KubeApiFlags, WorkqueueFlags};
@@ -212,7 +213,8 @@ impl StartArgs {
             } else {
                 BTreeMap::new()
             },
-            default_batch_scheduler: self.batch_scheduler.default_scheduler()?,
+            batch_scheduling: self.batch_scheduler.scheduling()?,
+            enable_driver_pdb: self.batch_scheduler.driver_pdb(),
             ..ControllerConfig::default()
         })
     }
@@ -220,7 +222,7 @@ impl StartArgs {
     /// What was given that changes nothing here.
     fn ignored(&self) -> Vec<String> {
         let mut ignored = self.logging.ignored();
-        ignored.extend(self.go_only.ignored(&self.batch_scheduler));
+        ignored.extend(self.go_only.ignored());
         let gates = FeatureGates::parse(&self.feature_gates).unwrap_or_default();
         if self.default_time_to_live_seconds > 0 && !gates.default_time_to_live {
             ignored.push(

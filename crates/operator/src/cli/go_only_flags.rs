@@ -1,13 +1,12 @@
 //! Flags of Kubeflow's Go operator that have no equivalent here, accepted so that Kubeflow's
 //! chart and kustomize arguments work unchanged: Go's profiler, controller-runtime's TLS options
 //! of its metrics and webhook servers, the REST submitter's connection (its gate is refused,
-//! see `feature_gates`), and the batch scheduler integration, whose scheduler names are applied
-//! but whose PodGroups are not made. What each command was given that changes nothing is logged
-//! once at start ([`ignored`]).
+//! see `feature_gates`). What each command was given that changes nothing is logged once at
+//! start ([`ignored`]).
 
 use clap::Args;
 
-use super::go_values::{go_bool, string_list};
+use super::go_values::go_bool;
 
 /// Of `controller start`.
 #[derive(Debug, Clone, Args)]
@@ -41,10 +40,6 @@ pub struct ControllerGoFlags {
     pub submitter_tls_key_file: String,
     #[arg(long, default_value = "")]
     pub submitter_tls_ca_file: String,
-    /// A PodDisruptionBudget per driver of applications with `driverPodDisruptionBudget: true`
-    /// (not made by this operator: accepted and ignored).
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_parser = go_bool)]
-    pub enable_driver_pdb: Option<bool>,
 }
 
 /// Of `webhook start`.
@@ -67,51 +62,6 @@ pub struct MetricsTlsFlags {
     pub secure_metrics: Option<bool>,
 }
 
-/// Kubeflow's batch scheduler flags of `controller start`.
-#[derive(Debug, Clone, Args)]
-pub struct BatchSchedulerFlags {
-    /// Apply `--default-batch-scheduler` to applications that name no `batchScheduler`.
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_parser = go_bool)]
-    pub enable_batch_scheduler: Option<bool>,
-    /// Scheduler names besides volcano and yunikorn that `batchScheduler` may name.
-    #[arg(long, default_value = "")]
-    pub kube_scheduler_names: String,
-    /// The scheduler of applications that name none (volcano, yunikorn or one of
-    /// --kube-scheduler-names), with --enable-batch-scheduler.
-    #[arg(long, default_value = "")]
-    pub default_batch_scheduler: String,
-}
-
-impl BatchSchedulerFlags {
-    /// The scheduler applications without one get, or the flag that is wrong (Kubeflow refuses
-    /// to start with a default it does not know, too).
-    pub fn default_scheduler(&self) -> Result<Option<String>, String> {
-        if self.enable_batch_scheduler != Some(true) || self.default_batch_scheduler.is_empty() {
-            return Ok(None);
-        }
-        let names = string_list(&self.kube_scheduler_names);
-        let known = ["volcano", "yunikorn"]
-            .iter()
-            .any(|n| *n == self.default_batch_scheduler)
-            || names.contains(&self.default_batch_scheduler);
-        if !known {
-            return Err(format!(
-                "--default-batch-scheduler {:?} is not a registered scheduler: use volcano, yunikorn or one of --kube-scheduler-names",
-                self.default_batch_scheduler
-            ));
-        }
-        Ok(Some(self.default_batch_scheduler.clone()))
-    }
-
-    fn ignored(&self) -> Vec<String> {
-        if self.enable_batch_scheduler == Some(true) {
-            vec!["--enable-batch-scheduler (scheduler names are applied to pods; Volcano, YuniKorn and scheduler-plugins PodGroups are not made)".into()]
-        } else {
-            Vec::new()
-        }
-    }
-}
-
 impl MetricsTlsFlags {
     fn ignored(&self) -> Vec<String> {
         match self.secure_metrics {
@@ -122,7 +72,7 @@ impl MetricsTlsFlags {
 }
 
 impl ControllerGoFlags {
-    pub fn ignored(&self, batch: &BatchSchedulerFlags) -> Vec<String> {
+    pub fn ignored(&self) -> Vec<String> {
         let mut ignored = self.metrics_tls.ignored();
         if !matches!(self.pprof_bind_address.as_str(), "0" | "") {
             ignored.push(format!(
@@ -140,10 +90,6 @@ impl ControllerGoFlags {
                 "--submitter-* (no REST submitter: applications are submitted natively)".into(),
             );
         }
-        if self.enable_driver_pdb == Some(true) {
-            ignored.push("--enable-driver-pdb (no PodDisruptionBudget is made for drivers)".into());
-        }
-        ignored.extend(batch.ignored());
         ignored
     }
 }
@@ -182,8 +128,6 @@ mod tests {
     struct Cli {
         #[command(flatten)]
         go: ControllerGoFlags,
-        #[command(flatten)]
-        batch: BatchSchedulerFlags,
     }
 
     fn parse(args: &[&str]) -> Cli {
@@ -195,56 +139,21 @@ mod tests {
     #[test]
     fn go_only_flags_are_accepted_and_named_when_they_would_change_something() {
         let quiet = parse(&["--pprof-bind-address=0", "--secure-metrics=false"]);
-        assert!(quiet.go.ignored(&quiet.batch).is_empty());
+        assert!(quiet.go.ignored().is_empty());
         let loud = parse(&[
             "--pprof-bind-address=:6060",
             "--secure-metrics",
             "--metric-tls-min-version=VersionTLS13",
-            "--enable-driver-pdb=true",
             "--submitter-service-url=http://submitter:8080",
-            "--enable-batch-scheduler=true",
         ]);
-        let ignored = loud.go.ignored(&loud.batch).join("\n");
+        let ignored = loud.go.ignored().join("\n");
         for flag in [
             "--pprof-bind-address=:6060",
             "--secure-metrics",
             "--metric-tls-*",
-            "--enable-driver-pdb",
             "--submitter-*",
-            "--enable-batch-scheduler",
         ] {
             assert!(ignored.contains(flag), "{flag} in {ignored}");
         }
-    }
-
-    #[test]
-    fn the_default_batch_scheduler_must_be_one_kubeflow_knows() {
-        let volcano = parse(&[
-            "--enable-batch-scheduler",
-            "--default-batch-scheduler=volcano",
-        ]);
-        assert_eq!(
-            volcano.batch.default_scheduler(),
-            Ok(Some("volcano".into()))
-        );
-        let named = parse(&[
-            "--enable-batch-scheduler=true",
-            "--kube-scheduler-names=default-scheduler,batch",
-            "--default-batch-scheduler=batch",
-        ]);
-        assert_eq!(named.batch.default_scheduler(), Ok(Some("batch".into())));
-        let unknown = parse(&[
-            "--enable-batch-scheduler",
-            "--default-batch-scheduler=slurm",
-        ]);
-        assert!(
-            unknown
-                .batch
-                .default_scheduler()
-                .unwrap_err()
-                .contains("slurm")
-        );
-        let off = parse(&["--default-batch-scheduler=slurm"]);
-        assert_eq!(off.batch.default_scheduler(), Ok(None));
     }
 }

@@ -2,6 +2,7 @@
 //! and kustomize files pass, with Kubeflow's meaning (see the README's compatibility section for
 //! the few that change nothing here).
 
+pub mod batch_scheduler_flags;
 pub mod controller;
 pub mod crd;
 pub mod feature_gates;

@@ -134,10 +134,11 @@ pub enum Action {
     /// Delete every object of the application's attempts: driver pod, Services, ConfigMaps and
     /// Ingresses.
     DeleteAttemptResources,
-    /// Delete the application's Services and Ingresses: it has ended, and a Service would only
-    /// give every new pod of the namespace its environment variables. The status keeps where
-    /// the UI was.
-    DeleteServices,
+    /// Delete what an ended application no longer needs: its Services and Ingresses (a Service
+    /// would only give every new pod of the namespace its environment variables; the status
+    /// keeps where the UI was), its batch scheduler's PodGroup (which would hold the queue's
+    /// resources) and its driver's PodDisruptionBudget.
+    ReleaseEnded,
     /// Delete the SparkApplication: its time to live is over.
     DeleteApplication,
     /// Record a Kubernetes Event on the application, with one of Kubeflow's [`reasons`].

@@ -202,7 +202,7 @@ fn succeeding(mut step: Step) -> Decision {
         return rerun(step);
     }
     step.set_state(State::Completed);
-    step.actions.push(Action::DeleteServices);
+    step.actions.push(Action::ReleaseEnded);
     step.actions.push(events::completed(&step.name));
     let requeue = time_to_live(&step).map(requeue_in);
     step.done(requeue)
@@ -236,7 +236,7 @@ fn submission_failed(mut step: Step) -> Decision {
 
 fn fail(mut step: Step) -> Decision {
     step.set_state(State::Failed);
-    step.actions.push(Action::DeleteServices);
+    step.actions.push(Action::ReleaseEnded);
     let error = step
         .status
         .application_state

@@ -17,12 +17,16 @@ pub fn with_operator_defaults<'a>(
     app: &'a SparkApplication,
     config: &ControllerConfig,
 ) -> Cow<'a, SparkApplication> {
-    let scheduler = config.default_batch_scheduler.as_ref().filter(|_| {
-        app.spec
-            .batch_scheduler
-            .as_deref()
-            .is_none_or(str::is_empty)
-    });
+    let scheduler = config
+        .batch_scheduling
+        .default_scheduler
+        .as_ref()
+        .filter(|_| {
+            app.spec
+                .batch_scheduler
+                .as_deref()
+                .is_none_or(str::is_empty)
+        });
     if config.spark_defaults.is_empty() && scheduler.is_none() {
         return Cow::Borrowed(app);
     }
@@ -93,7 +97,11 @@ mod tests {
                 ("spark.eventLog.enabled".to_string(), "true".to_string()),
                 ("spark.executor.cores".to_string(), "2".to_string()),
             ]),
-            default_batch_scheduler: Some("volcano".into()),
+            batch_scheduling: crate::submission::gang::BatchScheduling {
+                enabled: true,
+                default_scheduler: Some("volcano".into()),
+                kube_scheduler_names: Vec::new(),
+            },
             ..ControllerConfig::default()
         };
         let given = app(&[("spark.executor.cores", "4")], None);

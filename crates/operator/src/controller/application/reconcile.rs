@@ -22,7 +22,9 @@ use crate::error::{Error, Result};
 use crate::lifecycle::protocol::{self, Effects};
 use crate::lifecycle::{self, Observation, ObservedPod, SubmissionOutcome};
 use crate::shapes::{CachedApplication, Slim};
-use crate::submitter::objects::delete_labelled;
+use crate::submitter::objects::{delete_if_present, delete_labelled};
+use crate::submitter::operator_defaults;
+use spark_operator_api::naming::driver_pod_name;
 
 /// The controller's name in the work queue metrics, as Kubeflow's (controller-runtime) names it.
 pub const CONTROLLER: &str = "sparkapplication";
@@ -154,6 +156,27 @@ impl ApiEffects<'_> {
     fn namespace(&self) -> String {
         self.app.namespace().unwrap_or_default()
     }
+
+    /// The batch scheduler's PodGroup (one per attempt: a retry makes it again) and the driver's
+    /// PodDisruptionBudget.
+    async fn delete_scheduling_objects(&self) -> Result<()> {
+        let client = &self.ctx.client;
+        let namespace = self.namespace();
+        let config = &self.ctx.config;
+        let app = operator_defaults::with_operator_defaults(self.app, config);
+        let pod_group = config
+            .batch_scheduling
+            .gang_of(&app.spec)
+            .and_then(|gang| gang.pod_group(&app.name_any()));
+        if let Some(group) = pod_group {
+            delete_if_present(client, &group.collection_path(&namespace), &group.name).await?;
+        }
+        if config.enable_driver_pdb {
+            let budgets = format!("/apis/policy/v1/namespaces/{namespace}/poddisruptionbudgets");
+            delete_if_present(client, &budgets, &driver_pod_name(self.app)).await?;
+        }
+        Ok(())
+    }
 }
 
 impl Effects for ApiEffects<'_> {
@@ -212,10 +235,10 @@ impl Effects for ApiEffects<'_> {
             &name,
         )
         .await?;
-        Ok(())
+        self.delete_scheduling_objects().await
     }
 
-    async fn delete_services(&mut self) -> Result<()> {
+    async fn release_ended(&mut self) -> Result<()> {
         let client = &self.ctx.client;
         let namespace = self.namespace();
         let name = self.app.name_any();
@@ -229,7 +252,7 @@ impl Effects for ApiEffects<'_> {
             &name,
         )
         .await?;
-        Ok(())
+        self.delete_scheduling_objects().await
     }
 
     async fn delete_application(&mut self) -> Result<()> {

@@ -201,7 +201,7 @@ impl protocol::Effects for Run {
         Ok(())
     }
 
-    async fn delete_services(&mut self) -> Result<(), Self::Error> {
+    async fn release_ended(&mut self) -> Result<(), Self::Error> {
         Ok(())
     }
 
