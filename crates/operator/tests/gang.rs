@@ -61,6 +61,30 @@ fn pod_groups(env: &Env, group: &str, version: &str) -> Api<DynamicObject> {
     Api::namespaced_with(env.client.clone(), "default", &kind)
 }
 
+/// Waits until the object `name` exists; returns it.
+async fn made<K>(api: &Api<K>, name: &str, seconds: u64) -> K
+where
+    K: Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+{
+    testkit::eventually(seconds, || async { api.get_opt(name).await.ok().flatten() }).await
+}
+
+/// Waits until the object `name` is gone.
+async fn until_gone<K>(api: &Api<K>, name: &str)
+where
+    K: Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+{
+    testkit::eventually(20, || async {
+        api.get_opt(name)
+            .await
+            .ok()
+            .flatten()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+}
+
 fn gang(name: &str, scheduler: &str) -> SparkApplication {
     SparkApplication::spark_pi(name).runs_for("3").with(|app| {
         app.spec.batch_scheduler = Some(scheduler.into());
@@ -80,30 +104,17 @@ async fn pod_group_lives_with_the_application(
     (group, version, name): (&str, &str, &str),
 ) -> Value {
     let groups = pod_groups(env, group, version);
-    let made = testkit::eventually(env.mode.patience(20), || async {
-        groups.get_opt(name).await.ok().flatten()
-    })
-    .await;
-    let made = serde_json::to_value(made).unwrap();
-    assert_eq!(made["metadata"]["ownerReferences"][0]["name"], app);
-    assert_eq!(made["spec"]["minMember"], 1);
+    let stored = serde_json::to_value(made(&groups, name, env.mode.patience(20)).await).unwrap();
+    assert_eq!(stored["metadata"]["ownerReferences"][0]["name"], app);
+    assert_eq!(stored["spec"]["minMember"], 1);
     assert_eq!(
-        made["spec"]["minResources"],
+        stored["spec"]["minResources"],
         serde_json::json!({"cpu": "3", "memory": "2688Mi"}),
         "the driver and two executors, each 1 CPU and 512m with Spark's 384 MiB overhead"
     );
     env.wait_for(app, State::Completed, 60).await;
-    testkit::eventually(20, || async {
-        groups
-            .get_opt(name)
-            .await
-            .ok()
-            .flatten()
-            .is_none()
-            .then_some(())
-    })
-    .await;
-    made
+    until_gone(&groups, name).await;
+    stored
 }
 
 testkit::in_both_modes!(
@@ -118,20 +129,14 @@ async fn a_volcano_application_waits_on_its_pod_group(mode: Mode) {
     };
     env.create(&gang("vc", "volcano").to_yaml()).await;
     let budgets: Api<PodDisruptionBudget> = Api::namespaced(env.client.clone(), "default");
-    let driver = testkit::eventually(env.mode.patience(20), || async {
-        env.pods().get_opt("vc-driver").await.ok().flatten()
-    })
-    .await;
+    let driver = made(&env.pods(), "vc-driver", env.mode.patience(20)).await;
     let annotations = driver.metadata.annotations.clone().unwrap_or_default();
     assert_eq!(annotations["scheduling.k8s.io/group-name"], "spark-vc-pg");
     assert_eq!(
         driver.spec.as_ref().unwrap().scheduler_name.as_deref(),
         Some("volcano")
     );
-    let budget = testkit::eventually(10, || async {
-        budgets.get_opt("vc-driver").await.ok().flatten()
-    })
-    .await;
+    let budget = made(&budgets, "vc-driver", 10).await;
     let budget_spec = budget.spec.unwrap();
     assert_eq!(
         budget_spec.min_available,
@@ -148,16 +153,7 @@ async fn a_volcano_application_waits_on_its_pod_group(mode: Mode) {
     // The executors were placed in the group too.
     let executors = env.pod_names("vc", "executor").await;
     assert!(!executors.is_empty(), "the driver made executors");
-    testkit::eventually(20, || async {
-        budgets
-            .get_opt("vc-driver")
-            .await
-            .ok()
-            .flatten()
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    until_gone(&budgets, "vc-driver").await;
 }
 
 async fn a_coscheduled_application_waits_on_its_pod_group(mode: Mode) {
@@ -165,10 +161,7 @@ async fn a_coscheduled_application_waits_on_its_pod_group(mode: Mode) {
         return;
     };
     env.create(&gang("co", COSCHEDULER).to_yaml()).await;
-    let driver = testkit::eventually(env.mode.patience(20), || async {
-        env.pods().get_opt("co-driver").await.ok().flatten()
-    })
-    .await;
+    let driver = made(&env.pods(), "co-driver", env.mode.patience(20)).await;
     let labels = driver.metadata.labels.clone().unwrap_or_default();
     assert_eq!(labels["scheduling.x-k8s.io/pod-group"], "co-pg");
     assert_eq!(
@@ -184,10 +177,7 @@ async fn a_yunikorn_driver_carries_its_task_groups(mode: Mode) {
         return;
     };
     env.create(&gang("yk", "yunikorn").to_yaml()).await;
-    let driver = testkit::eventually(env.mode.patience(20), || async {
-        env.pods().get_opt("yk-driver").await.ok().flatten()
-    })
-    .await;
+    let driver = made(&env.pods(), "yk-driver", env.mode.patience(20)).await;
     let annotations = driver.metadata.annotations.clone().unwrap_or_default();
     assert_eq!(
         annotations["yunikorn.apache.org/task-group-name"],
@@ -322,27 +312,9 @@ async fn the_chart_grants_what_gang_scheduling_calls_and_no_more() {
     env.wait_for("rbac-co", State::Completed, 60).await;
     // The ends' deletions come after the state is written.
     let groups = pod_groups(&env, "scheduling.x-k8s.io", "v1alpha1");
-    testkit::eventually(20, || async {
-        groups
-            .get_opt("rbac-co-pg")
-            .await
-            .ok()
-            .flatten()
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    until_gone(&groups, "rbac-co-pg").await;
     let budgets: Api<PodDisruptionBudget> = Api::namespaced(env.client.clone(), "default");
-    testkit::eventually(20, || async {
-        budgets
-            .get_opt("rbac-co-driver")
-            .await
-            .ok()
-            .flatten()
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    until_gone(&budgets, "rbac-co-driver").await;
     let used: BTreeSet<Permission> = proxy
         .requests()
         .iter()

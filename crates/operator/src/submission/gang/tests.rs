@@ -213,3 +213,24 @@ fn a_volcano_group_the_user_named_is_left_alone() {
     );
     assert!(spec.executor.pod.annotations.is_empty());
 }
+
+#[test]
+fn yunikorn_executor_memory_counts_pyspark_and_off_heap_memory() {
+    let python_pi = |conf: &[(&str, &str)]| {
+        let mut spec = scala_pi();
+        spec.app_type = ApplicationType::Python;
+        spec.spark_conf = conf
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        task_groups(&spec)[1]["minResource"]["memory"].clone()
+    };
+    let pyspark = ("spark.executor.pyspark.memory", "500m");
+    let off_heap = [
+        ("spark.memory.offHeap.enabled", "true"),
+        ("spark.memory.offHeap.size", "400m"),
+    ];
+    assert_eq!(python_pi(&[pyspark]), "1396Mi");
+    assert_eq!(python_pi(&off_heap), "1296Mi");
+    assert_eq!(python_pi(&[pyspark, off_heap[0], off_heap[1]]), "1796Mi");
+}
