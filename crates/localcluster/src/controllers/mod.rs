@@ -52,15 +52,24 @@ pub async fn run(cluster: Cluster, shutdown: impl std::future::Future<Output = (
         }
     };
     let quotas = resource_quota::Dirty::default();
-    // Whatever was pending before a restart.
-    for (resource, object) in cluster.store().list_all() {
-        let event = StoreEvent {
+    let dependents = garbage_collector::Dependents::default();
+    // Whatever was pending before a restart, with every object's owners known first.
+    let stored: Vec<StoreEvent> = cluster
+        .store()
+        .list_all()
+        .into_iter()
+        .map(|(resource, object)| StoreEvent {
             event_type: EventType::Added,
             resource,
             object,
             previous: None,
-        };
-        handle(&cluster, &quotas, &event).await;
+        })
+        .collect();
+    for event in &stored {
+        dependents.follow(event);
+    }
+    for event in &stored {
+        handle(&cluster, &quotas, &dependents, event).await;
     }
     let mut ticker = tokio::time::interval(REAP_INTERVAL);
     tokio::pin!(shutdown);
@@ -69,7 +78,7 @@ pub async fn run(cluster: Cluster, shutdown: impl std::future::Future<Output = (
             _ = &mut shutdown => return,
             event = events.recv() => {
                 let Some(event) = event else { return };
-                handle(&cluster, &quotas, &event).await;
+                handle(&cluster, &quotas, &dependents, &event).await;
             }
             _ = ticker.tick() => {
                 pod_gc::reap(&cluster).await;
@@ -80,10 +89,15 @@ pub async fn run(cluster: Cluster, shutdown: impl std::future::Future<Output = (
 }
 
 /// One change, handed to each controller in turn.
-async fn handle(cluster: &Cluster, quotas: &resource_quota::Dirty, event: &StoreEvent) {
+async fn handle(
+    cluster: &Cluster,
+    quotas: &resource_quota::Dirty,
+    dependents: &garbage_collector::Dependents,
+    event: &StoreEvent,
+) {
     service_account::handle(cluster, event).await;
     resource_quota::handle(cluster, quotas, event);
-    garbage_collector::handle(cluster, event).await;
+    garbage_collector::handle(cluster, dependents, event).await;
     namespace::handle(cluster, event).await;
 }
 
