@@ -314,15 +314,15 @@ mod tests {
         let index = Dependents::default();
         let key = ObjectKey::new("pods", "ns", "p");
         index.follow(&event(EventType::Added, pod(&["a", "b"]), None));
-        assert_eq!(index.of("a"), [key.clone()]);
-        assert_eq!(index.of("b"), [key.clone()]);
+        assert_eq!(index.of("a"), vec![key.clone()]);
+        assert_eq!(index.of("b"), vec![key.clone()]);
         index.follow(&event(
             EventType::Modified,
             pod(&["b", "c"]),
             Some(pod(&["a", "b"])),
         ));
         assert!(index.of("a").is_empty(), "a reference dropped");
-        assert_eq!(index.of("c"), [key.clone()]);
+        assert_eq!(index.of("c"), vec![key.clone()]);
         index.follow(&event(EventType::Deleted, pod(&["b", "c"]), None));
         assert!(index.of("b").is_empty() && index.of("c").is_empty());
         assert!(index.by_owner.lock().unwrap().is_empty(), "nothing left");
