@@ -442,10 +442,10 @@ impl Metrics {
             &inner.reconcile_errors,
             &inner.rest_client_requests,
         ] {
-            counters.get_or_create(&none);
+            drop(counters.get_or_create(&none));
         }
         for gauges in [&apps.running, &apps.executor_running, &inner.leader] {
-            gauges.get_or_create(&none);
+            drop(gauges.get_or_create(&none));
         }
         for histograms in [
             &apps.success_time,
@@ -456,7 +456,7 @@ impl Metrics {
             &apps.start_latency_histogram,
             &inner.reconcile_time,
         ] {
-            histograms.get_or_create(&none);
+            drop(histograms.get_or_create(&none));
         }
         metrics.admission_review("/").answered(200);
         let queue = metrics.workqueue("sparkapplication");

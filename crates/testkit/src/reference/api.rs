@@ -49,6 +49,7 @@ pub fn kubernetes_types() -> Vec<Named> {
         properties_of::<core::Probe>("Probe"),
         properties_of::<core::ResourceRequirements>("ResourceRequirements"),
         properties_of::<core::SecurityContext>("SecurityContext"),
+        properties_of::<core::Service>("Service"),
         properties_of::<core::ServicePort>("ServicePort"),
         properties_of::<core::Toleration>("Toleration"),
         properties_of::<core::TopologySpreadConstraint>("TopologySpreadConstraint"),
