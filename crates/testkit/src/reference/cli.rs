@@ -77,3 +77,17 @@ pub fn page(name: &str, binary: &Path, source: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::subcommands;
+
+    #[test]
+    fn subcommands_are_read_from_the_commands_section() {
+        let help = "Does things\n\nUsage: tool <COMMAND>\n\nCommands:\n  start  Start it\n  \
+                    crd    Print the CRDs, or write them\n           to a directory\n  help   \
+                    Print this message\n\nOptions:\n  -h, --help  Print help\n";
+        assert_eq!(subcommands(help), ["start", "crd"]);
+        assert!(subcommands("Usage: tool [OPTIONS]\n").is_empty());
+    }
+}

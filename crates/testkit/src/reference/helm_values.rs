@@ -143,3 +143,41 @@ pub fn page(values_yaml: &str, schema_json: &str) -> String {
     rows("", &values, &schema, &comments, &mut out);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{comments, page};
+
+    const VALUES: &str = "# The file's own header.\n\n# -- Replicas.\nreplicas: 1\nimage:\n  \
+                          # -- Where it is; a comment\n  # on two lines.\n  repository: x\n  \
+                          tag: \"\"\nlist:\n  - name: a\n";
+
+    #[test]
+    fn comments_belong_to_the_key_below_them() {
+        let found = comments(VALUES);
+        assert_eq!(found["replicas"], "Replicas.");
+        assert_eq!(
+            found["image.repository"],
+            "Where it is; a comment on two lines."
+        );
+        assert!(!found.contains_key("image.tag"));
+    }
+
+    #[test]
+    fn rows_follow_the_schema_and_the_file() {
+        let schema = r#"{"properties": {"replicas": {"type": "integer"},
+            "image": {"type": "object", "properties": {"repository": {"type": "string"},
+            "tag": {"type": "string"}}}, "list": {"type": "array"}}}"#;
+        let page = page(VALUES, schema);
+        let rows: Vec<&str> = page.lines().filter(|l| l.starts_with("| `")).collect();
+        assert_eq!(
+            rows,
+            [
+                "| `replicas` | integer | `1` | Replicas. |",
+                "| `image.repository` | string | `\"x\"` | Where it is; a comment on two lines. |",
+                "| `image.tag` | string | `\"\"` |  |",
+                "| `list` | array | `[{\"name\":\"a\"}]` |  |",
+            ]
+        );
+    }
+}

@@ -63,3 +63,29 @@ pub fn page(exposition: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Family, families};
+
+    #[test]
+    fn families_are_read_from_help_and_type_lines() {
+        let text = "# HELP a_total Things done.\n# TYPE a_total counter\na_total 0\n\
+                    # HELP b Now.\n# TYPE b gauge\nb 1\n";
+        assert_eq!(
+            families(text),
+            [
+                Family {
+                    name: "a_total".into(),
+                    kind: "counter".into(),
+                    help: "Things done".into()
+                },
+                Family {
+                    name: "b".into(),
+                    kind: "gauge".into(),
+                    help: "Now".into()
+                },
+            ]
+        );
+    }
+}
