@@ -12,6 +12,7 @@
 //! - [`proxy`], [`slow_watch`], [`rbac`], [`net`]: what the runtime tests put between the
 //!   operator and the cluster, and measure the chart's RBAC and the operator's endpoints with.
 //! - [`helm`]: the Helm chart rendered and installed without helm.
+//! - [`reference`]: the generated reference pages under `docs/reference/` and their check.
 
 pub mod cluster;
 pub mod env;
@@ -22,6 +23,7 @@ pub mod net;
 pub mod proxy;
 pub mod rbac;
 pub mod real_spark;
+pub mod reference;
 pub mod slow_watch;
 pub mod wait;
 

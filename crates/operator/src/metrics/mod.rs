@@ -422,6 +422,50 @@ impl Metrics {
         self.inner.webhook.start(path)
     }
 
+    /// Every family a registry with `config` serves, each with one sample of no labels, in the
+    /// text [`Metrics::encode`] writes (which leaves out families without samples yet): what
+    /// the metrics reference lists.
+    pub fn describe(config: MetricsConfig) -> String {
+        let metrics = Metrics::new(config);
+        let inner = &metrics.inner;
+        let apps = &inner.apps;
+        let none = Labels::new();
+        for counters in [
+            &apps.count,
+            &apps.submit,
+            &apps.failed_submission,
+            &apps.success,
+            &apps.failure,
+            &apps.executor_success,
+            &apps.executor_failure,
+            &inner.reconciles,
+            &inner.reconcile_errors,
+            &inner.rest_client_requests,
+        ] {
+            drop(counters.get_or_create(&none));
+        }
+        for gauges in [&apps.running, &apps.executor_running, &inner.leader] {
+            drop(gauges.get_or_create(&none));
+        }
+        for histograms in [
+            &apps.success_time,
+            &apps.failure_time,
+            &apps.submit_latency,
+            &apps.submit_latency_histogram,
+            &apps.start_latency,
+            &apps.start_latency_histogram,
+            &inner.reconcile_time,
+        ] {
+            drop(histograms.get_or_create(&none));
+        }
+        metrics.admission_review("/").answered(200);
+        let queue = metrics.workqueue("sparkapplication");
+        queue.added("");
+        queue.requeued("", Duration::ZERO, true);
+        drop(queue.started(""));
+        metrics.encode()
+    }
+
     /// Everything, in the Prometheus text format (version 0.0.4).
     pub fn encode(&self) -> String {
         if let Ok(mut tracked) = self.inner.tracked.lock() {
