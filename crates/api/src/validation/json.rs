@@ -75,7 +75,7 @@ fn check_enums(
     }
 }
 
-fn typed<T: DeserializeOwned>(object: &Value) -> Result<T, FieldError> {
+pub(super) fn typed<T: DeserializeOwned>(object: &Value) -> Result<T, FieldError> {
     serde_path_to_error::deserialize(object).map_err(|error| {
         let path = error.path().to_string();
         let (path, message) = within_flattened_pod_spec(object, &path)
