@@ -319,14 +319,22 @@ pub(super) async fn start(
     };
     let value = serde_json::to_value(&pod).ok()?;
     let api: Api<Pod> = Api::namespaced(client.clone(), &pod.namespace().unwrap_or_default());
-    let running = running_status(&value, "127.0.0.1", &pod_ip, &now());
+    let mut running = running_status(&value, "127.0.0.1", &pod_ip, &now());
+    let runtime = state.lock().await.processes.clone();
+    let runtime = runtime.filter(|r| r.container_of(&value).is_some());
+    // A process with a TCP probe is ready once it accepts connections (`process::probes`).
+    if let Some(container) = runtime.as_ref().and_then(|r| r.container_of(&value))
+        && process::probes::tcp_probe_port(container).is_some()
+    {
+        let name = container["name"].as_str().unwrap_or_default();
+        running = process::probes::not_ready(&running, name);
+    }
     let name = pod.name_any();
     if !write_status(&api, &name, running.clone()).await {
         debug!(pod = %pod_key, "could not start pod");
         return None;
     }
-    let runtime = state.lock().await.processes.clone();
-    if let Some(runtime) = runtime.filter(|r| r.container_of(&value).is_some()) {
+    if let Some(runtime) = runtime {
         let state = state.clone();
         let client = client.clone();
         tokio::spawn(async move {
@@ -364,7 +372,23 @@ async fn run_process(
                 pod_key.clone(),
                 (started.control.clone(), runtime.pod_dir(pod)),
             );
-            let code = started.exit.await.unwrap_or(128);
+            let probe = runtime
+                .container_of(pod)
+                .and_then(process::probes::tcp_probe_port);
+            let mut exit = started.exit;
+            let code = match probe {
+                Some(port) => tokio::select! {
+                    code = &mut exit => code,
+                    () = process::probes::accepting(pod_ip, port) => {
+                        let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+                        let ready = process::probes::ready(running, &started.container, &now());
+                        write_status(&api, name, ready).await;
+                        exit.await
+                    }
+                },
+                None => exit.await,
+            }
+            .unwrap_or(128);
             if state.lock().await.running.remove(&pod_key).is_none() {
                 // Stopped because the pod is being deleted: the deletion reports it.
                 return;

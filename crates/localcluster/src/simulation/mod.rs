@@ -5,8 +5,8 @@
 //! - [`scheduler`]: binds a pending pod to a node with room for it, or reports it unschedulable.
 //! - [`kubelet`]: registers the nodes, runs each bound pod through Running to Succeeded or Failed
 //!   (as its annotations ask), and stops a deleted pod's containers.
-//! - [`spark`]: what a simulated Spark driver does while it runs: it creates its executor pods,
-//!   and ends them before it ends.
+//! - [`spark`]: what a simulated Spark driver (or Spark Connect server) does while it runs: it
+//!   creates its executor pods, and ends them before it ends.
 //! - [`process`]: with a [`process::ProcessRuntime`], the kubelet runs a pod's Spark container as
 //!   a real process of a local Spark installation instead of simulating it.
 //! - [`resources`]: CPU and memory of nodes and pods, as the scheduler counts them.
@@ -159,6 +159,8 @@ async fn handle(client: &Client, state: &Arc<Mutex<State>>, pod: Pod) {
             if let Some(run) = kubelet::start(client, state, pod, node).await {
                 if spark::is_driver(&run.pod) {
                     spark::run_driver(run);
+                } else if let Some(script) = spark::connect_server(&run.pod).map(str::to_string) {
+                    spark::run_connect_server(run, &script);
                 } else {
                     run.end_as_planned();
                 }

@@ -1,6 +1,8 @@
 //! What a Spark driver does on Kubernetes that the operator relies on, simulated: once running,
 //! it reads its `spark.properties` and creates its executor pods, named, labelled and owned as
-//! Spark's `ExecutorPodsAllocator` makes them; when it ends, its executors end too. A driver run
+//! Spark's `ExecutorPodsAllocator` makes them; when it ends, its executors end too. A Spark
+//! Connect server (a driver in client mode, started by a shell script) does the same from the
+//! `--conf` options of its script, and serves until its pod is deleted. A driver or server run
 //! as a real process (`process`) does all this itself.
 
 use std::collections::BTreeMap;
@@ -12,6 +14,8 @@ use serde_json::{Value, json};
 use tracing::debug;
 
 use super::kubelet::{self, SimulatedRun};
+use super::process::entrypoint::{SparkRole, connect_server_script};
+use super::process::shell;
 use super::{now, post_as};
 
 /// The field manager of a driver's writes: Spark's Kubernetes client, fabric8.
@@ -30,6 +34,32 @@ const MAX_SIMULATED_EXECUTORS: u32 = 64;
 /// Whether the pod is a Spark driver (by Spark's own role label).
 pub fn is_driver(pod: &Value) -> bool {
     pod["metadata"]["labels"]["spark-role"].as_str() == Some("driver")
+}
+
+/// The script of the pod's Spark Connect server container, if it runs one.
+pub fn connect_server(pod: &Value) -> Option<&str> {
+    pod["spec"]["containers"]
+        .as_array()?
+        .iter()
+        .filter(|c| SparkRole::of_container(c) == Some(SparkRole::ConnectServer))
+        .find_map(connect_server_script)
+}
+
+/// The configuration a Spark Connect server starts with: the literal `--conf` options of its
+/// script, and an application id (`spark-` and the pod's uid, where Spark draws a random one).
+pub fn connect_server_conf(pod: &Value, script: &str) -> BTreeMap<String, String> {
+    let mut conf: BTreeMap<String, String> = shell::conf_options(&shell::words(script))
+        .into_iter()
+        .collect();
+    let uid: String = pod["metadata"]["uid"]
+        .as_str()
+        .unwrap_or_default()
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .collect();
+    conf.entry("spark.app.id".into())
+        .or_insert_with(|| format!("spark-{uid}"));
+    conf
 }
 
 /// The name of the ConfigMap holding the driver's `spark.properties`.
@@ -175,10 +205,36 @@ pub(super) fn run_driver(run: SimulatedRun) {
         tokio::spawn(async move {
             tokio::time::sleep(duration).await;
             let _ = creating.await;
-            end_executors(&run.api, &run.pod, run.plan.exit_code).await;
+            if let Some(app_id) = run.pod["metadata"]["labels"]["spark-app-selector"].as_str() {
+                end_executors(&run.api, app_id, run.plan.exit_code).await;
+            }
             run.end().await;
         });
     }
+}
+
+/// A simulated Spark Connect server's run: it creates its executors once running and serves
+/// until its pod is deleted; a run whose planned exit code is not 0 (`localcluster/exit-code`,
+/// or this run's in `localcluster/exit-codes`) fails after `localcluster/run-seconds` instead,
+/// ending its executors first.
+pub(super) fn run_connect_server(run: SimulatedRun, script: &str) {
+    let conf = connect_server_conf(&run.pod, script);
+    let app_id = conf.get("spark.app.id").cloned().unwrap_or_default();
+    let executors = executor_pods(&run.pod, &conf);
+    let creating = {
+        let api = run.api.clone();
+        tokio::spawn(async move { create(&api, executors).await })
+    };
+    if run.plan.exit_code == 0 {
+        return;
+    }
+    let duration = run.plan.duration.unwrap_or_default();
+    tokio::spawn(async move {
+        tokio::time::sleep(duration).await;
+        let _ = creating.await;
+        end_executors(&run.api, &app_id, run.plan.exit_code).await;
+        run.end().await;
+    });
 }
 
 /// Creates the executors of a driver that just started, as the Spark driver would.
@@ -209,7 +265,12 @@ async fn start_executors(api: &Api<Pod>, driver: &Value) {
             }
         }
     };
-    for executor in executor_pods(driver, &parse_properties(&properties)) {
+    create(api, executor_pods(driver, &parse_properties(&properties))).await;
+}
+
+/// Creates executor pods, as the driver's Kubernetes client.
+async fn create(api: &Api<Pod>, executors: Vec<Value>) {
+    for executor in executors {
         let Ok(pod) = serde_json::from_value::<Pod>(executor) else {
             continue;
         };
@@ -219,11 +280,9 @@ async fn start_executors(api: &Api<Pod>, driver: &Value) {
     }
 }
 
-/// Ends the executors of a driver that is ending, as Spark stops them before the driver exits.
-async fn end_executors(api: &Api<Pod>, driver: &Value, exit_code: i32) {
-    let Some(app_id) = driver["metadata"]["labels"]["spark-app-selector"].as_str() else {
-        return;
-    };
+/// Ends the executors of application `app_id` when its driver ends, as Spark stops them
+/// before the driver exits.
+async fn end_executors(api: &Api<Pod>, app_id: &str, exit_code: i32) {
     let selector = format!("spark-app-selector={app_id},spark-role=executor");
     let Ok(executors) = api.list(&ListParams::default().labels(&selector)).await else {
         return;
@@ -319,6 +378,35 @@ mod tests {
             executor_pods(&driver(), &huge).len(),
             MAX_SIMULATED_EXECUTORS as usize
         );
+    }
+
+    #[test]
+    fn a_connect_server_makes_its_executors_from_its_script() {
+        let script = "${SPARK_HOME}/sbin/start-connect-server.sh --master k8s://https://x:443 \
+            --conf spark.kubernetes.executor.label.sparkoperator.k8s.io/connect-name=sc \
+            --conf spark.executor.instances=2 --conf spark.kubernetes.executor.podNamePrefix=sc \
+            --conf 'spark.sql.shuffle.partitions=4' --conf spark.driver.host=$(echo ${POD_IP})";
+        let server = json!({"metadata": {"name": "sc-server", "namespace": "default",
+                                         "uid": "0a-1b", "labels": {"spark-role": "connect-server"}},
+                            "spec": {"containers": [{"name": "spark-kubernetes-driver",
+                                "command": ["bash", "-c"], "args": [script]}]}});
+        assert_eq!(connect_server(&server), Some(script));
+        assert!(!is_driver(&server));
+        let conf = connect_server_conf(&server, script);
+        assert_eq!(conf["spark.app.id"], "spark-0a1b");
+        assert_eq!(conf["spark.sql.shuffle.partitions"], "4");
+        assert!(!conf.contains_key("spark.driver.host"));
+        let pods = executor_pods(&server, &conf);
+        assert_eq!(pods.len(), 2);
+        assert_eq!(pods[1]["metadata"]["name"], "sc-exec-2");
+        let labels = &pods[0]["metadata"]["labels"];
+        assert_eq!(labels["sparkoperator.k8s.io/connect-name"], "sc");
+        assert_eq!(labels["spark-role"], "executor");
+        assert_eq!(
+            pods[0]["metadata"]["ownerReferences"][0]["name"],
+            "sc-server"
+        );
+        assert_eq!(connect_server(&driver()), None);
     }
 
     #[test]
