@@ -20,7 +20,10 @@ use tokio_rustls::rustls::{
 };
 
 use super::certs::Bundle;
-use super::review::{self, MUTATE_POD_PATH, VALIDATE_APPLICATION_PATH, VALIDATE_SCHEDULED_PATH};
+use super::review::{
+    self, MUTATE_CONNECT_PATH, MUTATE_POD_PATH, VALIDATE_APPLICATION_PATH, VALIDATE_CONNECT_PATH,
+    VALIDATE_SCHEDULED_PATH,
+};
 use crate::metrics::Metrics;
 
 /// The serving certificate, replaceable at any time.
@@ -81,7 +84,9 @@ pub fn router(client: Client, metrics: Metrics) -> Router {
     Router::new()
         .route(VALIDATE_APPLICATION_PATH, post(admit))
         .route(VALIDATE_SCHEDULED_PATH, post(admit))
+        .route(VALIDATE_CONNECT_PATH, post(admit))
         .route(MUTATE_POD_PATH, post(admit))
+        .route(MUTATE_CONNECT_PATH, post(admit))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(Admission { client, metrics })
 }
@@ -125,6 +130,8 @@ async fn answer(client: Client, uri: &Uri, body: &[u8]) -> Response {
             None => None,
         };
         review::mutate_pod(&request, app.as_ref())
+    } else if uri.path() == MUTATE_CONNECT_PATH {
+        review::allowed(&request.uid)
     } else {
         review::validate(&request)
     };
