@@ -89,6 +89,8 @@ pub fn find_dir(names: &[&str]) -> anyhow::Result<PathBuf> {
 const NODES: &str = "3";
 const NODE_CPU: &str = "100000";
 const NODE_MEMORY_GIB: &str = "100000";
+/// Pod slots of each node: the scheduler counts them, as Kubernetes' does (`Too many pods`).
+const NODE_PODS: &str = "100000";
 
 /// An address on the loopback interface that nothing listens on now, for a listener of the
 /// operator (a fixed port could clash with another process on the machine).
@@ -214,6 +216,7 @@ pub async fn start_cluster(
     let child = Command::new(&bins.localcluster)
         .args(["--no-tls", "--port", "0", "--nodes", NODES])
         .args(["--node-cpu", NODE_CPU, "--node-memory-gib", NODE_MEMORY_GIB])
+        .args(["--node-pods", NODE_PODS])
         .arg("--kubeconfig")
         .arg(kubeconfig)
         .env("RUST_LOG", "warn")

@@ -17,6 +17,8 @@ use serde_json::json;
 
 /// Namespace of the warm-up application.
 pub const WARM_UP_NAMESPACE: &str = "default";
+/// The service account the applications' drivers run as: the chart's.
+const SPARK_SERVICE_ACCOUNT: &str = spark_operator::install::CHART_SPARK_SERVICE_ACCOUNT;
 /// The label the operator puts on everything of an application, naming it.
 const APP_NAME_LABEL: &str = "sparkoperator.k8s.io/app-name";
 
@@ -50,13 +52,28 @@ pub fn namespace(i: usize, count: usize) -> String {
     format!("bench-ns-{:03}", i % count.max(1))
 }
 
-/// Creates the namespaces `namespace(0..count)`.
+/// Creates the namespaces `namespace(0..count)`, and in them and in the warm-up namespace what
+/// the Helm chart makes in its job namespaces (the Spark service account the applications' drivers
+/// run as, with its Role and RoleBinding): the API server refuses a driver whose service account
+/// does not exist.
 pub async fn create_namespaces(client: &Client, count: usize) -> anyhow::Result<()> {
     let api: Api<DynamicObject> =
         Api::all_with(client.clone(), &ApiResource::erase::<Namespace>(&()));
+    let mut job_namespaces = vec![WARM_UP_NAMESPACE.to_string()];
     for i in 0..count.max(1) {
-        let value = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace(i, count)}});
+        let name = namespace(i, count);
+        let value = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
         create(&api, &serde_json::from_value(value)?).await?;
+        job_namespaces.push(name);
+    }
+    for job_namespace in job_namespaces {
+        spark_operator::install::install_spark_service_account(
+            client,
+            &job_namespace,
+            SPARK_SERVICE_ACCOUNT,
+        )
+        .await
+        .with_context(|| format!("the Spark service account of {job_namespace}"))?;
     }
     Ok(())
 }
@@ -79,7 +96,7 @@ pub fn application(name: &str, namespace: &str, executors: u32) -> DynamicObject
             "driver": {
                 "cores": 1,
                 "memory": "512m",
-                "serviceAccount": "spark-operator-spark",
+                "serviceAccount": SPARK_SERVICE_ACCOUNT,
                 "annotations": {"localcluster/run-seconds": "0"},
             },
             "executor": {"instances": executors, "cores": 1, "memory": "512m"},

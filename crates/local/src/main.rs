@@ -20,12 +20,21 @@ use serde::Deserialize;
 use spark_operator_api::{ApplicationStateType, SparkApplication};
 
 use localcluster::simulation::process::paths::IMAGE_SPARK_HOME;
-
 use spark_operator::config::ControllerConfig;
-use spark_operator::install::FIELD_MANAGER;
+use spark_operator::install::{
+    CHART_SPARK_SERVICE_ACCOUNT, FIELD_MANAGER, install_spark_service_account,
+};
+use spark_operator::submission::gang::BatchScheduling;
+
+/// The batch schedulers the embedded cluster runs, so that Kubeflow's examples that name one
+/// (`spark-pi-volcano.yaml`, `spark-pi-yunikorn.yaml`, `spark-pi-kube-scheduler.yaml`) run here
+/// gang-scheduled as with the operator's `--enable-batch-scheduler`.
+const KUBE_SCHEDULER: &str = "kube-scheduler";
+const BATCH_SCHEDULERS: [&str; 3] = ["volcano", "yunikorn", "coscheduling=kube-scheduler"];
 
 /// Runs one Spark application on a local cluster embedded in this process, with the operator
 /// beside it, and exits 0 when the application COMPLETED (1 when it FAILED).
+
 #[derive(Debug, Parser)]
 #[command(name = "spark-local", version)]
 pub struct RunLocalArgs {
@@ -83,6 +92,10 @@ async fn run(args: RunLocalArgs) -> anyhow::Result<()> {
         client.clone(),
         localcluster::simulation::NodesConfig {
             processes,
+            batch_schedulers: BATCH_SCHEDULERS
+                .iter()
+                .map(|s| s.parse().expect("a known batch scheduler"))
+                .collect(),
             ..Default::default()
         },
     ));
@@ -93,6 +106,11 @@ async fn run(args: RunLocalArgs) -> anyhow::Result<()> {
     spark_operator::install::install_crds(&operator_client).await?;
     let config = ControllerConfig {
         master_url: Some(cluster.url()),
+        batch_scheduling: BatchScheduling {
+            enabled: true,
+            default_scheduler: None,
+            kube_scheduler_names: vec![KUBE_SCHEDULER.into()],
+        },
         ..ControllerConfig::default()
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -291,11 +309,15 @@ fn is_application_output(line: &str) -> bool {
 }
 
 /// Applies every document of the file by server-side apply; returns the SparkApplications.
+/// Before the first SparkApplication of a namespace, makes there what the Helm chart makes in its
+/// job namespaces (the `spark-operator-spark` service account, its Role and RoleBinding): the API
+/// server refuses a driver whose service account does not exist.
 async fn apply_file(client: &Client, file: &Path) -> anyhow::Result<Vec<(String, String)>> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let discovery = Discovery::new(client.clone()).run().await?;
     let mut apps = Vec::new();
+    let mut job_namespaces = std::collections::BTreeSet::new();
     for document in serde_yaml::Deserializer::from_str(&text) {
         let object = DynamicObject::deserialize(document)
             .with_context(|| format!("{} is not a Kubernetes object", file.display()))?;
@@ -310,6 +332,15 @@ async fn apply_file(client: &Client, file: &Path) -> anyhow::Result<Vec<(String,
             Scope::Cluster => Api::all_with(client.clone(), &resource),
         };
         let name = object.name_any();
+        if types.kind == "SparkApplication" && job_namespaces.insert(namespace.clone()) {
+            install_spark_service_account(client, &namespace, CHART_SPARK_SERVICE_ACCOUNT)
+                .await
+                .with_context(|| format!("making the Spark service account of {namespace}"))?;
+            println!(
+                "made ServiceAccount {namespace}/{CHART_SPARK_SERVICE_ACCOUNT} with its Role and \
+                 RoleBinding, as the Helm chart does in its job namespaces"
+            );
+        }
         api.patch(
             &name,
             &PatchParams::apply(FIELD_MANAGER).force(),

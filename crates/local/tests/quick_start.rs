@@ -39,15 +39,16 @@ fn exits_non_zero_when_the_application_fails() {
     let scratch = scratch("fails");
     let dir = scratch.path();
     let file = dir.join("failing.yaml");
-    std::fs::write(
-        &file,
-        spark_pi(
-            "doomed",
-            r#""localcluster/run-seconds": "0.2", "localcluster/exit-code": "2""#,
-            "",
-        ),
-    )
-    .unwrap();
+    // Its driver runs as `spark`, which the file makes, as a user whose applications use their
+    // own service account does.
+    let app = spark_pi(
+        "doomed",
+        r#""localcluster/run-seconds": "0.2", "localcluster/exit-code": "2""#,
+        "",
+    );
+    let account =
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: spark, namespace: default}\n";
+    std::fs::write(&file, format!("{account}---\n{app}")).unwrap();
     let output = Command::new(BINARY)
         .arg("--simulated")
         .arg(&file)

@@ -139,6 +139,22 @@ impl ApiError {
         Self::new(403, "Forbidden", message)
     }
 
+    /// An admission plugin's refusal of one object: `pods "x" is forbidden: <why>`.
+    pub fn forbidden_object(qualified_resource: &str, name: &str, why: &str) -> Self {
+        let (plural, group) = split_qualified(qualified_resource);
+        Self::new(
+            403,
+            "Forbidden",
+            format!("{qualified_resource} \"{name}\" is forbidden: {why}"),
+        )
+        .with_details(details(name, group, plural))
+    }
+
+    /// 503, as when a proxied service has no endpoints.
+    pub fn service_unavailable(message: impl Into<String>) -> Self {
+        Self::new(503, "ServiceUnavailable", message)
+    }
+
     /// A path that names no resource this server serves.
     pub fn no_route() -> Self {
         Self::new(

@@ -50,6 +50,9 @@ struct Args {
     /// Memory of each simulated node, in GiB.
     #[arg(long, default_value_t = simulation::NodesConfig::default().memory_gib)]
     node_memory_gib: u64,
+    /// Pods each simulated node can hold (its `pods` capacity, which the scheduler counts).
+    #[arg(long, default_value_t = simulation::NodesConfig::default().pods)]
+    node_pods: u64,
     /// `rbac`: service-account tokens and RBAC objects decide what requests may do (the
     /// kubeconfig's token stays admin); `always-allow`: every request is allowed.
     #[arg(long, value_enum, default_value = "always-allow")]
@@ -62,6 +65,17 @@ struct Args {
     /// run under the system's temporary directory, removed on exit).
     #[arg(long, requires = "spark_home")]
     pod_dir: Option<PathBuf>,
+    /// Images the simulated nodes cannot pull, as globs (`*:does-not-exist`, `registry.example/*`);
+    /// pods using them wait in ErrImagePull and ImagePullBackOff. Repeat it or separate patterns
+    /// with commas.
+    #[arg(long, value_delimiter = ',')]
+    unpullable_images: Vec<String>,
+    /// Install a batch scheduler beside the default one (repeatable): `volcano`, `yunikorn` or
+    /// `coscheduling=SCHEDULER_NAME`. Volcano and coscheduling bring their PodGroup CRD and
+    /// place a group's pods only when the whole group fits. Pods naming a scheduler that is not
+    /// installed stay Pending, as in Kubernetes.
+    #[arg(long = "batch-scheduler")]
+    batch_schedulers: Vec<simulation::gang::BatchScheduler>,
     /// Inject a failure into a fraction of the answers, for testing clients (repeatable):
     /// `status=CODE`, `reset`, `lose-answer`, `latency=DURATION` or `cut-watch=DURATION`, then
     /// optionally `,fraction=F`, `,verbs=create|patch`, `,resources=pods|services`,
@@ -131,7 +145,10 @@ async fn main() -> anyhow::Result<()> {
             count: args.nodes,
             cpu: args.node_cpu,
             memory_gib: args.node_memory_gib,
+            pods: args.node_pods,
             processes,
+            unpullable_images: args.unpullable_images.clone(),
+            batch_schedulers: args.batch_schedulers.clone(),
         };
         tokio::spawn(async move {
             if let Err(error) = simulation::run(client, config).await {

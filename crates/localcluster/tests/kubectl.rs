@@ -1,7 +1,16 @@
 //! The real kubectl (v1.32) against the local cluster over HTTPS, with a kubeconfig, HOME and
 //! discovery cache in a temporary directory: CRDs and their objects, printer columns, jsonpath,
 //! describe, explain, wait, delete --wait, server-side apply, logs (also followed with `-f`),
-//! port-forward (SPDY in a WebSocket, and plain SPDY).
+//! port-forward (SPDY in a WebSocket, and plain SPDY); what the API server refuses at admission
+//! and kubectl refuses to apply (`admission`), what the scheduler and kubelets make of pods
+//! (`nodes`), and the proxy subresources (`proxy`).
+
+#[path = "kubectl/admission.rs"]
+mod admission;
+#[path = "kubectl/nodes.rs"]
+mod nodes;
+#[path = "kubectl/proxy.rs"]
+mod proxy;
 
 use std::time::Duration;
 

@@ -1,15 +1,24 @@
 //! How one operator process is configured; flags are named as in Kubeflow's operator.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use spark_operator_api::IngressTls;
+
+use crate::controller::backoff::RequeueLimits;
+use crate::runtime::namespace_selection::NamespaceSelection;
+use crate::scheduling::RunNamePrecision;
 use crate::submission::SubmissionOptions;
+use crate::submission::gang::BatchScheduling;
 
 /// Settings of the controllers.
 #[derive(Debug, Clone)]
 pub struct ControllerConfig {
     /// Namespaces whose applications this operator runs; empty means all.
     pub namespaces: Vec<String>,
+    /// `--namespaces` with `--namespace-selector`: which namespaces' applications are acted on.
+    pub namespace_selection: NamespaceSelection,
     /// Reconciles that may run at once.
     pub controller_threads: u16,
     /// Only applications whose labels match this selector are handled.
@@ -21,6 +30,10 @@ pub struct ControllerConfig {
     pub ingress_url_format: Option<String>,
     /// Ingress class of the UI Ingress.
     pub ingress_class_name: Option<String>,
+    /// Annotations and TLS of Ingresses whose application sets none (`--ingress-annotations`,
+    /// `--ingress-tls`).
+    pub ingress_annotations: BTreeMap<String, String>,
+    pub ingress_tls: Vec<IngressTls>,
     /// Whether to create the Spark UI Service.
     pub enable_ui_service: bool,
     /// How often a running application is looked at even when nothing changes.
@@ -40,6 +53,19 @@ pub struct ControllerConfig {
     pub metrics: crate::metrics::Metrics,
     /// Where the controllers report their caches filled, for `/readyz`.
     pub readiness: crate::runtime::readiness::Readiness,
+    /// How a schedule's runs are named (`--scheduled-spark-application-timestamp-precision`).
+    pub run_name_precision: RunNamePrecision,
+    /// The rate limit of requeues after failures (`--workqueue-ratelimiter-*`).
+    pub requeue_limits: RequeueLimits,
+    /// Spark properties applied under every application's `sparkConf` (LoadSparkDefaults: the
+    /// operator's `spark-defaults.conf`).
+    pub spark_defaults: BTreeMap<String, String>,
+    /// Which batch schedulers gang-schedule applications, and the one of applications that name
+    /// none (`--enable-batch-scheduler`, `--default-batch-scheduler`, `--kube-scheduler-names`).
+    pub batch_scheduling: BatchScheduling,
+    /// A PodDisruptionBudget for the drivers of applications that ask for one
+    /// (`--enable-driver-pdb`).
+    pub enable_driver_pdb: bool,
 }
 
 impl ControllerConfig {
@@ -49,6 +75,10 @@ impl ControllerConfig {
             enable_ui_service: self.enable_ui_service,
             ingress_url_format: self.ingress_url_format.clone(),
             ingress_class_name: self.ingress_class_name.clone(),
+            ingress_annotations: self.ingress_annotations.clone(),
+            ingress_tls: self.ingress_tls.clone(),
+            batch_scheduling: self.batch_scheduling.clone(),
+            driver_pod_disruption_budget: self.enable_driver_pdb,
             ..SubmissionOptions::default()
         }
     }
@@ -58,11 +88,14 @@ impl Default for ControllerConfig {
     fn default() -> Self {
         Self {
             namespaces: Vec::new(),
+            namespace_selection: NamespaceSelection::default(),
             controller_threads: 10,
             label_selector: None,
             master_url: None,
             ingress_url_format: None,
             ingress_class_name: None,
+            ingress_annotations: BTreeMap::new(),
+            ingress_tls: Vec::new(),
             enable_ui_service: true,
             resync_period: Duration::from_secs(30),
             reporter: "spark-operator".into(),
@@ -72,6 +105,11 @@ impl Default for ControllerConfig {
             connect: crate::connect::Settings::default(),
             metrics: crate::metrics::Metrics::default(),
             readiness: crate::runtime::readiness::Readiness::default(),
+            run_name_precision: RunNamePrecision::default(),
+            requeue_limits: RequeueLimits::default(),
+            spark_defaults: BTreeMap::new(),
+            batch_scheduling: BatchScheduling::default(),
+            enable_driver_pdb: false,
         }
     }
 }

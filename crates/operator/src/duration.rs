@@ -23,6 +23,8 @@ pub fn parse(value: &str) -> Option<Duration> {
             .find(|c: char| c.is_ascii_digit() || c == '.')
             .unwrap_or(rest.len());
         let seconds = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" | "μs" => 1e-6,
             "ms" => 0.001,
             "s" => 1.0,
             "m" => 60.0,

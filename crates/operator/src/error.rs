@@ -28,6 +28,15 @@ pub enum Error {
         "{kind} {name} exists from another submission; it is deleted before the application is submitted again"
     )]
     ForeignObject { kind: String, name: String },
+    /// The application needs a kind the cluster does not serve (a batch scheduler's PodGroup).
+    #[error(
+        "the cluster does not serve {resource} ({api_version}): install {installed_by}, or remove the application's batchScheduler"
+    )]
+    KindNotServed {
+        resource: String,
+        api_version: String,
+        installed_by: &'static str,
+    },
     /// The application's `sparkoperator.k8s.io/submitter` annotation names no submitter.
     #[error(transparent)]
     UnknownSubmitter(#[from] UnknownSubmitter),
@@ -87,6 +96,7 @@ impl Error {
             Self::Plan(_) => "submission",
             Self::SparkSubmit(_) => "spark_submit",
             Self::ForeignObject { .. } => "foreign_object",
+            Self::KindNotServed { .. } => "kind_not_served",
             Self::UnknownSubmitter(_) => "submission",
             Self::Serialization(_) => "serialization",
             Self::Config(_) | Self::CrdNotEstablished { .. } | Self::CrdWatch { .. } => "config",
@@ -125,7 +135,9 @@ impl Error {
             }
             Self::Plan(error) => Some(error.to_string()),
             Self::SparkSubmit(error) => Some(error.to_string()),
-            Self::ForeignObject { .. } | Self::UnknownSubmitter(_) => Some(self.to_string()),
+            Self::ForeignObject { .. } | Self::UnknownSubmitter(_) | Self::KindNotServed { .. } => {
+                Some(self.to_string())
+            }
             _ => None,
         }
     }

@@ -14,29 +14,38 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path:?}: {e}"))
 }
 
+/// Every template (by its path under templates/) and its text.
 fn templates() -> Vec<(String, String)> {
-    let dir = chart_dir().join("templates");
-    let mut all: Vec<(String, String)> = std::fs::read_dir(&dir)
-        .expect("templates")
-        .map(|e| e.unwrap().path())
-        .map(|p| {
-            (
-                p.file_name().unwrap().to_string_lossy().to_string(),
-                read(&p),
-            )
-        })
-        .collect();
+    fn walk(dir: &Path, root: &Path, all: &mut Vec<(String, String)>) {
+        for entry in std::fs::read_dir(dir).expect("templates") {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, root, all);
+            } else {
+                let name = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .to_string();
+                all.push((name, read(&path)));
+            }
+        }
+    }
+    let root = chart_dir().join("templates");
+    let mut all = Vec::new();
+    walk(&root, &root, &mut all);
     all.sort();
     all
 }
 
 #[test]
 fn rbac_templates_include_the_checked_rules_files_verbatim() {
-    let rbac = read(&chart_dir().join("templates/rbac.yaml"));
+    let rbac = read(&chart_dir().join("templates/controller/rbac.yaml"));
     for file in [
         "operator-rules.yaml",
         "leader-election-rules.yaml",
         "crd-rules.yaml",
+        "namespace-selector-rules.yaml",
     ] {
         assert!(
             rbac.contains(&format!(".Files.Get \"files/{file}\"")),
@@ -44,10 +53,11 @@ fn rbac_templates_include_the_checked_rules_files_verbatim() {
         );
         assert!(!chart_grants(file).is_empty());
     }
-    let spark = read(&chart_dir().join("templates/spark-rbac.yaml"));
+    let spark = read(&chart_dir().join("templates/spark/rbac.yaml"));
     assert!(spark.contains(".Files.Get \"files/spark-rules.yaml\""));
     // The webhook's, with the release's names put in place of the placeholders.
-    let webhook = read(&chart_dir().join("templates/webhook.yaml"));
+    let webhook = read(&chart_dir().join("templates/webhook/rbac.yaml"));
+    assert!(webhook.contains(".Files.Get \"files/webhook-quota-rules.yaml\""));
     for (file, placeholder) in [
         ("webhook-rules.yaml", "WEBHOOK_NAME"),
         ("webhook-secret-rules.yaml", "WEBHOOK_SECRET"),
@@ -110,8 +120,8 @@ fn flags_are_accepted(template: &str, command: &[&str]) {
 
 #[test]
 fn every_flag_the_deployments_pass_is_accepted_by_their_commands() {
-    flags_are_accepted("deployment.yaml", &["controller", "start"]);
-    flags_are_accepted("webhook.yaml", &["webhook", "start"]);
+    flags_are_accepted("controller/deployment.yaml", &["controller", "start"]);
+    flags_are_accepted("webhook/deployment.yaml", &["webhook", "start"]);
 }
 
 /// Whether `path` (like `controller.leaderElection.enable`) is in `values`.
@@ -189,7 +199,7 @@ fn the_dockerfile_builds_what_the_chart_runs() {
         instruction("ENTRYPOINT"),
         ["[\"/usr/local/bin/spark-operator\"]"]
     );
-    let deployment = read(&chart_dir().join("templates/deployment.yaml"));
+    let deployment = read(&chart_dir().join("templates/controller/deployment.yaml"));
     assert!(deployment.contains("args:\n            - controller\n            - start\n"));
     assert!(dockerfile.contains("cargo build --profile dist --locked --bin spark-operator"));
     // The user the chart's podSecurityContext runs as (runAsNonRoot needs a numeric USER).

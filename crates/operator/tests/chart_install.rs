@@ -137,7 +137,9 @@ async fn the_rendered_chart_applied_with_kubectl_runs_an_example_under_its_own_r
         );
     }
     assert!(
-        applied.contains("clusterrolebinding.rbac.authorization.k8s.io/spark-operator created"),
+        applied.contains(
+            "clusterrolebinding.rbac.authorization.k8s.io/spark-operator-controller created"
+        ),
         "{applied}"
     );
 
@@ -206,7 +208,7 @@ async fn the_rendered_chart_applied_with_kubectl_runs_an_example_under_its_own_r
     // One of them leads through the lock the chart's Role lets it hold; nothing any replica
     // asked was refused, and each stops cleanly on SIGTERM.
     let leases: Api<Lease> = Api::namespaced(admin.clone(), RELEASE_NAMESPACE);
-    let lock = format!("{RELEASE}-lock");
+    let lock = format!("{RELEASE}-controller-lock");
     let lease = leases.get(&lock).await.expect("the leader lease");
     let holder = lease
         .spec

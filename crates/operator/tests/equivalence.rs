@@ -27,6 +27,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Service};
 use kube::api::PostParams;
 use kube::{Api, Client};
 use localcluster::{LocalCluster, Options};
+use spark_operator::install::install_spark_service_account;
 use spark_operator::submission::{SubmissionContext, SubmissionOptions, plan};
 use spark_operator::submitter::spark_submit::{
     SparkSubmitOptions, SparkSubmitter, find_spark_home,
@@ -181,7 +182,7 @@ impl Run<'_> {
         };
 
         let (cluster, client) = &self.submitted;
-        create_namespace(client, &namespace).await?;
+        create_namespace(client, &namespace, app).await?;
         self.submitter
             .submit(app, &context(cluster))
             .await
@@ -191,7 +192,7 @@ impl Run<'_> {
             .map_err(|e| format!("{name}: after spark-submit: {e}"))?;
 
         let (cluster, client) = &self.native;
-        create_namespace(client, &namespace).await?;
+        create_namespace(client, &namespace, app).await?;
         create_native(client, app, &context(cluster))
             .await
             .map_err(|e| format!("{name}: native: {e}"))?;
@@ -237,7 +238,13 @@ async fn create_native(
     Ok(())
 }
 
-async fn create_namespace(client: &Client, name: &str) -> Result<(), String> {
+/// The application's namespace, with its driver's service account as an installation makes it
+/// there (the API server refuses a driver pod whose service account is missing).
+async fn create_namespace(
+    client: &Client,
+    name: &str,
+    app: &SparkApplication,
+) -> Result<(), String> {
     let namespace = Namespace {
         metadata: kube::api::ObjectMeta {
             name: Some(name.into()),
@@ -249,9 +256,15 @@ async fn create_namespace(client: &Client, name: &str) -> Result<(), String> {
         .create(&PostParams::default(), &namespace)
         .await
     {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
-        Err(error) => Err(format!("namespace {name}: {error}")),
+        Ok(_) => {}
+        Err(kube::Error::Api(status)) if status.code == 409 => {}
+        Err(error) => return Err(format!("namespace {name}: {error}")),
+    }
+    match app.spec.driver.pod.service_account.as_deref() {
+        None | Some("default") => Ok(()),
+        Some(account) => install_spark_service_account(client, name, account)
+            .await
+            .map_err(|e| format!("service account {name}/{account}: {e}")),
     }
 }
 

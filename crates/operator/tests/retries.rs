@@ -1,5 +1,6 @@
 //! Restart policies end to end: drivers that fail and then succeed, and driver pods that the API
-//! server rejects (a submission failure), retried as the policy says; in both submission modes.
+//! server rejects (a submission failure: a hook refusing them, or a service account that does not
+//! exist), retried as the policy says; in both submission modes.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,6 +16,7 @@ in_both_modes!(
     a_failed_driver_is_retried_and_the_retry_succeeds,
     a_rejected_driver_pod_is_resubmitted_per_policy,
     submission_failures_beyond_the_retries_end_failed_with_the_reason,
+    a_missing_service_account_fails_the_submission_with_the_api_servers_words,
 );
 
 async fn a_failed_driver_is_retried_and_the_retry_succeeds(mode: Mode) {
@@ -107,15 +109,7 @@ async fn a_rejected_driver_pod_is_resubmitted_per_policy(mode: Mode) {
         "two rejected submissions, then one that went through"
     );
     assert_eq!(status.execution_attempts, Some(1));
-    let reasons = env
-        .event_reasons_including("rejected", &["SparkApplicationSubmissionFailed"])
-        .await;
-    assert!(
-        reasons
-            .iter()
-            .any(|r| r == "SparkApplicationSubmissionFailed"),
-        "{reasons:?}"
-    );
+    assert_submission_failed_event(&env, "rejected").await;
 }
 
 async fn submission_failures_beyond_the_retries_end_failed_with_the_reason(mode: Mode) {
@@ -140,4 +134,49 @@ async fn submission_failures_beyond_the_retries_end_failed_with_the_reason(mode:
     let message = status.application_state.error_message.unwrap_or_default();
     assert!(message.contains("not admitted"), "{message}");
     assert!(env.pod_names("never-admitted", "driver").await.is_empty());
+}
+
+/// Kubeflow's `bad_examples/fail-submission.yaml`: the driver names a service account nobody
+/// made, which the API server's ServiceAccount admission refuses.
+async fn a_missing_service_account_fails_the_submission_with_the_api_servers_words(mode: Mode) {
+    let Some(env) = Env::start_in(mode).await else {
+        return;
+    };
+    let policy = "  restartPolicy:\n    type: OnFailure\n    onSubmissionFailureRetries: 1\n    onSubmissionFailureRetryInterval: 1\n";
+    let app = spark_pi("no-account", "", policy)
+        .replace("serviceAccount: spark", "serviceAccount: ghost");
+    env.create(&app).await;
+    let status = env
+        .wait_for("no-account", State::Failed, 60)
+        .await
+        .status
+        .unwrap();
+    assert_eq!(status.submission_attempts, Some(2), "retried once");
+    assert_eq!(status.execution_attempts.unwrap_or(0), 0);
+    let message = status.application_state.error_message.unwrap_or_default();
+    let refusal = "pods \"no-account-driver\" is forbidden: error looking up service account \
+                   default/ghost: serviceaccount \"ghost\" not found";
+    match mode {
+        Mode::Native => assert_eq!(
+            message,
+            format!(
+                "failed to submit spark application: creating Pod default/no-account-driver: \
+                 403 Forbidden: {refusal}"
+            )
+        ),
+        // spark-submit's Kubernetes client reports the API server's refusal in its own words.
+        Mode::SparkSubmit => assert!(
+            message.contains("serviceaccount \"ghost\" not found"),
+            "{message}"
+        ),
+    }
+    assert_submission_failed_event(&env, "no-account").await;
+    assert!(env.pod_names("no-account", "driver").await.is_empty());
+}
+
+/// The application's Events include a submission failure.
+async fn assert_submission_failed_event(env: &Env, name: &str) {
+    let failed = "SparkApplicationSubmissionFailed";
+    let reasons = env.event_reasons_including(name, &[failed]).await;
+    assert!(reasons.iter().any(|r| r == failed), "{reasons:?}");
 }

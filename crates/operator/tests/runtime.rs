@@ -47,7 +47,7 @@ impl Instance {
     /// Starts an operator that reaches the cluster at `url` (the cluster or a proxy in front).
     async fn launch(env: &Env, url: String, identity: Option<&str>) -> Instance {
         let metrics = Metrics::new(MetricsConfig {
-            labels: vec!["team".into()],
+            labels: vec!["namespace".into(), "team".into()],
             ..MetricsConfig::default()
         });
         let config = RuntimeConfig {
@@ -77,7 +77,7 @@ impl Instance {
         runtime.spawn(async move {
             let config_of_client = config_at(&kubeconfig, &url).await;
             let client =
-                spark_operator::runtime::client(config_of_client, &metrics).expect("client");
+                spark_operator::runtime::client(config_of_client, &metrics, None).expect("client");
             let operator = Operator::bind(config).await.expect("endpoints bind");
             let _ = bound_tx.send((
                 operator.metrics_address().unwrap(),

@@ -80,3 +80,30 @@ fn problems_are_listed_with_their_fields_and_fail_the_command() {
         "{output}"
     );
 }
+
+#[test]
+fn files_are_read_as_kubectl_reads_them() {
+    let dir = scratch("validate-input");
+    // JSON as Python's json.dump writes an emoji: a surrogate pair, which YAML does not allow.
+    let json = serde_json::to_string(&SparkApplication::spark_pi("rocket"))
+        .expect("JSON")
+        .replacen(
+            "\"metadata\":{",
+            "\"metadata\":{\"annotations\":{\"note\":\"\\ud83d\\ude80\"},",
+            1,
+        );
+    assert!(json.contains("\\ud83d"), "{json}");
+    let json_file = dir.path().join("rocket.json");
+    std::fs::write(&json_file, json).expect("write");
+    let (ok, output) = validate(std::slice::from_ref(&json_file));
+    assert!(
+        ok && output.contains("SparkApplication rocket: valid"),
+        "{output}"
+    );
+
+    let empty = dir.path().join("empty.yaml");
+    std::fs::write(&empty, "---\n# nothing yet\n").expect("write");
+    let (ok, output) = validate(&[empty]);
+    assert!(!ok, "an empty file is not a success: {output}");
+    assert!(output.contains("holds no objects"), "{output}");
+}

@@ -333,3 +333,123 @@ async fn certificate_renewal_while_serving_drops_no_request() {
     first.stop().await;
     second.stop().await;
 }
+
+/// A change that makes a valid application invalid.
+type Malform = fn(&mut serde_json::Value);
+
+/// The problem lines (`spec.x: what to do`) of a verdict, whatever wraps them.
+fn problem_lines(verdict: &str) -> std::collections::BTreeSet<String> {
+    // The webhook's denial is one line, its problems separated by "; ".
+    verdict
+        .replace("; spec.", "\nspec.")
+        .lines()
+        // The webhook's denial puts a single problem on the line that introduces it.
+        .map(|line| {
+            line.rsplit_once("problem(s)): ")
+                .map_or(line, |(_, rest)| rest)
+                .trim()
+        })
+        .filter(|line| line.starts_with("spec.") || line.starts_with("metadata."))
+        .map(str::to_string)
+        .collect()
+}
+
+/// One malformed corpus, the same verdicts: the controller (the application ends FAILED), the
+/// validating webhook (kubectl apply is denied) and `spark-operator validate` name the same
+/// problems, each with the same words. Each case passes the CRD's schema, so the API server
+/// itself lets it through to the operator's rules.
+#[tokio::test]
+async fn the_controller_the_webhook_and_validate_give_one_verdict() {
+    let corpus: [(&str, Malform); 6] = [
+        ("pull-policy", |a| {
+            a["spec"]["imagePullPolicy"] = json!("Whenever")
+        }),
+        ("image", |a| {
+            a["spec"]["image"] = json!("apache/spärk:4.0.0")
+        }),
+        ("account", |a| {
+            a["spec"]["driver"]["serviceAccount"] = json!("spark_driver")
+        }),
+        ("memory", |a| {
+            a["spec"]["executor"]["memory"] = json!("lots")
+        }),
+        ("instances", |a| {
+            a["spec"]["executor"]["instances"] = json!(0)
+        }),
+        ("two", |a| {
+            a["spec"]["executor"]["image"] = json!("Apache/Spark");
+            a["spec"]["driver"]["memory"] = json!("0g");
+        }),
+    ];
+    let documents: Vec<(String, String)> = corpus
+        .iter()
+        .map(|(name, change)| {
+            let mut app = serde_json::to_value(SparkApplication::spark_pi(name)).unwrap();
+            change(&mut app);
+            (name.to_string(), serde_yaml::to_string(&app).unwrap())
+        })
+        .collect();
+
+    let mut env = Env::without_operator().await;
+    let kubectl = env.kubectl("verdicts");
+    let file = kubectl.file(
+        "corpus.yaml",
+        &documents
+            .iter()
+            .map(|(_, d)| d.as_str())
+            .collect::<Vec<_>>()
+            .join("---\n"),
+    );
+    let validated = std::process::Command::new(env!("CARGO_BIN_EXE_spark-operator"))
+        .arg("validate")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!validated.status.success());
+    let validated = String::from_utf8_lossy(&validated.stdout).into_owned();
+    let by_validate: std::collections::BTreeMap<String, _> = validated
+        .split(&format!("{}: ", file.display()))
+        .filter_map(|section| {
+            let name = section
+                .strip_prefix("SparkApplication ")?
+                .split(':')
+                .next()?;
+            Some((name.to_string(), problem_lines(section)))
+        })
+        .collect();
+
+    env.start_operator();
+    for (_, document) in &documents {
+        env.create(document).await;
+    }
+    for (name, _) in &documents {
+        let app = env
+            .wait_for(name, spark_operator_api::ApplicationStateType::Failed, 30)
+            .await;
+        let controller =
+            problem_lines(&app.status.unwrap().application_state.error_message.unwrap());
+        assert!(!controller.is_empty(), "{name}");
+        assert_eq!(
+            Some(&controller),
+            by_validate.get(name),
+            "{name}: the controller and validate"
+        );
+    }
+    env.stop_operator().await;
+
+    let webhook = start_webhook(&env, config("Fail")).await;
+    for (name, document) in &documents {
+        let (ok, output) = kubectl_apply(
+            &env,
+            &document.replace(&format!("name: {name}\n"), &format!("name: {name}-again\n")),
+        )
+        .await;
+        assert!(!ok, "{name} was admitted: {output}");
+        assert_eq!(
+            Some(&problem_lines(&output)),
+            by_validate.get(name),
+            "{name}: the webhook and validate:\n{output}"
+        );
+    }
+    webhook.stop().await;
+}

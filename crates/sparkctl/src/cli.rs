@@ -161,8 +161,11 @@ pub enum ConnectCommand {
 #[derive(Debug, Args)]
 pub struct CreateArgs {
     /// YAML file with one or more SparkApplication (or ScheduledSparkApplication) documents.
-    #[arg(short, long, required_unless_present = "from", conflicts_with = "from")]
+    #[arg(short, long, required_unless_present_any = ["from", "file"], conflicts_with_all = ["from", "file"])]
     pub filename: Option<PathBuf>,
+    /// The same file, given as Kubeflow's sparkctl takes it (`sparkctl create app.yaml`).
+    #[arg(value_name = "FILE", conflicts_with = "from")]
+    pub file: Option<PathBuf>,
     /// Start a one-off run of this ScheduledSparkApplication now.
     #[arg(long, value_name = "SCHEDULED_NAME")]
     pub from: Option<String>,
@@ -179,4 +182,11 @@ pub struct CreateArgs {
     /// Give up waiting after this many seconds.
     #[arg(long, default_value_t = 3600, requires = "wait")]
     pub timeout_seconds: u64,
+}
+
+impl CreateArgs {
+    /// The YAML file, however it was given (`-f FILE` or `FILE`).
+    pub fn yaml_file(&self) -> Option<&PathBuf> {
+        self.filename.as_ref().or(self.file.as_ref())
+    }
 }

@@ -199,6 +199,30 @@ async fn a_failed_application_makes_create_wait_exit_non_zero() {
 }
 
 #[tokio::test]
+async fn create_takes_the_file_as_kubeflows_sparkctl_did() {
+    let env = Env::start().await;
+    let cli = Cli::new(&env, "positional");
+    let file = cli.file(
+        "app.yaml",
+        &spark_pi("positional", r#""localcluster/run-seconds": "0.2""#, ""),
+    );
+    let created = cli.run(&["create", &file, "--wait"]).await;
+    assert!(created.status.success(), "{}", stderr(&created));
+    assert!(
+        stdout(&created).contains("positional\tCOMPLETED"),
+        "{}",
+        stdout(&created)
+    );
+    let both = cli.run(&["create", &file, "-f", &file]).await;
+    assert!(!both.status.success());
+    assert!(
+        stderr(&both).contains("cannot be used with"),
+        "{}",
+        stderr(&both)
+    );
+}
+
+#[tokio::test]
 async fn suspend_and_resume() {
     let env = Env::start().await;
     let cli = Cli::new(&env, "suspend");
@@ -273,6 +297,72 @@ async fn errors_a_person_can_act_on() {
 
     let completion = cli.run(&["completion", "bash"]).await;
     assert!(completion.status.success() && stdout(&completion).contains("sparkctl"));
+}
+
+/// Input a user really writes: JSON as Python's json.dump writes it, a namespace that is not
+/// there, -n against the file's own namespace, a kubeconfig or context that does not exist.
+#[tokio::test]
+async fn input_as_users_write_it() {
+    let env = Env::start().await;
+    let cli = Cli::new(&env, "input");
+    let mut app: serde_json::Value = serde_yaml::from_str(&spark_pi(
+        "rocket",
+        r#""localcluster/run-seconds": "0.2""#,
+        "",
+    ))
+    .unwrap();
+    app["metadata"]["annotations"] = serde_json::json!({"note": "\u{1f680}"});
+    // serde_json writes the emoji as it is; Python writes it as a surrogate pair.
+    let json = serde_json::to_string(&app)
+        .unwrap()
+        .replace('\u{1f680}', "\\ud83d\\ude80");
+    assert!(json.contains("\\ud83d"), "{json}");
+    let file = cli.file("rocket.json", &json);
+    let created = cli.run(&["create", "-f", &file]).await;
+    assert!(created.status.success(), "{}", stderr(&created));
+    let stored = env.app("rocket").await.expect("created");
+    assert_eq!(stored.metadata.annotations.unwrap()["note"], "\u{1f680}");
+
+    app["metadata"]["name"] = "elsewhere".into();
+    app["metadata"]["namespace"] = "nowhere".into();
+    let file = cli.file("elsewhere.json", &serde_json::to_string(&app).unwrap());
+    let missing = cli.run(&["create", "-f", &file]).await;
+    assert!(!missing.status.success());
+    let message = stderr(&missing);
+    assert!(
+        message.contains(r#"namespace "nowhere" does not exist"#)
+            && message.contains("kubectl create namespace nowhere")
+            && !message.contains("ErrorResponse")
+            && !message.contains("Status {"),
+        "{message}"
+    );
+    let mismatch = cli.run(&["create", "-f", &file, "-n", "default"]).await;
+    assert!(!mismatch.status.success());
+    assert!(
+        stderr(&mismatch).contains("--namespace=nowhere"),
+        "{}",
+        stderr(&mismatch)
+    );
+
+    let no_file = cli
+        .run(&["--kubeconfig", "/nonexistent/kubeconfig", "list"])
+        .await;
+    let message = stderr(&no_file);
+    assert!(!no_file.status.success());
+    assert_eq!(
+        message.matches("/nonexistent/kubeconfig").count(),
+        1,
+        "{message}"
+    );
+    assert_eq!(message.matches("No such file").count(), 1, "{message}");
+
+    let no_context = cli.run(&["--context", "ghost", "list"]).await;
+    let message = stderr(&no_context);
+    assert!(!no_context.status.success());
+    assert!(
+        message.contains(r#"context "ghost""#) && message.contains("localcluster"),
+        "the contexts that exist are listed: {message}"
+    );
 }
 
 fn unreachable_kubeconfig() -> String {

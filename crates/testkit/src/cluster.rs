@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::PostParams;
+use localcluster::simulation::NodesConfig;
 use localcluster::{LocalCluster, Options};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -18,6 +19,15 @@ pub async fn start() -> LocalCluster {
 
 pub async fn start_with(options: Options) -> LocalCluster {
     LocalCluster::start(options).await.expect("cluster starts")
+}
+
+/// A cluster with the default options and the simulated nodes of `nodes` running (their
+/// scheduler and kubelets), which stop with the cluster.
+pub async fn start_with_nodes(nodes: NodesConfig) -> LocalCluster {
+    let cluster = start().await;
+    let client = cluster.client().expect("client");
+    tokio::spawn(localcluster::simulation::run(client, nodes));
+    cluster
 }
 
 /// The project's CRDs, `deploy/crds/`: Kubeflow's API (`sparkoperator.k8s.io`, checked

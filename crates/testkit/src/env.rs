@@ -7,11 +7,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Pod, Service};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{ListParams, PostParams};
 use kube::{Api, Client, ResourceExt};
+use localcluster::simulation::NodesConfig;
 use localcluster::{LocalCluster, Options};
 use spark_operator::config::{ControllerConfig, SubmitterKind};
+use spark_operator::install::{CHART_SPARK_SERVICE_ACCOUNT, install_spark_service_account};
 use spark_operator::submitter::spark_submit::find_spark_home;
 use spark_operator_api::{ApplicationStateType, SparkApplication, SparkConnect};
 use tokio::sync::watch;
@@ -77,6 +80,9 @@ macro_rules! in_both_modes {
     };
 }
 
+/// The service account the fixtures' drivers run as ([`crate::fixtures::spark_pi`]).
+pub const SPARK_SERVICE_ACCOUNT: &str = "spark";
+
 /// How long the tests' operators let one spark-submit run take: far longer than it does (3 to 10 s),
 /// for a machine running other JVMs beside it.
 pub const SPARK_SUBMIT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -109,6 +115,11 @@ impl Env {
 
     /// Like `without_operator`, for an operator that will submit in `mode`.
     pub async fn without_operator_in(mode: Mode) -> Option<Env> {
+        Self::without_operator_in_with_nodes(mode, NodesConfig::default()).await
+    }
+
+    /// Like `without_operator_in`, on the nodes (and batch schedulers) of `nodes`.
+    pub async fn without_operator_in_with_nodes(mode: Mode, nodes: NodesConfig) -> Option<Env> {
         if mode == Mode::SparkSubmit
             && let Err(error) = find_spark_home(None)
         {
@@ -119,7 +130,7 @@ impl Env {
             eprintln!("skipping: {error}");
             return None;
         }
-        let mut env = Self::without_operator().await;
+        let mut env = Self::without_operator_with_nodes(nodes).await;
         env.mode = mode;
         Some(env)
     }
@@ -132,15 +143,48 @@ impl Env {
     /// A cluster started with `options` (faults, a data directory, ...), with nodes and CRDs,
     /// and no operator yet.
     pub async fn without_operator_on(options: Options) -> Env {
+        Self::without_operator_on_nodes(options, NodesConfig::default()).await
+    }
+
+    /// A cluster with the nodes (and batch schedulers) of `nodes`, and no operator yet.
+    pub async fn without_operator_with_nodes(nodes: NodesConfig) -> Env {
+        Self::without_operator_on_nodes(Options::default(), nodes).await
+    }
+
+    async fn without_operator_on_nodes(options: Options, nodes: NodesConfig) -> Env {
         let cluster = LocalCluster::start(options).await.expect("cluster starts");
         let client = cluster.client().expect("client");
-        tokio::spawn(localcluster::simulation::run(
-            client.clone(),
-            localcluster::simulation::NodesConfig::default(),
-        ));
+        let with_pod_groups = nodes
+            .batch_schedulers
+            .iter()
+            .any(|s| !matches!(s, localcluster::simulation::gang::BatchScheduler::YuniKorn));
+        tokio::spawn(localcluster::simulation::run(client.clone(), nodes));
+        if with_pod_groups {
+            // The simulated control plane installs the schedulers' CRDs as it starts.
+            crate::eventually(20, || async {
+                let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+                let names = crds.list_metadata(&ListParams::default()).await.ok()?;
+                let installed = names.items.iter().any(|crd| {
+                    crd.metadata
+                        .name
+                        .as_deref()
+                        .is_some_and(|n| n.starts_with("podgroups."))
+                });
+                installed.then_some(())
+            })
+            .await;
+        }
         spark_operator::install::install_crds(&client)
             .await
             .expect("CRDs installed");
+        // What an installation makes in its job namespace: the API server refuses a driver whose
+        // service account is missing. The fixtures' drivers run as `spark`, the examples' as the
+        // chart's own.
+        for account in [SPARK_SERVICE_ACCOUNT, CHART_SPARK_SERVICE_ACCOUNT] {
+            install_spark_service_account(&client, "default", account)
+                .await
+                .expect("Spark service account installed");
+        }
         Env {
             cluster,
             client,

@@ -63,6 +63,14 @@ impl RealSpark {
         spark_operator::install::install_crds(&client)
             .await
             .expect("CRDs installed");
+        // The examples' drivers run as the service account the chart makes in its job namespace.
+        spark_operator::install::install_spark_service_account(
+            &client,
+            "default",
+            spark_operator::install::CHART_SPARK_SERVICE_ACCOUNT,
+        )
+        .await
+        .expect("Spark service account installed");
         let config = ControllerConfig {
             master_url: Some(cluster.url()),
             ..ControllerConfig::default()

@@ -382,6 +382,12 @@ pub struct SparkApplicationStatus {
     /// without it counts as submitted from its current generation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// Digests of the spec `observedGeneration` refers to, so that an edit that Kubeflow does
+    /// not rerun an application for (`suspend`, `timeToLiveSeconds`, and with the PartialRestart
+    /// feature gate the executors' placement) is told apart from one it does. Not in Kubeflow's
+    /// API; opaque.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_spec_digest: Option<String>,
 }
 
 /// Where the driver and its UI are.

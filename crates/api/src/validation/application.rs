@@ -7,6 +7,7 @@ use kube::ResourceExt;
 use super::labels::{label_key_problem, label_value_problem};
 use super::names::{dns_subdomain_problem, image_reference_problem};
 use super::quantity::{parse_kubernetes_quantity, parse_spark_size_mib};
+use super::spark_conf::spark_conf_problems;
 use super::{FieldError, IMAGE_PULL_POLICIES, Problems};
 use crate::naming::{APPLICATION_NAME_MAX, is_dns_label};
 use crate::secret_types;
@@ -26,13 +27,28 @@ pub fn validate_application(app: &SparkApplication) -> Vec<FieldError> {
             ),
         );
     }
-    problems.extend(validate_spec(&app.spec, "spec"));
+    problems.extend(validate_spec(&app.spec, app.namespace().as_deref(), "spec"));
     problems.into_vec()
 }
 
-/// Every problem of a spec, with paths under `prefix` (`spec`, or `spec.template` of a schedule).
-pub(crate) fn validate_spec(spec: &SparkApplicationSpec, prefix: &str) -> Vec<FieldError> {
+/// Every problem of a spec, with paths under `prefix` (`spec`, or `spec.template` of a schedule),
+/// of a resource in `namespace` (unknown for a file not yet applied).
+pub(crate) fn validate_spec(
+    spec: &SparkApplicationSpec,
+    namespace: Option<&str>,
+    prefix: &str,
+) -> Vec<FieldError> {
     let mut p = Problems::default();
+    if let Some(namespace) = namespace {
+        spark_conf_problems(
+            &spec.spark_conf,
+            namespace,
+            &format!("{prefix}.sparkConf"),
+            &mut p,
+        );
+    }
+    super::placement::node_selectors(spec, prefix, &mut p);
+    super::placement::pod_templates_need_spark_3(spec, prefix, &mut p);
     if spec.spark_version.trim().is_empty() {
         p.add(
             format!("{prefix}.sparkVersion"),
@@ -135,6 +151,7 @@ pub(crate) fn validate_spec(spec: &SparkApplicationSpec, prefix: &str) -> Vec<Fi
         );
         labels(&ui.service_labels, &format!("{path}.serviceLabels"), &mut p);
     }
+    super::placement::driver_ingress_options_are_distinct(spec, prefix, &mut p);
     for (i, ingress) in spec.driver_ingress_options.iter().enumerate() {
         let path = format!("{prefix}.driverIngressOptions[{i}]");
         port_number(

@@ -21,6 +21,7 @@ const SPEC_ENUMS: &[(&str, &[&str])] = &[
 pub fn validate_application_json(object: &Value) -> Vec<FieldError> {
     let mut problems = Problems::default();
     check_enums(object.get("spec"), "spec", SPEC_ENUMS, &mut problems);
+    check_ingress_ports(object.get("spec"), "spec", &mut problems);
     if !problems.errors.is_empty() {
         return problems.into_vec();
     }
@@ -40,12 +41,9 @@ pub fn validate_scheduled_json(object: &Value) -> Vec<FieldError> {
         &[("concurrencyPolicy", &["Allow", "Forbid", "Replace"])],
         &mut problems,
     );
-    check_enums(
-        spec.and_then(|s| s.get("template")),
-        "spec.template",
-        SPEC_ENUMS,
-        &mut problems,
-    );
+    let template = spec.and_then(|s| s.get("template"));
+    check_enums(template, "spec.template", SPEC_ENUMS, &mut problems);
+    check_ingress_ports(template, "spec.template", &mut problems);
     if !problems.errors.is_empty() {
         return problems.into_vec();
     }
@@ -71,6 +69,22 @@ fn check_enums(
                 format!("{prefix}.{path}"),
                 super::unsupported_value(other, allowed),
             ),
+        }
+    }
+}
+
+/// A `driverIngressOptions` entry without its `servicePort`, which the Service it asks for
+/// cannot do without (Kubeflow's webhook refuses it too).
+fn check_ingress_ports(spec: Option<&Value>, prefix: &str, problems: &mut Problems) {
+    let entries = spec
+        .and_then(|s| s.get("driverIngressOptions"))
+        .and_then(Value::as_array);
+    for (i, entry) in entries.into_iter().flatten().enumerate() {
+        if entry.get("servicePort").is_none_or(Value::is_null) {
+            problems.add(
+                format!("{prefix}.driverIngressOptions[{i}].servicePort"),
+                "is missing: give the port of the Service in front of the driver, e.g. 4040",
+            );
         }
     }
 }

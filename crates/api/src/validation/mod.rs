@@ -7,8 +7,10 @@ mod connect;
 mod json;
 mod labels;
 mod names;
+mod placement;
 pub mod quantity;
 mod scheduled;
+mod spark_conf;
 
 pub use application::validate_application;
 pub use connect::{template_image, validate_connect, validate_connect_json};
@@ -85,3 +87,5 @@ pub(crate) const IMAGE_PULL_POLICIES: &[&str] = &["Always", "IfNotPresent", "Nev
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod webhook_parity_tests;

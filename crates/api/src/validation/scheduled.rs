@@ -41,6 +41,10 @@ pub fn validate_scheduled(scheduled: &ScheduledSparkApplication) -> Vec<FieldErr
             );
         }
     }
-    p.extend(validate_spec(&spec.template, "spec.template"));
+    p.extend(validate_spec(
+        &spec.template,
+        scheduled.namespace().as_deref(),
+        "spec.template",
+    ));
     p.into_vec()
 }

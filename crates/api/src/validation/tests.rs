@@ -4,7 +4,7 @@ use super::*;
 use crate::*;
 use k8s_openapi::api::core::v1::{Volume, VolumeMount};
 
-fn spark_pi() -> SparkApplication {
+pub(super) fn spark_pi() -> SparkApplication {
     let mut app = SparkApplication::new(
         "spark-pi",
         SparkApplicationSpec {
@@ -22,7 +22,7 @@ fn spark_pi() -> SparkApplication {
     app
 }
 
-fn paths_after(change: impl FnOnce(&mut SparkApplication)) -> Vec<String> {
+pub(super) fn paths_after(change: impl FnOnce(&mut SparkApplication)) -> Vec<String> {
     let mut app = spark_pi();
     change(&mut app);
     validate_application(&app)

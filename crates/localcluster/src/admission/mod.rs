@@ -10,10 +10,15 @@
 //!   `ValidatingWebhookConfiguration`s, each matching webhook called over HTTPS with an
 //!   AdmissionReview.
 //!
-//! Kubernetes' built-in admission plugins (ServiceAccount, ResourceQuota, LimitRange, ...) belong
-//! here, each as a module of its own beside `webhooks`; none is implemented yet (a pod's service
-//! account is defaulted by its strategy, in the registry).
+//! - Kubernetes' built-in plugins, each a module of its own, run in the API server's order:
+//!   `limit_ranger` (defaults, then constraints) and `service_account` (the pod's service account
+//!   must exist) first among the mutating plugins, `limit_ranger`'s constraints first among the
+//!   validating ones and `resource_quota` last of all. They read the store directly, one indexed
+//!   lookup or one namespace's range per request.
 
+pub(crate) mod limit_ranger;
+pub(crate) mod resource_quota;
+pub(crate) mod service_account;
 pub(crate) mod webhooks;
 
 use std::sync::Arc;

@@ -5,8 +5,9 @@ use super::rbac::Attributes;
 use crate::server::path::{self, Route};
 
 /// Subresources that open a stream to a pod; Kubernetes authorizes them as `create` whichever
-/// method (a WebSocket upgrade is a GET) starts them.
-const CONNECT_SUBRESOURCES: &[&str] = &["portforward", "exec", "attach", "proxy"];
+/// method (a WebSocket upgrade is a GET) starts them. `proxy` follows the method, as other
+/// requests do (`get` for a GET).
+const CONNECT_SUBRESOURCES: &[&str] = &["portforward", "exec", "attach"];
 
 pub fn of_request(method: &str, path: &str, query: Option<&str>) -> Attributes {
     let non_resource = || Attributes::NonResource {

@@ -7,6 +7,7 @@
 //! - `service_account`: every namespace has a `default` service account.
 //! - `pod_gc`: a pod whose deletion grace period ran out with no kubelet confirming it is
 //!   removed.
+//! - `resource_quota`: each ResourceQuota's `status` (`hard` from its spec, `used` counted).
 //!
 //! They share one task and one watch of storage: each change is handed to each of them in turn,
 //! synchronously, and what was pending before a restart is handled at start. There is no
@@ -15,6 +16,7 @@
 mod garbage_collector;
 mod namespace;
 mod pod_gc;
+mod resource_quota;
 mod service_account;
 
 use std::sync::Arc;
@@ -28,7 +30,7 @@ use crate::meta;
 use crate::registry::{Cluster, DeleteOptions, INITIAL_NAMESPACES, Propagation, deletion_complete};
 use crate::storage::{EventType, ObjectKey, Preconditions, StoreError, StoreEvent};
 
-/// How often `pod_gc` looks for pods whose grace period ran out.
+/// How often `pod_gc` looks for pods whose grace period ran out, and quotas are recounted.
 const REAP_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What the controllers make before the cluster serves, so that clients find it at once: the
@@ -49,6 +51,7 @@ pub async fn run(cluster: Cluster, shutdown: impl std::future::Future<Output = (
             return;
         }
     };
+    let quotas = resource_quota::Dirty::default();
     // Whatever was pending before a restart.
     for (resource, object) in cluster.store().list_all() {
         let event = StoreEvent {
@@ -57,7 +60,7 @@ pub async fn run(cluster: Cluster, shutdown: impl std::future::Future<Output = (
             object,
             previous: None,
         };
-        handle(&cluster, &event).await;
+        handle(&cluster, &quotas, &event).await;
     }
     let mut ticker = tokio::time::interval(REAP_INTERVAL);
     tokio::pin!(shutdown);
@@ -66,16 +69,20 @@ pub async fn run(cluster: Cluster, shutdown: impl std::future::Future<Output = (
             _ = &mut shutdown => return,
             event = events.recv() => {
                 let Some(event) = event else { return };
-                handle(&cluster, &event).await;
+                handle(&cluster, &quotas, &event).await;
             }
-            _ = ticker.tick() => pod_gc::reap(&cluster).await,
+            _ = ticker.tick() => {
+                pod_gc::reap(&cluster).await;
+                resource_quota::tick(&cluster, &quotas);
+            }
         }
     }
 }
 
 /// One change, handed to each controller in turn.
-async fn handle(cluster: &Cluster, event: &StoreEvent) {
+async fn handle(cluster: &Cluster, quotas: &resource_quota::Dirty, event: &StoreEvent) {
     service_account::handle(cluster, event).await;
+    resource_quota::handle(cluster, quotas, event);
     garbage_collector::handle(cluster, event).await;
     namespace::handle(cluster, event).await;
 }

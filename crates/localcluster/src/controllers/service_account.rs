@@ -1,5 +1,6 @@
 //! The service account controller: every namespace has a `default` service account, made when
-//! the namespace is.
+//! the namespace is and made again when it is deleted (pods that name no service account need
+//! it: the ServiceAccount admission plugin refuses them without it).
 
 use serde_json::json;
 
@@ -10,14 +11,17 @@ use crate::storage::{EventType, StoreEvent};
 
 pub(super) async fn handle(cluster: &Cluster, event: &StoreEvent) {
     let object = &event.object;
-    if event.event_type == EventType::Added
-        && event.resource == "namespaces"
-        && meta::deletion_timestamp(object).is_none()
-    {
-        let name = meta::name(object);
-        if let Err(error) = ensure_default(cluster, name).await {
-            tracing::debug!(%error, namespace = name, "no default service account");
+    let namespace = match (event.event_type, event.resource.as_str()) {
+        (EventType::Added, "namespaces") if meta::deletion_timestamp(object).is_none() => {
+            meta::name(object)
         }
+        (EventType::Deleted, "serviceaccounts") if meta::name(object) == "default" => {
+            meta::namespace(object)
+        }
+        _ => return,
+    };
+    if let Err(error) = ensure_default(cluster, namespace).await {
+        tracing::debug!(%error, namespace, "no default service account");
     }
 }
 

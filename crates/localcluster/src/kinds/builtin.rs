@@ -62,7 +62,14 @@ pub(super) const BUILTINS: &[Builtin] = &[
         kind("", "v1", "Pod", "pods", NAMESPACED),
         &["po"],
         &["all"],
-        &["status", "log", "binding", "eviction", "portforward"],
+        &[
+            "status",
+            "log",
+            "binding",
+            "eviction",
+            "portforward",
+            "proxy",
+        ],
     ),
     with(
         kind("", "v1", "Node", "nodes", CLUSTER),
@@ -74,7 +81,7 @@ pub(super) const BUILTINS: &[Builtin] = &[
         kind("", "v1", "Service", "services", NAMESPACED),
         &["svc"],
         &["all"],
-        &["status"],
+        &["status", "proxy"],
     ),
     with(
         kind("", "v1", "Endpoints", "endpoints", NAMESPACED),
@@ -98,6 +105,18 @@ pub(super) const BUILTINS: &[Builtin] = &[
     with(
         kind("", "v1", "Event", "events", NAMESPACED),
         &["ev"],
+        &[],
+        &[],
+    ),
+    with(
+        kind("", "v1", "ResourceQuota", "resourcequotas", NAMESPACED),
+        &["quota"],
+        &[],
+        &["status"],
+    ),
+    with(
+        kind("", "v1", "LimitRange", "limitranges", NAMESPACED),
+        &["limits"],
         &[],
         &[],
     ),

@@ -8,6 +8,7 @@ use super::Cluster;
 use crate::error::{ApiError, Cause};
 use crate::kinds::ResourceType;
 use crate::meta;
+use crate::pod_resources;
 
 fn kind_of(resource: &ResourceType) -> (&str, &str) {
     (resource.group.as_str(), resource.plural.as_str())
@@ -22,7 +23,8 @@ pub(super) fn prepare_create(
     match kind_of(resource) {
         ("", "pods") => {
             default_pod(object);
-            object["status"] = json!({"phase": "Pending", "qosClass": qos_class(object)});
+            object["status"] =
+                json!({"phase": "Pending", "qosClass": pod_resources::qos_class(object)});
         }
         ("", "services") => prepare_service(cluster, None, object)?,
         ("", "namespaces") => {
@@ -37,6 +39,7 @@ pub(super) fn prepare_create(
         }
         ("", "secrets") => prepare_secret(object)?,
         ("", "persistentvolumeclaims") => object["status"] = json!({"phase": "Pending"}),
+        ("", "limitranges") => crate::admission::limit_ranger::default_limit_range(object),
         ("apiextensions.k8s.io", "customresourcedefinitions") => prepare_crd(None, object)?,
         _ if resource.is_custom() && resource.has_status() => {
             if let Some(map) = object.as_object_mut() {
@@ -69,6 +72,7 @@ pub(super) fn prepare_update(
             check_immutable_data(resource, current, object)?;
         }
         ("", "configmaps") => check_immutable_data(resource, current, object)?,
+        ("", "limitranges") => crate::admission::limit_ranger::default_limit_range(object),
         ("apiextensions.k8s.io", "customresourcedefinitions") => {
             prepare_crd(Some(current), object)?
         }
@@ -182,48 +186,23 @@ fn default_container(container: &mut Map<String, Value>) {
     container
         .entry("terminationMessagePolicy")
         .or_insert_with(|| "File".into());
-    container.entry("resources").or_insert_with(|| json!({}));
+    let resources = container.entry("resources").or_insert_with(|| json!({}));
+    // A limit without a request is also the request, as the API server defaults them.
+    if let Some(limits) = resources.get("limits").and_then(Value::as_object).cloned()
+        && !limits.is_empty()
+        && let Some(resources) = resources.as_object_mut()
+    {
+        let requests = resources.entry("requests").or_insert_with(|| json!({}));
+        if let Some(requests) = requests.as_object_mut() {
+            for (name, limit) in limits {
+                requests.entry(name).or_insert(limit);
+            }
+        }
+    }
     if let Some(ports) = container.get_mut("ports").and_then(Value::as_array_mut) {
         for port in ports.iter_mut().filter_map(Value::as_object_mut) {
             port.entry("protocol").or_insert_with(|| "TCP".into());
         }
-    }
-}
-
-/// Guaranteed, Burstable or BestEffort, from the containers' requests and limits.
-pub(super) fn qos_class(pod: &Value) -> &'static str {
-    let containers: Vec<&Value> = ["containers", "initContainers"]
-        .iter()
-        .filter_map(|list| {
-            pod.pointer(&format!("/spec/{list}"))
-                .and_then(Value::as_array)
-        })
-        .flatten()
-        .collect();
-    let section = |c: &Value, which: &str| {
-        c.pointer(&format!("/resources/{which}"))
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default()
-    };
-    let any_set = containers
-        .iter()
-        .any(|c| !section(c, "requests").is_empty() || !section(c, "limits").is_empty());
-    if !any_set {
-        return "BestEffort";
-    }
-    let guaranteed = containers.iter().all(|c| {
-        let limits = section(c, "limits");
-        let requests = section(c, "requests");
-        ["cpu", "memory"].iter().all(|r| {
-            let limit = limits.get(*r);
-            limit.is_some() && requests.get(*r).is_none_or(|req| Some(req) == limit)
-        })
-    });
-    if guaranteed {
-        "Guaranteed"
-    } else {
-        "Burstable"
     }
 }
 
@@ -483,13 +462,13 @@ mod tests {
     #[test]
     fn qos_follows_requests_and_limits() {
         let pod = |resources: Value| json!({"spec": {"containers": [{"name": "c", "resources": resources}]}});
-        assert_eq!(qos_class(&pod(json!({}))), "BestEffort");
+        assert_eq!(pod_resources::qos_class(&pod(json!({}))), "BestEffort");
         assert_eq!(
-            qos_class(&pod(json!({"requests": {"cpu": "1"}}))),
+            pod_resources::qos_class(&pod(json!({"requests": {"cpu": "1"}}))),
             "Burstable"
         );
         assert_eq!(
-            qos_class(&pod(json!({"limits": {"cpu": "1", "memory": "1Gi"}}))),
+            pod_resources::qos_class(&pod(json!({"limits": {"cpu": "1", "memory": "1Gi"}}))),
             "Guaranteed"
         );
     }

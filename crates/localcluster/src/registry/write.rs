@@ -9,6 +9,7 @@ use super::patching::{
     Patch, apply_patch, field_manager, patch_error, type_info, unknown_fields_error,
 };
 use super::{Cluster, check_type, is_crd, strategy, validation};
+use crate::admission;
 use crate::admission::webhooks::Webhooks;
 use crate::admission::{AdmissionRequest, Operation};
 use crate::error::{ApiError, Cause};
@@ -379,10 +380,14 @@ impl Cluster {
         Ok(as_version(resource, &stored))
     }
 
-    /// Admission and validation: the in-process mutating hook, mutating webhooks, the kind's and
-    /// the schema's validation, then the in-process validating hook and validating webhooks.
-    /// Returns the object to store.
+    /// Admission and validation: the built-in mutating plugins, the in-process mutating hook,
+    /// mutating webhooks, the kind's and the schema's validation, then the built-in validating
+    /// plugins, the in-process validating hook, validating webhooks and quota. Returns the object
+    /// to store.
     async fn admit(&self, request: &mut AdmissionRequest) -> Result<Value, ApiError> {
+        let store = self.store();
+        admission::limit_ranger::mutate(store, request);
+        admission::service_account::admit(store, request).await?;
         let hook = self.admission();
         if let Some(hook) = &hook
             && let Some(mutated) = hook.mutate(request).await?
@@ -393,10 +398,12 @@ impl Cluster {
         if let Some(object) = request.object.as_mut() {
             validation::validate(&request.resource, request.operation, object)?;
         }
+        admission::limit_ranger::validate(store, request)?;
         if let Some(hook) = &hook {
             hook.validate(request).await?;
         }
         Webhooks::of(self.store()).call_validating(request).await?;
+        admission::resource_quota::admit(store, request).await?;
         Ok(request.object.take().unwrap_or(Value::Null))
     }
 

@@ -152,6 +152,9 @@ async fn dispatch(
     {
         return Err(ApiError::no_route());
     }
+    if request.subresource.as_deref() == Some("proxy") {
+        return super::proxy::serve(&state.cluster, &request, method, uri, headers, body).await;
+    }
     let query = Query::parse(uri)?;
     if request.subresource.as_deref() == Some("portforward")
         && let Some(name) = request.name.as_deref()

@@ -1,15 +1,18 @@
-//! The HTTP(S) API server: axum routes for discovery, health and OpenAPI, every resource path
-//! handled by [`handlers`], served over plain TCP or rustls by hyper.
+//! The HTTP(S) API server: axum routes for discovery, health and OpenAPI (v3, and v2 as kubectl
+//! reads it to validate `List` files), every resource path handled by [`handlers`] (the
+//! `proxy` subresources by `proxy`), served over plain TCP or rustls by hyper.
 
 pub mod discovery;
 mod handlers;
 mod jsonpath;
 mod metadata;
 mod openapi;
+mod openapi_v2;
 pub(crate) mod path;
 mod pod_log;
 mod portforward;
 pub(crate) mod protobuf;
+mod proxy;
 pub mod table;
 pub mod tls;
 
@@ -51,7 +54,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(ok))
         .route("/api", get(core_versions))
         .route("/apis", get(groups))
-        .route("/openapi/v2", get(openapi::v2))
+        .route("/openapi/v2", get(openapi_v2::serve))
         .route("/openapi/v3", get(openapi::v3_root))
         .route("/openapi/v3/{*path}", get(openapi::v3_group_version))
         .fallback(handlers::handle)

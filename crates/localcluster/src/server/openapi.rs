@@ -21,7 +21,7 @@ use super::{AppState, error_response, json_response};
 use crate::error::ApiError;
 use crate::kinds::{Kinds, ResourceType};
 
-const SCHEMA_PREFIX: &str = "#/components/schemas/";
+pub(super) const SCHEMA_PREFIX: &str = "#/components/schemas/";
 const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
 
 /// Schemas of the built-in kinds: every definition, and the definition name of each kind.
@@ -58,6 +58,8 @@ fn builtins() -> &'static Builtins {
             core::v1::ConfigMap,
             core::v1::Secret,
             core::v1::ServiceAccount,
+            core::v1::ResourceQuota,
+            core::v1::LimitRange,
             core::v1::Event,
             core::v1::PersistentVolumeClaim,
             core::v1::PersistentVolume,
@@ -94,7 +96,7 @@ fn builtins() -> &'static Builtins {
 }
 
 /// `api/v1` or `apis/{group}/{version}`: the key of a group version in `/openapi/v3`.
-fn document_key(group: &str, version: &str) -> String {
+pub(super) fn document_key(group: &str, version: &str) -> String {
     if group.is_empty() {
         format!("api/{version}")
     } else {
@@ -223,32 +225,39 @@ fn paths(resource: &ResourceType, schema_ref: &str) -> Vec<(String, Value)> {
     result
 }
 
+/// Adds the schema of `resource`'s kind (and what it refers to) to `schemas`; its name.
+pub(super) fn resource_schema(
+    resource: &ResourceType,
+    schemas: &mut BTreeMap<String, Value>,
+) -> Option<String> {
+    let builtins = builtins();
+    if resource.is_custom() {
+        let name = custom_schema_name(resource);
+        schemas.insert(name.clone(), custom_schema(resource));
+        add_with_references(OBJECT_META, &builtins.schemas, schemas);
+        return Some(name);
+    }
+    let key = (
+        resource.group.clone(),
+        resource.version.clone(),
+        resource.kind.clone(),
+    );
+    let name = builtins.kinds.get(&key)?;
+    add_with_references(name, &builtins.schemas, schemas);
+    Some(name.clone())
+}
+
 /// The OpenAPI v3 document of one group version.
 fn document(kinds: &Kinds, group: &str, version: &str) -> Option<Value> {
     let resources = kinds.resources_in(group, version);
     if resources.is_empty() {
         return None;
     }
-    let builtins = builtins();
     let mut schemas = BTreeMap::new();
     let mut all_paths = serde_json::Map::new();
     for resource in &resources {
-        let name = if resource.is_custom() {
-            let name = custom_schema_name(resource);
-            schemas.insert(name.clone(), custom_schema(resource));
-            add_with_references(OBJECT_META, &builtins.schemas, &mut schemas);
-            name
-        } else {
-            let key = (
-                resource.group.clone(),
-                resource.version.clone(),
-                resource.kind.clone(),
-            );
-            let Some(name) = builtins.kinds.get(&key) else {
-                continue;
-            };
-            add_with_references(name, &builtins.schemas, &mut schemas);
-            name.clone()
+        let Some(name) = resource_schema(resource, &mut schemas) else {
+            continue;
         };
         for (path, item) in paths(resource, &format!("{SCHEMA_PREFIX}{name}")) {
             all_paths.insert(path, item);
@@ -299,10 +308,6 @@ fn cached_documents(kinds: &Kinds) -> BTreeMap<String, (Arc<Vec<u8>>, String)> {
         cache.generation = Some(generation);
     }
     cache.documents.clone()
-}
-
-pub async fn v2(State(_state): State<AppState>) -> Response {
-    error_response(&ApiError::no_route())
 }
 
 pub async fn v3_root(State(state): State<AppState>) -> Response {

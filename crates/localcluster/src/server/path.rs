@@ -81,6 +81,12 @@ pub fn parse(path: &str) -> Option<Route> {
             request.name = Some(name.to_string());
             request.subresource = Some(subresource.to_string());
         }
+        // The proxy subresource takes the rest of the path, for the pod.
+        [plural, name, "proxy", ..] => {
+            request.plural = plural.to_string();
+            request.name = Some(name.to_string());
+            request.subresource = Some("proxy".into());
+        }
         _ => return None,
     }
     Some(Route::Resource(request))
@@ -154,5 +160,10 @@ mod tests {
         assert!(resource("/api/v1/watch/namespaces/ns/pods").watch);
         assert_eq!(parse("/healthz"), None);
         assert_eq!(parse("/api/v1/namespaces/ns/pods/p/log/extra"), None);
+        let proxied = resource("/api/v1/namespaces/ns/services/ui:4040/proxy/jobs/");
+        assert_eq!(
+            (proxied.name.as_deref(), proxied.subresource.as_deref()),
+            (Some("ui:4040"), Some("proxy"))
+        );
     }
 }

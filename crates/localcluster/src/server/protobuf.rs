@@ -1,6 +1,7 @@
 //! Decoding the protobuf request bodies client-go's typed clients send (`kubectl create
-//! namespace|configmap|secret|serviceaccount|token`, evictions, delete options) into JSON. Only those
-//! kinds are known; others are refused with 415, as clients then know to send JSON.
+//! namespace|configmap|secret|serviceaccount|token|quota`, evictions, delete options, and
+//! LimitRanges) into JSON. Only those kinds are known; others are refused with 415, as clients then
+//! know to send JSON.
 //!
 //! A body is the magic `k8s\0` and a `runtime.Unknown` message (type meta, raw bytes); the raw
 //! bytes are the object's message, decoded here with a table of field numbers per message type
@@ -29,6 +30,8 @@ enum Field {
     TextMap,
     /// `map<string, bytes>`: values appear base64-encoded in JSON.
     BytesMap,
+    /// `map<string, Quantity>`: values are `resource.Quantity` messages, strings in JSON.
+    QuantityMap,
     RepeatedText,
     RepeatedMessage(&'static [Entry]),
 }
@@ -130,6 +133,51 @@ const TOKEN_REQUEST: &[Entry] = &[
     ),
 ];
 
+const RESOURCE_QUOTA: &[Entry] = &[
+    (1, "metadata", Field::Message(OBJECT_META)),
+    (
+        2,
+        "spec",
+        Field::Message(&[
+            (1, "hard", Field::QuantityMap),
+            (2, "scopes", Field::RepeatedText),
+            (
+                3,
+                "scopeSelector",
+                Field::Message(&[(
+                    1,
+                    "matchExpressions",
+                    Field::RepeatedMessage(&[
+                        (1, "scopeName", Field::Text),
+                        (2, "operator", Field::Text),
+                        (3, "values", Field::RepeatedText),
+                    ]),
+                )]),
+            ),
+        ]),
+    ),
+];
+
+const LIMIT_RANGE: &[Entry] = &[
+    (1, "metadata", Field::Message(OBJECT_META)),
+    (
+        2,
+        "spec",
+        Field::Message(&[(
+            1,
+            "limits",
+            Field::RepeatedMessage(&[
+                (1, "type", Field::Text),
+                (2, "max", Field::QuantityMap),
+                (3, "min", Field::QuantityMap),
+                (4, "default", Field::QuantityMap),
+                (5, "defaultRequest", Field::QuantityMap),
+                (6, "maxLimitRequestRatio", Field::QuantityMap),
+            ]),
+        )]),
+    ),
+];
+
 const DELETE_OPTIONS: &[Entry] = &[
     (1, "gracePeriodSeconds", Field::Int),
     (
@@ -153,6 +201,8 @@ fn schema_of(api_version: &str, kind: &str) -> Option<&'static [Entry]> {
         ("v1", "ConfigMap") => Some(CONFIG_MAP),
         ("v1", "Secret") => Some(SECRET),
         ("v1", "ServiceAccount") => Some(SERVICE_ACCOUNT),
+        ("v1", "ResourceQuota") => Some(RESOURCE_QUOTA),
+        ("v1", "LimitRange") => Some(LIMIT_RANGE),
         ("policy/v1", "Eviction") => Some(EVICTION),
         ("authentication.k8s.io/v1", "TokenRequest") => Some(TOKEN_REQUEST),
         (_, "DeleteOptions") => Some(DELETE_OPTIONS),
@@ -161,6 +211,24 @@ fn schema_of(api_version: &str, kind: &str) -> Option<&'static [Entry]> {
 }
 
 const MAGIC: &[u8] = b"k8s\x00";
+
+/// Writing the protobuf wire format: `/openapi/v2`'s document, and the tests' bodies.
+pub(crate) mod wire {
+    pub fn varint(mut value: u64, out: &mut Vec<u8>) {
+        while value >= 0x80 {
+            out.push((value as u8) | 0x80);
+            value >>= 7;
+        }
+        out.push(value as u8);
+    }
+
+    /// A length-delimited field: a string, bytes or a message.
+    pub fn bytes(field: u64, bytes: &[u8], out: &mut Vec<u8>) {
+        varint(field << 3 | 2, out);
+        varint(bytes.len() as u64, out);
+        out.extend_from_slice(bytes);
+    }
+}
 
 /// The JSON object of a protobuf request body.
 pub fn decode(body: &[u8]) -> Result<Value, ProtobufError> {
@@ -269,15 +337,23 @@ fn text_of(bytes: &[u8]) -> Result<String, ProtobufError> {
     String::from_utf8(bytes.to_vec()).map_err(|_| ProtobufError::Malformed("text is not UTF-8"))
 }
 
-fn map_entry(bytes: &[u8], binary: bool) -> Result<(String, Value), ProtobufError> {
+fn map_entry(bytes: &[u8], kind: Field) -> Result<(String, Value), ProtobufError> {
     let (mut key, mut value) = (String::new(), Value::String(String::new()));
     for field in Fields::new(bytes) {
-        match field? {
-            (1, Wire::Bytes(k)) => key = text_of(k)?,
-            (2, Wire::Bytes(v)) if binary => {
+        match (field?, kind) {
+            ((1, Wire::Bytes(k)), _) => key = text_of(k)?,
+            ((2, Wire::Bytes(v)), Field::BytesMap) => {
                 value = base64::engine::general_purpose::STANDARD.encode(v).into()
             }
-            (2, Wire::Bytes(v)) => value = text_of(v)?.into(),
+            ((2, Wire::Bytes(v)), Field::QuantityMap) => {
+                // `message Quantity { optional string string = 1; }`
+                for inner in Fields::new(v) {
+                    if let (1, Wire::Bytes(text)) = inner? {
+                        value = text_of(text)?.into();
+                    }
+                }
+            }
+            ((2, Wire::Bytes(v)), _) => value = text_of(v)?.into(),
             _ => {}
         }
     }
@@ -320,8 +396,8 @@ fn message(bytes: &[u8], schema: &[Entry]) -> Result<Map<String, Value>, Protobu
             (Field::Message(inner), Wire::Bytes(b)) => {
                 object.insert(name, Value::Object(message(b, inner)?));
             }
-            (Field::TextMap | Field::BytesMap, Wire::Bytes(b)) => {
-                let (key, value) = map_entry(b, matches!(kind, Field::BytesMap))?;
+            (Field::TextMap | Field::BytesMap | Field::QuantityMap, Wire::Bytes(b)) => {
+                let (key, value) = map_entry(b, *kind)?;
                 let map = object
                     .entry(name)
                     .or_insert_with(|| Value::Object(Map::new()));
@@ -358,19 +434,9 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn varint(mut value: u64, out: &mut Vec<u8>) {
-        while value >= 0x80 {
-            out.push((value as u8) | 0x80);
-            value >>= 7;
-        }
-        out.push(value as u8);
-    }
-
     fn bytes_field(number: u64, bytes: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
-        varint(number << 3 | 2, &mut out);
-        varint(bytes.len() as u64, &mut out);
-        out.extend_from_slice(bytes);
+        wire::bytes(number, bytes, &mut out);
         out
     }
 
@@ -412,6 +478,24 @@ mod tests {
             json!({"apiVersion": "v1", "kind": "ConfigMap", "immutable": true,
                    "metadata": {"name": "settings", "namespace": "team", "labels": {"app": "web"}},
                    "data": {"a": "1"}, "binaryData": {"b": "aGk="}})
+        );
+    }
+
+    #[test]
+    fn decodes_a_resource_quota_as_kubectl_create_quota_sends_it() {
+        let quantity = bytes_field(1, b"500m");
+        let hard = [bytes_field(1, b"requests.cpu"), bytes_field(2, &quantity)].concat();
+        let spec = [bytes_field(1, &hard), bytes_field(2, b"NotTerminating")].concat();
+        let raw = [
+            bytes_field(1, &bytes_field(1, b"compute")),
+            bytes_field(2, &spec),
+        ]
+        .concat();
+        let object = decode(&envelope("v1", "ResourceQuota", &raw)).unwrap();
+        assert_eq!(
+            object,
+            json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "compute"},
+                   "spec": {"hard": {"requests.cpu": "500m"}, "scopes": ["NotTerminating"]}})
         );
     }
 

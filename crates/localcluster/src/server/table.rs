@@ -104,9 +104,37 @@ fn pod_ready(pod: &Value) -> Value {
     json!(format!("{ready}/{total}"))
 }
 
+/// `Init:ErrImagePull`, `Init:1/2`, ... while init containers have not all completed.
+fn init_status(pod: &Value) -> Option<String> {
+    let statuses = pod.pointer("/status/initContainerStatuses")?.as_array()?;
+    for (index, container) in statuses.iter().enumerate() {
+        let terminated = &container["state"]["terminated"];
+        let waiting = container["state"]["waiting"]["reason"].as_str();
+        if terminated.is_object() {
+            if terminated["exitCode"] == 0 {
+                continue;
+            }
+            return Some(match terminated["reason"].as_str() {
+                Some(reason) if !reason.is_empty() => format!("Init:{reason}"),
+                _ => format!("Init:ExitCode:{}", terminated["exitCode"]),
+            });
+        }
+        return Some(match waiting {
+            Some(reason) if !reason.is_empty() && reason != "PodInitializing" => {
+                format!("Init:{reason}")
+            }
+            _ => format!("Init:{index}/{}", statuses.len()),
+        });
+    }
+    None
+}
+
 fn pod_status(pod: &Value) -> Value {
     if meta::deletion_timestamp(pod).is_some() {
         return json!("Terminating");
+    }
+    if let Some(initializing) = init_status(pod) {
+        return json!(initializing);
     }
     let waiting = pod
         .pointer("/status/containerStatuses")
@@ -168,6 +196,26 @@ fn node_status(node: &Value) -> Value {
         Some(true) => "Ready",
         _ => "NotReady",
     })
+}
+
+/// `requests.cpu: 500m/2, pods: 1/10`: used over hard of a quota's `limits.*` resources (or of
+/// the others), as the API server prints them.
+fn quota_column(quota: &Value, limits: bool) -> Value {
+    let hard = quota.pointer("/status/hard").and_then(Value::as_object);
+    let used = quota.pointer("/status/used");
+    let parts: Vec<String> = hard
+        .into_iter()
+        .flatten()
+        .filter(|(name, _)| name.starts_with("limits.") == limits)
+        .map(|(name, hard)| {
+            let used = used
+                .and_then(|u| u.get(name))
+                .and_then(Value::as_str)
+                .unwrap_or("0");
+            format!("{name}: {used}/{}", hard.as_str().unwrap_or_default())
+        })
+        .collect();
+    json!(parts.join(", "))
 }
 
 fn builtin_columns(resource: &ResourceType) -> Vec<Column> {
@@ -248,6 +296,18 @@ fn builtin_columns(resource: &ResourceType) -> Vec<Column> {
             columns.push(column("Capacity", "string", 0, |p| {
                 text_or_none(p.pointer("/status/capacity/storage"))
             }));
+        }
+        ("", "resourcequotas") => {
+            columns.push(age_column());
+            columns.push(column("Request", "string", 0, |q| quota_column(q, false)));
+            columns.push(column("Limit", "string", 0, |q| quota_column(q, true)));
+            return columns;
+        }
+        ("", "limitranges") => {
+            columns.push(column("Created At", "date", 0, |l| {
+                text_or_none(l.pointer("/metadata/creationTimestamp"))
+            }));
+            return columns;
         }
         ("coordination.k8s.io", "leases") => {
             columns.push(column("Holder", "string", 0, |l| {

@@ -1,28 +1,28 @@
-//! The simulated kubelets: they register their nodes, report a bound pod Running at a pod IP of
-//! its own, run it for the time its annotations ask and report it ended with the exit code they
-//! ask for (or run its Spark container as a process, with a [`ProcessRuntime`]), and stop a
-//! deleted pod's containers before confirming its deletion. The statuses they write are pure
-//! functions of the pod, below.
+//! The simulated kubelets: once what a bound pod needs is there (its volumes' sources, its
+//! images, its containers' environment: `startup`, reported waiting until then), they report it
+//! Running at a pod IP of its own, run it for the time its annotations ask and report it ended
+//! with the exit code they ask for (or run its Spark container as a process, with a
+//! [`ProcessRuntime`]), and stop a deleted pod's containers before confirming its deletion. The
+//! statuses they write are pure functions of the pod, below. Nodes themselves are `nodes`'.
 
-use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 use tracing::{debug, warn};
 
+use super::events::Source;
+use super::nodes::KUBELET;
 use super::process::{self, ProcessRuntime};
-use super::resources::{Resources, pod_requests};
-use super::scheduler::NodeView;
-use super::{NodesConfig, State, key, now, patch_as, post_as, release};
-
-/// The field manager of the kubelets' writes.
-const KUBELET: &str = "kubelet";
+use super::resources::pod_requests;
+use super::service_links;
+use super::startup;
+use super::{State, key, now, patch_as, release};
 
 /// Longest a deleted pod's processes get to stop before they are killed.
 const MAX_PROCESS_GRACE_SECONDS: i64 = 10;
@@ -80,12 +80,12 @@ pub fn run_plan(pod: &Value) -> RunPlan {
     }
 }
 
-fn condition(kind: &str, status: bool, now: &str) -> Value {
+pub(super) fn condition(kind: &str, status: bool, now: &str) -> Value {
     json!({"type": kind, "status": if status { "True" } else { "False" },
            "lastProbeTime": null, "lastTransitionTime": now})
 }
 
-fn container_names(pod: &Value, field: &str) -> Vec<(String, String)> {
+pub(super) fn container_names(pod: &Value, field: &str) -> Vec<(String, String)> {
     pod["spec"][field]
         .as_array()
         .into_iter()
@@ -178,56 +178,6 @@ pub(super) fn as_kubelet() -> PatchParams {
     patch_as(KUBELET)
 }
 
-/// Registers `config.count` Ready nodes, as their kubelets would.
-pub(super) async fn register_nodes(
-    client: &Client,
-    config: &NodesConfig,
-) -> anyhow::Result<Vec<NodeView>> {
-    let api: Api<Node> = Api::all(client.clone());
-    let mut views = Vec::new();
-    for i in 0..config.count {
-        let name = format!("localcluster-node-{i}");
-        let labels = BTreeMap::from([
-            ("kubernetes.io/hostname".to_string(), name.clone()),
-            ("kubernetes.io/os".to_string(), "linux".to_string()),
-            ("kubernetes.io/arch".to_string(), "amd64".to_string()),
-        ]);
-        let capacity = json!({"cpu": config.cpu.to_string(), "memory": format!("{}Gi", config.memory_gib), "pods": "1100"});
-        let node: Node = serde_json::from_value(json!({
-            "apiVersion": "v1", "kind": "Node",
-            "metadata": {"name": name, "labels": labels},
-            "spec": {},
-        }))?;
-        match api.create(&post_as(KUBELET), &node).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(status)) if status.code == 409 => {}
-            Err(error) => return Err(error.into()),
-        }
-        let status = json!({"status": {
-            "capacity": capacity, "allocatable": capacity,
-            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": name}],
-            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
-                            "message": "simulated node", "lastHeartbeatTime": now(), "lastTransitionTime": now()}],
-            "nodeInfo": {"kubeletVersion": "v1.33.0-localcluster", "operatingSystem": "linux", "architecture": "amd64",
-                         "containerRuntimeVersion": "localcluster://simulated", "kernelVersion": "", "osImage": "localcluster",
-                         "kubeProxyVersion": "", "machineID": "", "systemUUID": "", "bootID": ""},
-        }});
-        api.patch_status(&name, &as_kubelet(), &Patch::Merge(&status))
-            .await?;
-        views.push(NodeView {
-            name,
-            labels,
-            taints: vec![],
-            allocatable: Resources {
-                millicores: config.cpu * 1000,
-                bytes: config.memory_gib << 30,
-            },
-            allocated: Resources::default(),
-        });
-    }
-    Ok(views)
-}
-
 /// A deleted pod: its containers are stopped (a process gets SIGTERM, then SIGKILL after the grace
 /// period), then the deletion is confirmed with grace period 0.
 pub(super) async fn stop(client: &Client, state: &Arc<Mutex<State>>, pod: &Pod) {
@@ -285,19 +235,16 @@ impl SimulatedRun {
     }
 }
 
-/// Starts a bound pod: reports it Running with a pod IP of its own, then runs its Spark container
-/// as a process when the runtime takes it, or returns its simulated run.
-pub(super) async fn start(
-    client: &Client,
-    state: &Arc<Mutex<State>>,
-    pod: Pod,
-    node: String,
-) -> Option<SimulatedRun> {
+/// Starts a bound pod once what it needs is there (`startup`): until then it is reported waiting
+/// and checked again; then it is reported Running with a pod IP of its own, and its Spark
+/// container runs as a process when the runtime takes it, or its simulated run is handed to
+/// [`super::run_pod`].
+pub(super) async fn start(client: &Client, state: &Arc<Mutex<State>>, pod: Pod, node: String) {
     let pod_key = key(&pod);
-    let (pod_ip, run) = {
+    let (pod_ip, run, patterns) = {
         let mut state = state.lock().await;
         if !state.started.insert(pod_key.clone()) {
-            return None;
+            return;
         }
         let runs = state.runs.entry(pod_key.clone()).or_default();
         let run = *runs;
@@ -315,43 +262,201 @@ pub(super) async fn start(
                 .insert(pod_key.clone(), (node.clone(), requests));
         }
         state.next_ip += 1;
-        (Ipv4Addr::from(state.next_ip).to_string(), run)
+        let ip = Ipv4Addr::from(state.next_ip).to_string();
+        (ip, run, state.unpullable.clone())
     };
-    let value = serde_json::to_value(&pod).ok()?;
-    let api: Api<Pod> = Api::namespaced(client.clone(), &pod.namespace().unwrap_or_default());
-    let mut running = running_status(&value, "127.0.0.1", &pod_ip, &now());
+    let Ok(value) = serde_json::to_value(&pod) else {
+        return;
+    };
+    let mut tries = startup::Tries::default();
+    let blocked = check(client, &value, &pod_ip, &patterns, &mut tries).await;
+    if blocked.is_empty() {
+        run_started(client, state, value, &pod_ip, run).await;
+        return;
+    }
+    let (client, state) = (client.clone(), state.clone());
+    tokio::spawn(async move {
+        let mut waiting = Waiting {
+            node,
+            pod_ip,
+            patterns,
+            tries,
+        };
+        if let Some(ready) = waiting.wait(&client, &state, value, blocked).await {
+            run_started(&client, &state, ready, &waiting.pod_ip, run).await;
+        }
+    });
+}
+
+/// Checks a pod once, as it would be at `pod_ip` (the environment may name it); a pod whose
+/// sources cannot be read now is looked at again soon.
+async fn check(
+    client: &Client,
+    pod: &Value,
+    pod_ip: &str,
+    patterns: &[String],
+    tries: &mut startup::Tries,
+) -> startup::Blocked {
+    let mut pod = pod.clone();
+    pod["status"]["podIP"] = json!(pod_ip);
+    pod["status"]["hostIP"] = json!("127.0.0.1");
+    let pod = &pod;
+    let (config_maps, secrets) = startup::referenced(pod);
+    let namespace = pod["metadata"]["namespace"].as_str().unwrap_or_default();
+    let sources = if config_maps.is_empty() && secrets.is_empty() {
+        Ok(Default::default())
+    } else {
+        startup::fetch_sources(client, namespace, config_maps, secrets).await
+    };
+    match sources {
+        Ok(sources) => startup::check(pod, &sources, patterns, tries, Instant::now()),
+        Err(error) => {
+            debug!(%error, "could not read a pod's sources");
+            startup::Blocked {
+                containers: vec![startup::Waiting {
+                    container: String::new(),
+                    reason: "ContainerCreating".into(),
+                    message: String::new(),
+                    init: false,
+                }],
+                next: Duration::from_secs(1),
+                ..Default::default()
+            }
+        }
+    }
+}
+
+/// A bound pod that cannot start yet.
+struct Waiting {
+    node: String,
+    pod_ip: String,
+    patterns: Vec<String>,
+    tries: startup::Tries,
+}
+
+impl Waiting {
+    /// Reports the pod waiting and checks it again until it can start (the pod as it is then) or
+    /// is gone.
+    async fn wait(
+        &mut self,
+        client: &Client,
+        state: &Arc<Mutex<State>>,
+        mut pod: Value,
+        mut blocked: startup::Blocked,
+    ) -> Option<Value> {
+        let name = pod["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let namespace = pod["metadata"]["namespace"].as_str().unwrap_or_default();
+        let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+        let events = state.lock().await.events.clone();
+        let mut reported = Value::Null;
+        loop {
+            let status = startup::waiting_status(&pod, &blocked, "127.0.0.1", &self.pod_ip, &now());
+            if without_times(&status) != without_times(&reported) {
+                let patched = api
+                    .patch_status(
+                        &name,
+                        &as_kubelet(),
+                        &Patch::Merge(&json!({"status": status})),
+                    )
+                    .await;
+                if patched.is_ok() {
+                    reported = status;
+                }
+            }
+            for event in std::mem::take(&mut blocked.events) {
+                let source = Source::Kubelet(&self.node);
+                events.record(client, &pod, source, event).await;
+            }
+            tokio::time::sleep(blocked.next).await;
+            let current = match api.get_opt(&name).await {
+                Ok(Some(current)) => current,
+                Ok(None) => return None,
+                // The API server is away: look again later, as a kubelet keeps its pods.
+                Err(_) => continue,
+            };
+            if current.metadata.deletion_timestamp.is_some() {
+                return None;
+            }
+            pod = serde_json::to_value(&current).ok()?;
+            blocked = check(client, &pod, &self.pod_ip, &self.patterns, &mut self.tries).await;
+            if blocked.is_empty() {
+                return Some(pod);
+            }
+        }
+    }
+}
+
+/// A status without its timestamps, to tell whether anything a reader cares about changed.
+fn without_times(status: &Value) -> Value {
+    let mut copy = status.clone();
+    if let Some(conditions) = copy["conditions"].as_array_mut() {
+        for c in conditions {
+            if let Some(c) = c.as_object_mut() {
+                c.remove("lastTransitionTime");
+            }
+        }
+    }
+    if let Some(map) = copy.as_object_mut() {
+        map.remove("startTime");
+    }
+    copy
+}
+
+/// Reports a pod that can start Running, and runs it.
+async fn run_started(
+    client: &Client,
+    state: &Arc<Mutex<State>>,
+    value: Value,
+    pod_ip: &str,
+    run: usize,
+) {
+    let namespace = value["metadata"]["namespace"].as_str().unwrap_or_default();
+    let name = value["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let mut running = running_status(&value, "127.0.0.1", pod_ip, &now());
     let runtime = state.lock().await.processes.clone();
     let runtime = runtime.filter(|r| r.container_of(&value).is_some());
     // A process with a TCP probe is ready once it accepts connections (`process::probes`).
     if let Some(container) = runtime.as_ref().and_then(|r| r.container_of(&value))
         && process::probes::tcp_probe_port(container).is_some()
     {
-        let name = container["name"].as_str().unwrap_or_default();
-        running = process::probes::not_ready(&running, name);
+        let container = container["name"].as_str().unwrap_or_default();
+        running = process::probes::not_ready(&running, container);
     }
-    let name = pod.name_any();
+    if let Some(message) = environment_too_large(state, &value).await {
+        warn!(pod = %name, "{message}");
+        write_status(&api, &name, start_error(&running, &message, &now())).await;
+        return;
+    }
     if !write_status(&api, &name, running.clone()).await {
-        debug!(pod = %pod_key, "could not start pod");
-        return None;
+        debug!(pod = %name, "could not start pod");
+        return;
     }
     if let Some(runtime) = runtime {
         let state = state.clone();
         let client = client.clone();
+        let pod_ip = pod_ip.to_string();
         tokio::spawn(async move {
             run_process(&client, &state, &runtime, &value, &running, &pod_ip).await;
         });
-        return None;
+        return;
     }
     let mut plan = run_plan(&value);
     if let Some(code) = exit_code_of_run(&value, run) {
         plan.exit_code = code;
     }
-    Some(SimulatedRun {
+    super::run_pod(SimulatedRun {
         api,
         pod: value,
         running,
         plan,
-    })
+    });
 }
 
 /// Runs the Spark container of a pod as a process and reports how it ended.
@@ -366,7 +471,13 @@ async fn run_process(
     let namespace = pod["metadata"]["namespace"].as_str().unwrap_or_default();
     let name = pod["metadata"]["name"].as_str().unwrap_or_default();
     let pod_key = format!("{namespace}/{name}");
-    let exit_code = match runtime.start(client, pod, pod_ip).await {
+    let namespace_links = {
+        let enable = pod["spec"]["enableServiceLinks"].as_bool().unwrap_or(true);
+        let links = state.lock().await.links.clone();
+        let links = links.lock().unwrap_or_else(|p| p.into_inner());
+        links.environment(namespace, enable)
+    };
+    let exit_code = match runtime.start(client, pod, pod_ip, &namespace_links).await {
         Ok(started) => {
             state.lock().await.running.insert(
                 pod_key.clone(),
@@ -413,6 +524,66 @@ async fn run_process(
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let finished = finished_status(running, exit_code, &now());
     write_status(&api, name, finished).await;
+}
+
+/// Why a container of `pod` cannot be started with its environment (the namespace's service
+/// links, its own variables and its arguments together over the kernel's `ARG_MAX`), in the
+/// container runtime's words, if it cannot.
+async fn environment_too_large(state: &Arc<Mutex<State>>, pod: &Value) -> Option<String> {
+    let namespace = pod["metadata"]["namespace"].as_str().unwrap_or_default();
+    let enable = pod["spec"]["enableServiceLinks"].as_bool().unwrap_or(true);
+    let links = state.lock().await.links.clone();
+    let links_size = links
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .environment_size(namespace, enable);
+    let strings = |list: &Value| -> usize {
+        list.as_array()
+            .into_iter()
+            .flatten()
+            .map(|s| s.as_str().map_or(0, str::len) + 1 + size_of::<usize>())
+            .sum()
+    };
+    pod["spec"]["containers"].as_array()?.iter().find_map(|container| {
+        let own: Vec<(String, String)> = container["env"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|v| {
+                let text = |key: &str| v[key].as_str().unwrap_or_default().to_string();
+                (text("name"), text("value"))
+            })
+            .collect();
+        let total = links_size
+            + service_links::size(&own)
+            + strings(&container["command"])
+            + strings(&container["args"]);
+        let program = container["command"][0]
+            .as_str()
+            .unwrap_or("/opt/entrypoint.sh");
+        (total > service_links::ARG_MAX).then(|| {
+            format!(
+                "failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: \"{program}\": argument list too long: unknown"
+            )
+        })
+    })
+}
+
+/// The status of a pod whose containers could not be started: `StartError`, exit code 128, as
+/// containerd reports an `execve` that failed.
+fn start_error(running: &Value, message: &str, now: &str) -> Value {
+    let mut status = finished_status(running, 128, now);
+    for container in status["containerStatuses"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+    {
+        let terminated = &mut container["state"]["terminated"];
+        terminated["reason"] = json!("StartError");
+        terminated["message"] = json!(message);
+        terminated["startedAt"] = json!("1970-01-01T00:00:00Z");
+    }
+    status
 }
 
 /// How long the kubelet keeps trying to write a pod's status.

@@ -2,23 +2,36 @@
 //! their real counterparts are, so they exercise the same API paths and watch semantics the
 //! operator depends on. [`run`] registers the nodes and hands each pod event to them:
 //!
-//! - [`scheduler`]: binds a pending pod to a node with room for it, or reports it unschedulable.
-//! - [`kubelet`]: registers the nodes, runs each bound pod through Running to Succeeded or Failed
-//!   (as its annotations ask), and stops a deleted pod's containers.
+//! - [`nodes`]: the machines: registers the nodes, lets Nodes created through the API join, and
+//!   keeps what the scheduler knows of each node current as Node objects change.
+//! - [`scheduler`]: binds a pending pod to a node with room for it, or reports it unschedulable;
+//!   [`gang`]: the batch schedulers that place a group's pods only when the whole group fits.
+//! - [`kubelet`]: runs each bound pod through Running to Succeeded or Failed (as its annotations
+//!   ask), and stops a deleted pod's containers; [`startup`] is what it waits for first (volume
+//!   sources, images ([`images`]), the containers' environment), reported as a kubelet reports it.
+//! - [`events`]: the Events the scheduler and kubelets record about pods that do not run.
 //! - [`spark`]: what a simulated Spark driver (or Spark Connect server) does while it runs: it
 //!   creates its executor pods, and ends them before it ends.
 //! - [`process`]: with a [`process::ProcessRuntime`], the kubelet runs a pod's Spark container as
 //!   a real process of a local Spark installation instead of simulating it.
 //! - [`resources`]: CPU and memory of nodes and pods, as the scheduler counts them.
+//! - [`service_links`]: the Services a kubelet puts into every new pod's environment.
 //!
 //! `spark` builds on `kubelet` (its executors are run by the kubelets); neither the kubelet nor
 //! the scheduler depends on it.
 
+pub mod events;
+pub mod executor_pod;
+pub mod gang;
+pub mod images;
 pub mod kubelet;
+pub mod nodes;
 pub mod process;
 pub mod resources;
 pub mod scheduler;
+pub mod service_links;
 pub mod spark;
+pub mod startup;
 
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
@@ -34,8 +47,8 @@ use kube::{Api, Client, ResourceExt};
 use tokio::sync::Mutex;
 use tracing::debug;
 
+use nodes::NodeView;
 use resources::Resources;
-use scheduler::NodeView;
 
 /// The simulated nodes of a cluster.
 #[derive(Debug, Clone)]
@@ -45,8 +58,14 @@ pub struct NodesConfig {
     pub cpu: u64,
     /// Memory of each node, in GiB.
     pub memory_gib: u64,
+    /// Pods each node can hold.
+    pub pods: u64,
     /// Runs Spark containers as processes; every container is simulated without it.
     pub processes: Option<process::ProcessRuntime>,
+    /// Images no node can pull (globs such as `*:does-not-exist`; see [`images`]).
+    pub unpullable_images: Vec<String>,
+    /// Batch schedulers installed besides the default scheduler (see [`gang`]).
+    pub batch_schedulers: Vec<gang::BatchScheduler>,
 }
 
 impl Default for NodesConfig {
@@ -55,7 +74,10 @@ impl Default for NodesConfig {
             count: 3,
             cpu: 64,
             memory_gib: 256,
+            pods: 1100,
             processes: None,
+            unpullable_images: Vec::new(),
+            batch_schedulers: Vec::new(),
         }
     }
 }
@@ -67,14 +89,23 @@ struct State {
     bound: HashMap<String, (String, Resources)>,
     /// Pods whose run the kubelet has started.
     started: HashSet<String>,
-    /// Pods waiting for room, retried when a pod ends.
-    unschedulable: HashMap<String, Pod>,
+    /// Pods waiting for room, retried when a pod ends or a node changes, with the reason last
+    /// reported.
+    unschedulable: HashMap<String, (Pod, String)>,
     /// How many times a pod of each namespace/name has been started.
     runs: HashMap<String, usize>,
     next_ip: u32,
     processes: Option<process::ProcessRuntime>,
     /// Container processes running, by pod, with the pod's directory.
     running: HashMap<String, (process::ProcessControl, std::path::PathBuf)>,
+    /// Images that cannot be pulled.
+    unpullable: Vec<String>,
+    events: Arc<events::Recorder>,
+    /// The Services of every namespace, as the environment variables pods get.
+    links: Arc<std::sync::Mutex<service_links::ServiceLinks>>,
+    batch_schedulers: Vec<gang::BatchScheduler>,
+    /// The groups the batch schedulers admitted, and their bound pods.
+    gangs: gang::Gangs,
 }
 
 fn key(pod: &Pod) -> String {
@@ -104,7 +135,8 @@ fn now() -> String {
 
 /// Registers the nodes and runs the scheduler and kubelets until the client's server goes away.
 pub async fn run(client: Client, config: NodesConfig) -> anyhow::Result<()> {
-    let nodes = kubelet::register_nodes(&client, &config).await?;
+    let nodes = nodes::register(&client, &config).await?;
+    gang::install(&client, &config.batch_schedulers).await?;
     let state = Arc::new(Mutex::new(State {
         nodes,
         bound: HashMap::new(),
@@ -114,7 +146,18 @@ pub async fn run(client: Client, config: NodesConfig) -> anyhow::Result<()> {
         next_ip: u32::from(Ipv4Addr::new(127, 1, 0, 1)),
         processes: config.processes.clone(),
         running: HashMap::new(),
+        unpullable: config.unpullable_images.clone(),
+        events: Arc::default(),
+        links: Arc::default(),
+        batch_schedulers: config.batch_schedulers.clone(),
+        gangs: gang::Gangs::default(),
     }));
+    if !config.batch_schedulers.is_empty() {
+        tokio::spawn(retry_gangs(client.clone(), state.clone()));
+    }
+    let links = state.lock().await.links.clone();
+    tokio::spawn(service_links::follow(client.clone(), links));
+    tokio::spawn(nodes::follow(client.clone(), state.clone(), config.clone()));
     let pods: Api<Pod> = Api::all(client.clone());
     // Backing off keeps a cluster that is going away from turning the retries into a busy loop;
     // a short cap has the nodes back within a second of an API server's return, as the
@@ -127,7 +170,12 @@ pub async fn run(client: Client, config: NodesConfig) -> anyhow::Result<()> {
             Ok(Event::Apply(pod) | Event::InitApply(pod)) => {
                 handle(&client, &state, pod).await;
             }
-            Ok(Event::Delete(pod)) => release(&client, &state, &key(&pod)).await,
+            Ok(Event::Delete(pod)) => {
+                if let Some(uid) = pod.uid() {
+                    state.lock().await.events.forget(&uid);
+                }
+                release(&client, &state, &key(&pod)).await
+            }
             Ok(Event::Init | Event::InitDone) => {}
             Err(error) => debug!(%error, "pod watch interrupted; resuming"),
         }
@@ -155,36 +203,63 @@ async fn handle(client: &Client, state: &Arc<Mutex<State>>, pod: Pod) {
     let node_name = pod.spec.as_ref().and_then(|s| s.node_name.clone());
     match node_name {
         None => scheduler::schedule(client, state, pod).await,
-        Some(node) => {
-            if let Some(run) = kubelet::start(client, state, pod, node).await {
-                if spark::is_driver(&run.pod) {
-                    spark::run_driver(run);
-                } else if let Some(script) = spark::connect_server(&run.pod).map(str::to_string) {
-                    spark::run_connect_server(run, &script);
-                } else {
-                    run.end_as_planned();
-                }
-            }
-        }
+        Some(node) => kubelet::start(client, state, pod, node).await,
+    }
+}
+
+/// A simulated run that just started: a Spark driver's, or a plain one.
+fn run_pod(run: kubelet::SimulatedRun) {
+    if spark::is_driver(&run.pod) {
+        spark::run_driver(run);
+    } else if let Some(script) = spark::connect_server(&run.pod).map(str::to_string) {
+        spark::run_connect_server(run, &script);
+    } else {
+        run.end_as_planned();
     }
 }
 
 /// Frees the node room of a pod that ended or was deleted, and retries pods waiting for room.
 async fn release(client: &Client, state: &Arc<Mutex<State>>, pod_key: &str) {
-    let waiting: Vec<Pod> = {
+    {
         let mut state = state.lock().await;
         state.started.remove(pod_key);
         state.unschedulable.remove(pod_key);
+        gang::ended(&mut state, pod_key);
         let Some((node, requests)) = state.bound.remove(pod_key) else {
             return;
         };
         if let Some(view) = state.nodes.iter_mut().find(|n| n.name == node) {
             view.allocated = view.allocated.saturating_sub(&requests);
         }
-        state.unschedulable.values().cloned().collect()
+    }
+    retry_waiting(client, state).await;
+}
+
+/// Tries again the pods no node could take.
+async fn retry_waiting(client: &Client, state: &Arc<Mutex<State>>) {
+    let waiting: Vec<Pod> = {
+        let state = state.lock().await;
+        state
+            .unschedulable
+            .values()
+            .map(|(pod, _)| pod.clone())
+            .collect()
     };
     for pod in waiting {
         Box::pin(scheduler::schedule(client, state, pod)).await;
+    }
+}
+
+/// Retries waiting pods every second while batch schedulers run: a PodGroup deleted, or one
+/// whose last pods ended, frees room without a pod of its own waiting for it.
+async fn retry_gangs(client: Client, state: Arc<Mutex<State>>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let waiting = gang::any_waiting_in_groups(&*state.lock().await);
+        if waiting {
+            retry_waiting(&client, &state).await;
+        }
     }
 }
 

@@ -1,23 +1,25 @@
-//! CPU and memory of nodes and pods, in the units the scheduler compares: millicores and bytes.
+//! CPU, memory and pod slots of nodes and pods, in the units the scheduler compares: millicores,
+//! bytes and pods.
 
 use serde_json::Value;
 
-/// An amount of CPU and memory.
+use crate::pod_resources;
+use crate::quantity::{Quantity, ResourceList};
+
+/// An amount of CPU, memory and pods.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Resources {
     pub millicores: u64,
     pub bytes: u64,
+    pub pods: u64,
 }
 
 impl Resources {
-    pub fn fits_in(&self, free: &Resources) -> bool {
-        self.millicores <= free.millicores && self.bytes <= free.bytes
-    }
-
     pub fn saturating_sub(&self, other: &Resources) -> Resources {
         Resources {
             millicores: self.millicores.saturating_sub(other.millicores),
             bytes: self.bytes.saturating_sub(other.bytes),
+            pods: self.pods.saturating_sub(other.pods),
         }
     }
 
@@ -25,81 +27,43 @@ impl Resources {
         Resources {
             millicores: self.millicores + other.millicores,
             bytes: self.bytes + other.bytes,
+            pods: self.pods + other.pods,
+        }
+    }
+
+    /// A node's `status.allocatable` (or `capacity`).
+    pub fn of_list(list: &ResourceList) -> Resources {
+        let get = |name: &str| pod_resources::get(list, name);
+        Resources {
+            millicores: clamp(get("cpu").milli_value()),
+            bytes: clamp(get("memory").value()),
+            pods: clamp(get("pods").value()),
         }
     }
 }
 
-/// What a pod asks for, as the Kubernetes scheduler counts it: the sum of its containers'
-/// requests, or the largest init container's if that is larger.
+fn clamp(value: i128) -> u64 {
+    u64::try_from(value.max(0)).unwrap_or(u64::MAX)
+}
+
+/// What a pod asks for, as the Kubernetes scheduler counts it (see [`pod_resources::requests`]);
+/// a limit without a request counts as the request, as the API server defaults it. A pod takes
+/// one pod slot.
 pub fn pod_requests(pod: &Value) -> Resources {
-    let sum = |containers: Option<&Value>| -> Resources {
-        containers
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .map(container_requests)
-            .fold(Resources::default(), |a, b| a.add(&b))
-    };
-    let max_init = pod["spec"]["initContainers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(container_requests)
-        .fold(Resources::default(), |a, b| Resources {
-            millicores: a.millicores.max(b.millicores),
-            bytes: a.bytes.max(b.bytes),
-        });
-    let main = sum(pod["spec"].get("containers"));
-    Resources {
-        millicores: main.millicores.max(max_init.millicores),
-        bytes: main.bytes.max(max_init.bytes),
-    }
-}
-
-/// A container's requests; a limit without a request counts as the request, as Kubernetes defaults it.
-fn container_requests(container: &Value) -> Resources {
-    let resources = &container["resources"];
-    let get = |name: &str| {
-        resources["requests"][name]
-            .as_str()
-            .or_else(|| resources["limits"][name].as_str())
-            .and_then(parse_quantity)
-            .unwrap_or(0.0)
+    let requests = pod_resources::requests(pod);
+    let limits = pod_resources::limits(pod);
+    let either = |name: &str| {
+        requests
+            .get(name)
+            .or_else(|| limits.get(name))
+            .copied()
+            .unwrap_or_else(Quantity::zero)
     };
     Resources {
-        millicores: (get("cpu") * 1000.0).ceil() as u64,
-        bytes: get("memory").ceil() as u64,
+        millicores: clamp(either("cpu").milli_value()),
+        bytes: clamp(either("memory").value()),
+        pods: 1,
     }
-}
-
-/// A Kubernetes quantity as a number (`500m` is 0.5, `1Gi` is 1073741824).
-pub fn parse_quantity(text: &str) -> Option<f64> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
-        .unwrap_or(text.len());
-    let (number, suffix) = text.split_at(split);
-    let value: f64 = number.parse().ok()?;
-    let multiplier = match suffix {
-        "" => 1.0,
-        "n" => 1e-9,
-        "u" => 1e-6,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        "Ki" => 1024.0,
-        "Mi" => 1024f64.powi(2),
-        "Gi" => 1024f64.powi(3),
-        "Ti" => 1024f64.powi(4),
-        "Pi" => 1024f64.powi(5),
-        "Ei" => 1024f64.powi(6),
-        exponent => 10f64.powi(exponent.strip_prefix(['e', 'E'])?.parse().ok()?),
-    };
-    Some(value * multiplier)
 }
 
 #[cfg(test)]
@@ -117,8 +81,19 @@ mod tests {
         assert_eq!(
             pod_requests(&pod),
             Resources {
-                millicores: 1500,
-                bytes: (1024 + 128) << 20
+                millicores: 500,
+                bytes: 1 << 30,
+                pods: 1
+            }
+        );
+        let limited = json!({"spec": {"containers": [
+            {"resources": {"limits": {"cpu": "1", "memory": "128Mi"}}}]}});
+        assert_eq!(
+            pod_requests(&limited),
+            Resources {
+                millicores: 1000,
+                bytes: 128 << 20,
+                pods: 1
             }
         );
     }
@@ -132,16 +107,9 @@ mod tests {
             pod_requests(&pod),
             Resources {
                 millicores: 2000,
-                bytes: 1 << 20
+                bytes: 1 << 20,
+                pods: 1
             }
         );
-    }
-
-    #[test]
-    fn quantities() {
-        assert_eq!(parse_quantity("1408Mi"), Some(1408.0 * 1024.0 * 1024.0));
-        assert_eq!(parse_quantity("250m"), Some(0.25));
-        assert_eq!(parse_quantity("2"), Some(2.0));
-        assert_eq!(parse_quantity("nonsense"), None);
     }
 }

@@ -1,7 +1,12 @@
 //! The simulated scheduler: a pending pod is bound (`pods/{name}/binding`) to a node chosen as
-//! the Kubernetes scheduler's basic filters choose one (node selector, taints and tolerations,
-//! and room for the pod's requests), or marked `PodScheduled=False`, reason `Unschedulable`, and
-//! retried when a pod ends.
+//! the Kubernetes scheduler's filters choose one, in their order (the node is not cordoned, its
+//! taints are tolerated, its labels match the pod's node selector and required node affinity, it
+//! has pod slots and room for the pod's requests), or marked `PodScheduled=False`, reason
+//! `Unschedulable`, with a `FailedScheduling` event, in the scheduler's words: the count of nodes
+//! per reason, sorted as the scheduler sorts them, then what preemption found (nothing: there are
+//! no PriorityClasses, so no pod has a lower priority to make room). Waiting pods are tried again
+//! when a pod ends and when a node changes. A pod that names a batch scheduler is placed as
+//! [`gang`] says: by nobody when that scheduler is not installed, and once its group is admitted.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,48 +18,96 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 use tracing::warn;
 
-use super::resources::{Resources, pod_requests};
-use super::{State, key, now, patch_as};
+use super::events::{PodEvent, Source};
+use super::nodes::NodeView;
+use super::resources::pod_requests;
+use super::{State, gang, key, now, patch_as};
 
 /// The field manager of the scheduler's writes.
 const SCHEDULER: &str = "kube-scheduler";
 
-/// A node as the scheduler sees it.
-#[derive(Debug, Clone)]
-pub struct NodeView {
-    pub name: String,
-    pub labels: BTreeMap<String, String>,
-    /// Taints as in `spec.taints`.
-    pub taints: Vec<Value>,
-    pub allocatable: Resources,
-    /// Sum of the requests of the pods bound to it that have not ended.
-    pub allocated: Resources,
+/// Why a node cannot take a pod, and whether preemption could help there.
+struct Rejection {
+    reasons: Vec<String>,
+    /// Only room (CPU, memory, pod slots) could be made by preemption.
+    resolvable: bool,
 }
 
-/// The node with the most free CPU among those that fit, or the reason none fits, worded as the
-/// Kubernetes scheduler words it (`0/3 nodes are available: 3 Insufficient cpu.`).
-pub fn choose_node(pod: &Value, nodes: &[NodeView]) -> Result<String, String> {
+/// The first filter that rejects `node` for `pod`, as the scheduler's plugins run.
+fn filter(pod: &Value, node: &NodeView) -> Option<Rejection> {
+    let unresolvable = |reason: String| {
+        Some(Rejection {
+            reasons: vec![reason],
+            resolvable: false,
+        })
+    };
+    let tolerations = pod["spec"]["tolerations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let cordon = json!({"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"});
+    if node.unschedulable && !tolerations.iter().any(|t| tolerates(t, &cordon)) {
+        return unresolvable("node(s) were unschedulable".into());
+    }
+    let untolerated = node.taints.iter().find(|taint| {
+        matches!(taint["effect"].as_str(), Some("NoSchedule" | "NoExecute"))
+            && !tolerations.iter().any(|t| tolerates(t, taint))
+    });
+    if let Some(taint) = untolerated {
+        return unresolvable(format!(
+            "node(s) had untolerated taint {{{}: {}}}",
+            taint["key"].as_str().unwrap_or_default(),
+            taint["value"].as_str().unwrap_or_default()
+        ));
+    }
+    if !selector_matches(pod, node) || !affinity_matches(pod, node) {
+        return unresolvable("node(s) didn't match Pod's node affinity/selector".into());
+    }
     let requests = pod_requests(pod);
-    let mut reasons: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let free = node.allocatable.saturating_sub(&node.allocated);
+    let mut reasons = Vec::new();
+    if node.allocated.pods + 1 > node.allocatable.pods {
+        reasons.push("Too many pods".to_string());
+    }
+    if requests.millicores > 0 && requests.millicores > free.millicores {
+        reasons.push("Insufficient cpu".to_string());
+    }
+    if requests.bytes > 0 && requests.bytes > free.bytes {
+        reasons.push("Insufficient memory".to_string());
+    }
+    (!reasons.is_empty()).then_some(Rejection {
+        reasons,
+        resolvable: true,
+    })
+}
+
+/// `0/N nodes are available: ` and the counts of `reasons`, sorted as strings.
+fn histogram<'a>(nodes: usize, reasons: impl Iterator<Item = &'a str>) -> String {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for reason in reasons {
+        *counts.entry(reason).or_default() += 1;
+    }
+    let mut parts: Vec<String> = counts.iter().map(|(r, n)| format!("{n} {r}")).collect();
+    parts.sort();
+    format!("0/{nodes} nodes are available: {}.", parts.join(", "))
+}
+
+/// The node with the most free CPU among those that fit, or why none fits, as the Kubernetes
+/// scheduler words it (`0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are
+/// available: 3 No preemption victims found for incoming pod.`).
+pub fn choose_node(pod: &Value, nodes: &[NodeView]) -> Result<String, String> {
+    if nodes.is_empty() {
+        return Err("no nodes available to schedule pods".into());
+    }
+    let mut rejections = Vec::new();
     let mut best: Option<(&NodeView, u64)> = None;
     for node in nodes {
-        let free = node.allocatable.saturating_sub(&node.allocated);
-        let reason = if !selector_matches(pod, node) {
-            Some("node(s) didn't match Pod's node affinity/selector")
-        } else if !tolerates_taints(pod, node) {
-            Some("node(s) had untolerated taint")
-        } else if requests.millicores > free.millicores {
-            Some("Insufficient cpu")
-        } else if requests.bytes > free.bytes {
-            Some("Insufficient memory")
-        } else {
-            None
-        };
-        match reason {
-            Some(reason) => *reasons.entry(reason).or_default() += 1,
+        match filter(pod, node) {
+            Some(rejection) => rejections.push(rejection),
             None => {
-                if best.is_none_or(|(_, most)| free.millicores > most) {
-                    best = Some((node, free.millicores));
+                let free = node.allocatable.saturating_sub(&node.allocated).millicores;
+                if best.is_none_or(|(_, most)| free > most) {
+                    best = Some((node, free));
                 }
             }
         }
@@ -62,15 +115,27 @@ pub fn choose_node(pod: &Value, nodes: &[NodeView]) -> Result<String, String> {
     if let Some((node, _)) = best {
         return Ok(node.name.clone());
     }
-    let details: Vec<String> = reasons
-        .iter()
-        .map(|(reason, n)| format!("{n} {reason}"))
-        .collect();
-    Err(format!(
-        "0/{} nodes are available: {}.",
+    let filtered = histogram(
         nodes.len(),
-        details.join(", ")
-    ))
+        rejections
+            .iter()
+            .flat_map(|r| r.reasons.iter().map(String::as_str)),
+    );
+    let preemption = if pod["spec"]["preemptionPolicy"] == "Never" {
+        "not eligible due to preemptionPolicy=Never.".to_string()
+    } else {
+        histogram(
+            nodes.len(),
+            rejections.iter().map(|r| {
+                if r.resolvable {
+                    "No preemption victims found for incoming pod"
+                } else {
+                    "Preemption is not helpful for scheduling"
+                }
+            }),
+        )
+    };
+    Err(format!("{filtered} preemption: {preemption}"))
 }
 
 fn selector_matches(pod: &Value, node: &NodeView) -> bool {
@@ -81,18 +146,56 @@ fn selector_matches(pod: &Value, node: &NodeView) -> bool {
         .all(|(key, value)| node.labels.get(key).map(String::as_str) == value.as_str())
 }
 
-fn tolerates_taints(pod: &Value, node: &NodeView) -> bool {
-    let tolerations = pod["spec"]["tolerations"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    node.taints.iter().all(|taint| {
-        let effect = taint["effect"].as_str().unwrap_or_default();
-        if effect == "PreferNoSchedule" {
-            return true;
-        }
-        tolerations.iter().any(|t| tolerates(t, taint))
+/// `requiredDuringSchedulingIgnoredDuringExecution` node affinity: any term matches (all of its
+/// expressions and fields do).
+fn affinity_matches(pod: &Value, node: &NodeView) -> bool {
+    let required =
+        &pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"];
+    let Some(terms) = required["nodeSelectorTerms"].as_array() else {
+        return true;
+    };
+    terms.iter().any(|term| {
+        let expressions = term["matchExpressions"].as_array().into_iter().flatten();
+        let fields = term["matchFields"].as_array().into_iter().flatten();
+        let has_any = term["matchExpressions"]
+            .as_array()
+            .is_some_and(|e| !e.is_empty())
+            || term["matchFields"]
+                .as_array()
+                .is_some_and(|f| !f.is_empty());
+        has_any
+            && expressions.clone().all(|e| {
+                let key = e["key"].as_str().unwrap_or_default();
+                requirement(e, node.labels.get(key).map(String::as_str))
+            })
+            && fields.clone().all(|e| {
+                let value = (e["key"] == "metadata.name").then_some(node.name.as_str());
+                requirement(e, value)
+            })
     })
+}
+
+fn requirement(expression: &Value, value: Option<&str>) -> bool {
+    let values: Vec<&str> = expression["values"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let number = |text: &str| text.parse::<i64>().ok();
+    match expression["operator"].as_str().unwrap_or_default() {
+        "In" => value.is_some_and(|v| values.contains(&v)),
+        "NotIn" => value.is_none_or(|v| !values.contains(&v)),
+        "Exists" => value.is_some(),
+        "DoesNotExist" => value.is_none(),
+        "Gt" => {
+            matches!((value.and_then(number), values.first().and_then(|v| number(v))), (Some(v), Some(bound)) if v > bound)
+        }
+        "Lt" => {
+            matches!((value.and_then(number), values.first().and_then(|v| number(v))), (Some(v), Some(bound)) if v < bound)
+        }
+        _ => false,
+    }
 }
 
 fn tolerates(toleration: &Value, taint: &Value) -> bool {
@@ -117,12 +220,22 @@ pub(super) async fn schedule(client: &Client, state: &Arc<Mutex<State>>, pod: Po
         Err(_) => return,
     };
     let pod_key = key(&pod);
-    let chosen = {
+    let schedulers = state.lock().await.batch_schedulers.clone();
+    let group = match gang::placement(&value, &schedulers) {
+        gang::Placement::Nobody => return,
+        gang::Placement::Alone => None,
+        gang::Placement::InGroup(group) => Some(group),
+    };
+    let admitted = match &group {
+        Some(group) => gang::admit(client, state, &pod_key, group).await,
+        None => Ok(()),
+    };
+    let (chosen, events) = {
         let mut state = state.lock().await;
         if state.bound.contains_key(&pod_key) {
             return;
         }
-        match choose_node(&value, &state.nodes) {
+        let chosen = match admitted.and_then(|()| choose_node(&value, &state.nodes)) {
             Ok(node) => {
                 let requests = pod_requests(&value);
                 if let Some(view) = state.nodes.iter_mut().find(|n| n.name == node) {
@@ -135,10 +248,14 @@ pub(super) async fn schedule(client: &Client, state: &Arc<Mutex<State>>, pod: Po
                 Ok(node)
             }
             Err(reason) => {
-                state.unschedulable.insert(pod_key.clone(), pod.clone());
-                Err(reason)
+                let reported = state
+                    .unschedulable
+                    .insert(pod_key.clone(), (pod.clone(), reason.clone()))
+                    .is_some_and(|(_, earlier)| earlier == reason);
+                Err((reason, reported))
             }
-        }
+        };
+        (chosen, state.events.clone())
     };
     let api: Api<Pod> = Api::namespaced(client.clone(), &pod.namespace().unwrap_or_default());
     match chosen {
@@ -157,14 +274,36 @@ pub(super) async fn schedule(client: &Client, state: &Arc<Mutex<State>>, pod: Po
             ))
             .header("content-type", "application/json")
             .body(body);
-            if let Ok(request) = request
-                && let Err(error) = client.request::<Value>(request).await
-            {
-                warn!(pod = %pod_key, %error, "binding failed");
-                state.lock().await.bound.remove(&pod_key);
+            let result = match request {
+                Ok(request) => client.request::<Value>(request).await.map(|_| ()),
+                Err(error) => Err(kube::Error::HttpError(error)),
+            };
+            match result {
+                Ok(()) => {
+                    if let Some(group) = &group {
+                        gang::bound(client, state, &pod_key, group).await;
+                    }
+                }
+                Err(error) => {
+                    warn!(pod = %pod_key, %error, "binding failed");
+                    let mut state = state.lock().await;
+                    if let Some((node, requests)) = state.bound.remove(&pod_key)
+                        && let Some(view) = state.nodes.iter_mut().find(|n| n.name == node)
+                    {
+                        view.allocated = view.allocated.saturating_sub(&requests);
+                    }
+                }
             }
         }
-        Err(reason) => {
+        Err((reason, reported)) => {
+            let already = value["status"]["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|c| c["type"] == "PodScheduled" && c["message"] == reason.as_str());
+            if already || reported {
+                return;
+            }
             let status = json!({"status": unschedulable_status(&reason, &now())});
             let _ = api
                 .patch_status(
@@ -172,6 +311,15 @@ pub(super) async fn schedule(client: &Client, state: &Arc<Mutex<State>>, pod: Po
                     &patch_as(SCHEDULER),
                     &Patch::Merge(&status),
                 )
+                .await;
+            let event = PodEvent {
+                warning: true,
+                reason: "FailedScheduling",
+                message: reason,
+                field_path: None,
+            };
+            events
+                .record(client, &value, Source::Scheduler, event)
                 .await;
         }
     }
@@ -185,66 +333,5 @@ pub fn unschedulable_status(reason: &str, now: &str) -> Value {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn node(name: &str, cpu: u64, used: u64) -> NodeView {
-        NodeView {
-            name: name.into(),
-            labels: BTreeMap::from([("kubernetes.io/os".into(), "linux".into())]),
-            taints: vec![],
-            allocatable: Resources {
-                millicores: cpu,
-                bytes: 8 << 30,
-            },
-            allocated: Resources {
-                millicores: used,
-                bytes: 0,
-            },
-        }
-    }
-
-    fn pod(cpu: &str) -> Value {
-        json!({"spec": {"containers": [{"resources": {"requests": {"cpu": cpu, "memory": "1Gi"}}}]}})
-    }
-
-    #[test]
-    fn picks_the_node_with_most_free_cpu() {
-        let nodes = [node("a", 4000, 3000), node("b", 4000, 1000)];
-        assert_eq!(choose_node(&pod("1"), &nodes), Ok("b".into()));
-    }
-
-    #[test]
-    fn says_why_nothing_fits() {
-        let nodes = [node("a", 1000, 500), node("b", 1000, 0)];
-        assert_eq!(
-            choose_node(&pod("2"), &nodes),
-            Err("0/2 nodes are available: 2 Insufficient cpu.".into())
-        );
-    }
-
-    #[test]
-    fn node_selector_and_taints() {
-        let mut tainted = node("t", 4000, 0);
-        tainted.taints =
-            vec![json!({"key": "dedicated", "value": "spark", "effect": "NoSchedule"})];
-        let mut p = pod("1");
-        assert!(
-            choose_node(&p, std::slice::from_ref(&tainted))
-                .unwrap_err()
-                .contains("untolerated taint")
-        );
-        p["spec"]["tolerations"] = json!([{"key": "dedicated", "operator": "Equal", "value": "spark", "effect": "NoSchedule"}]);
-        assert_eq!(
-            choose_node(&p, std::slice::from_ref(&tainted)),
-            Ok("t".into())
-        );
-        p["spec"]["nodeSelector"] = json!({"disk": "ssd"});
-        assert!(
-            choose_node(&p, &[tainted])
-                .unwrap_err()
-                .contains("selector")
-        );
-    }
-}
+#[path = "scheduler_tests.rs"]
+mod tests;

@@ -13,6 +13,7 @@ use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 use tracing::debug;
 
+use super::executor_pod;
 use super::kubelet::{self, SimulatedRun};
 use super::process::entrypoint::{SparkRole, connect_server_script};
 use super::process::shell;
@@ -101,8 +102,13 @@ pub fn default_pod_name_prefix(app_name: &str, app_id: &str) -> String {
     prefix
 }
 
-/// The executor pods the driver creates, in executor-id order.
-pub fn executor_pods(driver: &Value, conf: &BTreeMap<String, String>) -> Vec<Value> {
+/// The executor pods the driver creates, in executor-id order, from its executor pod
+/// `template` when it has one.
+pub fn executor_pods(
+    driver: &Value,
+    conf: &BTreeMap<String, String>,
+    template: Option<&Value>,
+) -> Vec<Value> {
     let dynamic = conf
         .get("spark.dynamicAllocation.enabled")
         .map(String::as_str)
@@ -132,55 +138,8 @@ pub fn executor_pods(driver: &Value, conf: &BTreeMap<String, String>) -> Vec<Val
                 .unwrap_or("spark");
             default_pod_name_prefix(app_name, &app_id)
         });
-    let image = conf
-        .get("spark.kubernetes.executor.container.image")
-        .or_else(|| conf.get("spark.kubernetes.container.image"))
-        .cloned()
-        .unwrap_or_default();
-    let exit_code = driver["metadata"]["annotations"][EXECUTOR_EXIT_CODE_ANNOTATION].clone();
     (1..=instances)
-        .map(|id| {
-            let mut labels = prefixed(conf, "spark.kubernetes.executor.label.");
-            labels.insert("spark-app-selector".into(), app_id.clone());
-            labels.insert("spark-exec-id".into(), id.to_string());
-            labels.insert("spark-role".into(), "executor".into());
-            labels.insert("spark-exec-resourceprofile-id".into(), "0".into());
-            if let Some(name) = driver["metadata"]["labels"]["spark-app-name"].as_str() {
-                labels.insert("spark-app-name".into(), name.into());
-            }
-            let mut annotations = prefixed(conf, "spark.kubernetes.executor.annotation.");
-            annotations.insert(kubelet::RUN_SECONDS_ANNOTATION.into(), "forever".into());
-            if let Some(code) = exit_code.as_str() {
-                annotations.insert(kubelet::EXIT_CODE_ANNOTATION.into(), code.into());
-            }
-            json!({
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": {
-                    "name": format!("{prefix}-exec-{id}"),
-                    "namespace": driver["metadata"]["namespace"],
-                    "labels": labels,
-                    "annotations": annotations,
-                    "ownerReferences": [{
-                        "apiVersion": "v1", "kind": "Pod", "controller": true,
-                        "name": driver["metadata"]["name"], "uid": driver["metadata"]["uid"],
-                    }],
-                },
-                "spec": {
-                    "restartPolicy": "Never",
-                    "hostname": format!("{prefix}-exec-{id}"),
-                    "containers": [{
-                        "name": "spark-kubernetes-executor",
-                        "image": image,
-                        "args": ["executor"],
-                        "env": [
-                            {"name": "SPARK_EXECUTOR_ID", "value": id.to_string()},
-                            {"name": "SPARK_APPLICATION_ID", "value": app_id},
-                        ],
-                    }],
-                },
-            })
-        })
+        .map(|id| executor_pod::build(id, &format!("{prefix}-exec-{id}"), driver, conf, template))
         .collect()
 }
 
@@ -220,10 +179,24 @@ pub(super) fn run_driver(run: SimulatedRun) {
 pub(super) fn run_connect_server(run: SimulatedRun, script: &str) {
     let conf = connect_server_conf(&run.pod, script);
     let app_id = conf.get("spark.app.id").cloned().unwrap_or_default();
-    let executors = executor_pods(&run.pod, &conf);
     let creating = {
         let api = run.api.clone();
-        tokio::spawn(async move { create(&api, executors).await })
+        let server = run.pod.clone();
+        let conf = conf.clone();
+        tokio::spawn(async move {
+            let template = match conf
+                .get("spark.kubernetes.executor.podTemplateFile")
+                .and_then(|path| mounted_config_map(&server, path))
+            {
+                Some((name, key)) => {
+                    let namespace = server["metadata"]["namespace"].as_str().unwrap_or_default();
+                    let config_maps = Api::namespaced(api.clone().into_client(), namespace);
+                    template_from(&config_maps, &name, &key).await
+                }
+                None => None,
+            };
+            create(&api, executor_pods(&server, &conf, template.as_ref())).await
+        })
     };
     if run.plan.exit_code == 0 {
         return;
@@ -265,7 +238,52 @@ async fn start_executors(api: &Api<Pod>, driver: &Value) {
             }
         }
     };
-    create(api, executor_pods(driver, &parse_properties(&properties))).await;
+    let template = match executor_pod::template_config_map(driver) {
+        Some(name) => template_from(&config_maps, &name, executor_pod::POD_TEMPLATE_KEY).await,
+        None => None,
+    };
+    let conf = parse_properties(&properties);
+    create(api, executor_pods(driver, &conf, template.as_ref())).await;
+}
+
+/// The executor pod template under `key` of ConfigMap `name`, if it is there and parses.
+async fn template_from(config_maps: &Api<ConfigMap>, name: &str, key: &str) -> Option<Value> {
+    let text = config_maps.get_opt(name).await.ok()??.data?.remove(key)?;
+    serde_yaml::from_str::<Value>(&text).ok()
+}
+
+/// The ConfigMap and key a pod mounts at `path` (a file of a `configMap` volume), as a Spark
+/// Connect server mounts its executor pod template.
+fn mounted_config_map(pod: &Value, path: &str) -> Option<(String, String)> {
+    let containers = pod["spec"]["containers"].as_array()?;
+    let mount = containers
+        .iter()
+        .filter_map(|c| c["volumeMounts"].as_array())
+        .flatten()
+        .find(|m| {
+            let at = m["mountPath"].as_str().unwrap_or_default();
+            at == path
+                || path
+                    .strip_prefix(at)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        })?;
+    let at = mount["mountPath"].as_str()?;
+    let file = match mount["subPath"].as_str() {
+        Some(sub) if at == path => sub.to_string(),
+        _ => path.strip_prefix(at)?.trim_start_matches('/').to_string(),
+    };
+    let volume = pod["spec"]["volumes"]
+        .as_array()?
+        .iter()
+        .find(|v| v["name"] == mount["name"])?;
+    let source = &volume["configMap"];
+    let key = source["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|i| i["path"].as_str() == Some(&file)))
+        .and_then(|i| i["key"].as_str())
+        .unwrap_or(&file)
+        .to_string();
+    Some((source["name"].as_str()?.to_string(), key))
 }
 
 /// Creates executor pods, as the driver's Kubernetes client.
@@ -308,12 +326,6 @@ async fn end_executors(api: &Api<Pod>, app_id: &str, exit_code: i32) {
     }
 }
 
-fn prefixed(conf: &BTreeMap<String, String>, prefix: &str) -> BTreeMap<String, String> {
-    conf.iter()
-        .filter_map(|(key, value)| Some((key.strip_prefix(prefix)?.to_string(), value.clone())))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -335,7 +347,7 @@ mod tests {
             "spark.executor.instances=1\nspark.app.name=pi\nspark.app.id=spark-00ff\n",
         );
         assert_eq!(
-            executor_pods(&driver(), &conf)[0]["metadata"]["name"],
+            executor_pods(&driver(), &conf, None)[0]["metadata"]["name"],
             "pi-00ff-exec-1"
         );
     }
@@ -351,7 +363,7 @@ mod tests {
             driver_conf_map(&driver()).as_deref(),
             Some("spark-drv-1-conf-map")
         );
-        let pods = executor_pods(&driver(), &conf);
+        let pods = executor_pods(&driver(), &conf, None);
         assert_eq!(pods.len(), 3);
         assert_eq!(pods[2]["metadata"]["name"], "pi-1234-exec-3");
         let labels = &pods[0]["metadata"]["labels"];
@@ -368,14 +380,14 @@ mod tests {
 
     #[test]
     fn default_and_dynamic_instances() {
-        assert_eq!(executor_pods(&driver(), &BTreeMap::new()).len(), 2);
+        assert_eq!(executor_pods(&driver(), &BTreeMap::new(), None).len(), 2);
         let dynamic = parse_properties(
             "spark.dynamicAllocation.enabled=true\nspark.dynamicAllocation.minExecutors=1\n",
         );
-        assert_eq!(executor_pods(&driver(), &dynamic).len(), 1);
+        assert_eq!(executor_pods(&driver(), &dynamic, None).len(), 1);
         let huge = parse_properties("spark.executor.instances=100000\n");
         assert_eq!(
-            executor_pods(&driver(), &huge).len(),
+            executor_pods(&driver(), &huge, None).len(),
             MAX_SIMULATED_EXECUTORS as usize
         );
     }
@@ -396,7 +408,7 @@ mod tests {
         assert_eq!(conf["spark.app.id"], "spark-0a1b");
         assert_eq!(conf["spark.sql.shuffle.partitions"], "4");
         assert!(!conf.contains_key("spark.driver.host"));
-        let pods = executor_pods(&server, &conf);
+        let pods = executor_pods(&server, &conf, None);
         assert_eq!(pods.len(), 2);
         assert_eq!(pods[1]["metadata"]["name"], "sc-exec-2");
         let labels = &pods[0]["metadata"]["labels"];
@@ -413,13 +425,13 @@ mod tests {
     fn executor_exit_code_defaults_to_the_drivers() {
         let mut conf = BTreeMap::new();
         conf.insert("spark.executor.instances".to_string(), "1".to_string());
-        let plain = &executor_pods(&driver(), &conf)[0];
+        let plain = &executor_pods(&driver(), &conf, None)[0];
         assert_eq!(executor_exit_code(plain, 0), 0);
         assert_eq!(executor_exit_code(plain, 1), 1);
         let mut failing = driver();
         failing["metadata"]["annotations"][EXECUTOR_EXIT_CODE_ANNOTATION] = json!("137");
         assert_eq!(
-            executor_exit_code(&executor_pods(&failing, &conf)[0], 0),
+            executor_exit_code(&executor_pods(&failing, &conf, None)[0], 0),
             137
         );
     }

@@ -18,8 +18,11 @@ enum Command {
     /// Print the CustomResourceDefinitions, or write them to a directory.
     Crd {
         /// Write one file per CRD here (the repository keeps them in deploy/crds).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "apply")]
         output_dir: Option<PathBuf>,
+        /// Apply them to the cluster instead (server-side) and wait until they are established.
+        #[arg(long)]
+        apply: bool,
     },
     /// Run the controllers.
     Controller {
@@ -58,7 +61,8 @@ enum WebhookCommand {
 fn main() -> std::process::ExitCode {
     spark_operator::runtime::install_crypto_provider();
     let result = match Cli::parse().command {
-        Command::Crd { output_dir } => cli::crd::run(output_dir.as_deref()),
+        Command::Crd { apply: true, .. } => serve(None, Duration::ZERO, cli::crd::apply()),
+        Command::Crd { output_dir, .. } => cli::crd::run(output_dir.as_deref()),
         Command::Validate { files } => cli::validate::run(&files),
         Command::Controller {
             command: ControllerCommand::Start(args),

@@ -1,4 +1,6 @@
-//! `spark-operator crd`: prints or writes the CRDs, the only way `deploy/crds/` is produced.
+//! `spark-operator crd`: prints or writes the CRDs, the only way `deploy/crds/` is produced; or,
+//! with `--apply`, applies them to the cluster (the chart's `hook.upgradeCrd` Job runs that, as
+//! Helm leaves `crds/` alone on upgrades).
 
 use std::path::Path;
 
@@ -18,5 +20,14 @@ pub fn run(output_dir: Option<&Path>) -> anyhow::Result<()> {
             None => print!("---\n{yaml}"),
         }
     }
+    Ok(())
+}
+
+/// Applies every CRD to the cluster the standard kubeconfig resolution finds (server-side, as
+/// `--install-crds` does) and waits until they are established.
+pub async fn apply() -> anyhow::Result<()> {
+    let client = kube::Client::try_from(crate::runtime::identified(kube::Config::infer().await?))?;
+    crate::install::install_crds(&client).await?;
+    println!("applied the CRDs");
     Ok(())
 }

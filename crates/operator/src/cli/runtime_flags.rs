@@ -1,20 +1,44 @@
 //! The production flags of `controller start`, named and defaulted as in Kubeflow's operator:
-//! leader election, metrics and health probes. [`RuntimeFlags::check`] turns them into settings
-//! or names the flag that is wrong.
+//! leader election, metrics and health probes (the webhook shares the leader election, metrics
+//! and endpoint groups). [`RuntimeFlags::check`] turns them into settings or names the flag that
+//! is wrong.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Args;
 
+use super::go_values::{go_bool, number_list, string_list};
 use crate::leader::{DEFAULT_LOCK_NAME, Timings};
 use crate::metrics::MetricsConfig;
 use crate::runtime::http::{parse_bind_address, validate_endpoint};
 
 #[derive(Debug, Clone, Args)]
 pub struct RuntimeFlags {
+    #[command(flatten)]
+    pub leader: LeaderElectionFlags,
+    #[command(flatten)]
+    pub endpoints: EndpointFlags,
+    #[command(flatten)]
+    pub metrics: MetricsFlags,
+    /// Threads that run the controllers, whatever --controller-threads (reconciles at once,
+    /// which wait on the API server, not on a CPU). One (a current-thread runtime) carries
+    /// hundreds of submissions per second at the least CPU per application (bench/README.md);
+    /// more spend CPU handing work between threads.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub worker_threads: u16,
+    /// The least time between two wake-ups of a busy controller thread (ours; 0s: none). What
+    /// arrives meanwhile is handled in one wake-up: less CPU per application, for up to that
+    /// much more latency on each step that waits for the API server (bench/README.md).
+    #[arg(long, default_value = "2ms")]
+    pub min_wakeup_interval: String,
+}
+
+/// Leader election, as Kubeflow names its flags (both commands take them).
+#[derive(Debug, Clone, Args)]
+pub struct LeaderElectionFlags {
     /// Run the controllers only while holding the leader lease (for more than one replica).
-    #[arg(long, default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    #[arg(long, default_value = "false", num_args = 0..=1, default_missing_value = "true", value_parser = go_bool, action = clap::ArgAction::Set)]
     pub leader_election: bool,
     /// Name of the Lease used as the leader lock.
     #[arg(long, default_value = DEFAULT_LOCK_NAME)]
@@ -31,28 +55,82 @@ pub struct RuntimeFlags {
     /// How often candidates try to acquire and the leader renews.
     #[arg(long, default_value = "4s")]
     pub leader_election_retry_period: String,
-    #[command(flatten)]
-    pub endpoints: EndpointFlags,
-    /// Put before the name of every spark_* metric.
+}
+
+/// Kubeflow's metrics flags.
+#[derive(Debug, Clone, Args)]
+pub struct MetricsFlags {
+    /// Serve the spark_* metrics (the others are served whenever --metrics-bind-address is).
+    #[arg(long, default_value = "false", num_args = 0..=1, default_missing_value = "true", value_parser = go_bool, action = clap::ArgAction::Set)]
+    pub enable_metrics: bool,
+    /// Put before the name of every spark_* metric, as it is (`acme_` gives acme_spark_...).
     #[arg(long, default_value = "")]
     pub metrics_prefix: String,
-    /// Application labels to add to the spark_* metrics as labels, comma-separated.
-    #[arg(long, value_delimiter = ',')]
-    pub metrics_labels: Vec<String>,
-    /// Buckets (seconds) of the latency histograms, comma-separated.
+    /// Labels of the spark_* metrics, comma-separated: each is the application's label of that
+    /// name (`namespace`: its namespace), or Unknown.
+    #[arg(long, default_value = "")]
+    pub metrics_labels: String,
+    /// Buckets (seconds) of the submit latency histogram, comma-separated.
+    #[arg(long, default_value = "0.5,1,2,4,8,16,32,64,128,256")]
+    pub metrics_job_submit_latency_buckets: String,
+    /// Buckets (seconds) of the start latency histogram, comma-separated.
     #[arg(long, default_value = "30,60,90,120,150,180,210,240,270,300")]
     pub metrics_job_start_latency_buckets: String,
-    /// Threads that run the controllers, whatever --controller-threads (reconciles at once,
-    /// which wait on the API server, not on a CPU). One (a current-thread runtime) carries
-    /// hundreds of submissions per second at the least CPU per application (bench/README.md);
-    /// more spend CPU handing work between threads.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
-    pub worker_threads: u16,
-    /// The least time between two wake-ups of a busy controller thread (ours; 0s: none). What
-    /// arrives meanwhile is handled in one wake-up: less CPU per application, for up to that
-    /// much more latency on each step that waits for the API server (bench/README.md).
-    #[arg(long, default_value = "2ms")]
-    pub min_wakeup_interval: String,
+}
+
+impl MetricsFlags {
+    pub fn config(&self) -> Result<MetricsConfig, String> {
+        let metrics = MetricsConfig {
+            spark_metrics: self.enable_metrics,
+            prefix: self.metrics_prefix.clone(),
+            labels: string_list(&self.metrics_labels)
+                .into_iter()
+                .filter(|l| !l.is_empty())
+                .collect(),
+            job_submit_latency_buckets: number_list(
+                "--metrics-job-submit-latency-buckets",
+                &self.metrics_job_submit_latency_buckets,
+            )?,
+            job_start_latency_buckets: number_list(
+                "--metrics-job-start-latency-buckets",
+                &self.metrics_job_start_latency_buckets,
+            )?,
+            ..MetricsConfig::default()
+        };
+        metrics.validate()?;
+        Ok(metrics)
+    }
+}
+
+impl LeaderElectionFlags {
+    /// The timings when leader election is on, or the flag that is wrong.
+    pub fn timings(&self) -> Result<Option<Timings>, String> {
+        if !self.leader_election {
+            return Ok(None);
+        }
+        check_lock_name(&self.leader_election_lock_name)?;
+        if let Some(namespace) = &self.leader_election_lock_namespace {
+            check_lock_name(namespace).map_err(|_| {
+                format!("--leader-election-lock-namespace {namespace:?} is not a namespace name")
+            })?;
+        }
+        let timings = Timings {
+            lease_duration: parse_duration(
+                "--leader-election-lease-duration",
+                &self.leader_election_lease_duration,
+            )?,
+            renew_deadline: parse_duration(
+                "--leader-election-renew-deadline",
+                &self.leader_election_renew_deadline,
+            )?,
+            retry_period: parse_duration(
+                "--leader-election-retry-period",
+                &self.leader_election_retry_period,
+            )?,
+        };
+        timings.validate()?;
+        Ok(Some(timings))
+    }
 }
 
 /// Where a process serves its metrics and health probes (`controller start`, `webhook start`).
@@ -95,9 +173,7 @@ pub struct RuntimeSettings {
 
 /// Reads a Go duration as Kubeflow's flags take it: `15s`, `1m30s`, `500ms`, `1h`.
 pub fn parse_duration(flag: &str, value: &str) -> Result<Duration, String> {
-    crate::duration::parse(value).ok_or_else(|| {
-        format!("{flag} {value:?} is not a duration: write it like 15s, 500ms or 1m30s")
-    })
+    super::go_values::duration(flag, value)
 }
 
 /// A Lease name must be a DNS subdomain.
@@ -125,55 +201,8 @@ impl RuntimeFlags {
     }
 
     pub fn check(&self) -> Result<RuntimeSettings, String> {
-        let leader_election = if self.leader_election {
-            check_lock_name(&self.leader_election_lock_name)?;
-            if let Some(namespace) = &self.leader_election_lock_namespace {
-                check_lock_name(namespace).map_err(|_| {
-                    format!(
-                        "--leader-election-lock-namespace {namespace:?} is not a namespace name"
-                    )
-                })?;
-            }
-            let timings = Timings {
-                lease_duration: parse_duration(
-                    "--leader-election-lease-duration",
-                    &self.leader_election_lease_duration,
-                )?,
-                renew_deadline: parse_duration(
-                    "--leader-election-renew-deadline",
-                    &self.leader_election_renew_deadline,
-                )?,
-                retry_period: parse_duration(
-                    "--leader-election-retry-period",
-                    &self.leader_election_retry_period,
-                )?,
-            };
-            timings.validate()?;
-            Some(timings)
-        } else {
-            None
-        };
-        let buckets = self
-            .metrics_job_start_latency_buckets
-            .split(',')
-            .map(|b| {
-                b.trim().parse::<f64>().map_err(|_| {
-                    format!("--metrics-job-start-latency-buckets: {b:?} is not a number of seconds")
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let metrics = MetricsConfig {
-            prefix: self.metrics_prefix.clone(),
-            labels: self
-                .metrics_labels
-                .iter()
-                .filter(|l| !l.is_empty())
-                .cloned()
-                .collect(),
-            job_start_latency_buckets: buckets,
-            ..MetricsConfig::default()
-        };
-        metrics.validate()?;
+        let leader_election = self.leader.timings()?;
+        let metrics = self.metrics.config()?;
         let (metrics_address, health_address) = self.endpoints.check()?;
         Ok(RuntimeSettings {
             leader_election,
@@ -254,6 +283,23 @@ mod tests {
         assert_eq!(on.leader_election, Some(Timings::default()));
         assert_eq!(on.metrics.labels, vec!["team", "app.kubernetes.io/name"]);
         assert_eq!(on.metrics.prefix, "acme");
+        assert!(
+            !on.metrics.spark_metrics,
+            "only with --enable-metrics, as in Kubeflow"
+        );
+        let kubeflow = check(&[
+            "--enable-metrics=true",
+            "--metrics-prefix=",
+            "--metrics-labels=app_type",
+            "--metrics-job-submit-latency-buckets=0.5,1,2",
+        ])
+        .unwrap();
+        assert!(kubeflow.metrics.spark_metrics);
+        assert_eq!(kubeflow.metrics.labels, vec!["app_type"]);
+        assert_eq!(
+            kubeflow.metrics.job_submit_latency_buckets,
+            vec![0.5, 1.0, 2.0]
+        );
         let explicit = check(&[
             "--leader-election=true",
             "--leader-election-lease-duration=30s",

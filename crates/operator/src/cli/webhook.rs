@@ -7,11 +7,15 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::{Value, json};
 
-use super::runtime_flags::{EndpointFlags, parse_duration};
+use super::go_only_flags::{WebhookGoFlags, log_ignored};
+use super::go_values::{go_bool, names_or_all};
+use super::logging::LoggingFlags;
+use super::rate_limit_flags::KubeApiFlags;
+use super::runtime_flags::{EndpointFlags, LeaderElectionFlags, MetricsFlags, parse_duration};
 use crate::metrics::Metrics;
 use crate::runtime::http::Endpoints;
 use crate::runtime::readiness::Readiness;
-use crate::telemetry::{self, LogFormat};
+use crate::telemetry;
 use crate::webhook::{Advertise, ClientTarget, WebhookConfig, WebhookServer};
 
 #[derive(Debug, Clone, Args)]
@@ -29,11 +33,29 @@ pub struct WebhookFlags {
     #[arg(long)]
     pub webhook_secret_namespace: Option<String>,
     /// Service the API server reaches the webhook through.
-    #[arg(long, default_value = "spark-operator-webhook-svc")]
+    #[arg(
+        long,
+        visible_alias = "webhook-svc-name",
+        default_value = "spark-operator-webhook-svc"
+    )]
     pub webhook_service_name: String,
     /// Its namespace; default: as --webhook-secret-namespace.
-    #[arg(long)]
+    #[arg(long, visible_alias = "webhook-svc-namespace")]
     pub webhook_service_namespace: Option<String>,
+    /// File name of the serving certificate in --webhook-cert-dir.
+    #[arg(long, default_value = "tls.crt")]
+    pub webhook_cert_name: String,
+    /// File name of its key in --webhook-cert-dir.
+    #[arg(long, default_value = "tls.key")]
+    pub webhook_key_name: String,
+    /// Serve the certificate cert-manager keeps in the Secret (its `tls.crt`, `tls.key`,
+    /// `ca.crt`) instead of making and renewing one.
+    #[arg(long, default_value = "false", num_args = 0..=1, default_missing_value = "true", value_parser = go_bool, action = clap::ArgAction::Set)]
+    pub enable_cert_manager: bool,
+    /// Refuse an application whose driver and executors would not fit the ResourceQuotas of its
+    /// namespace, as Kubeflow's webhook does.
+    #[arg(long, default_value = "false", num_args = 0..=1, default_missing_value = "true", value_parser = go_bool, action = clap::ArgAction::Set)]
+    pub enable_resource_quota_enforcement: bool,
     /// Port of that Service; default: --webhook-port.
     #[arg(long)]
     pub webhook_service_port: Option<u16>,
@@ -102,6 +124,12 @@ impl WebhookFlags {
         config.bind_address = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), self.webhook_port);
         config.secret_name = self.webhook_secret_name.clone();
         config.cert_dir = self.webhook_cert_dir.clone();
+        config.cert_file_names = (
+            self.webhook_cert_name.clone(),
+            self.webhook_key_name.clone(),
+        );
+        config.cert_manager = self.enable_cert_manager;
+        config.quota_enforcement = self.enable_resource_quota_enforcement;
         config.mutating_name = self.mutating_webhook_name.clone();
         config.validating_name = self.validating_webhook_name.clone();
         config.failure_policy = self.webhook_failure_policy.clone();
@@ -203,35 +231,68 @@ pub fn selector_object(flag: &str, selector: &str) -> Result<Value, String> {
     Ok(Value::Object(object))
 }
 
-/// Flags of `webhook start`.
+/// Flags of `webhook start`, Kubeflow's among them.
 #[derive(Debug, Args)]
 pub struct StartArgs {
     #[command(flatten)]
     pub webhook: WebhookFlags,
     #[command(flatten)]
     pub endpoints: EndpointFlags,
-    /// error, warn, info, debug or trace.
-    #[arg(long, default_value = "info")]
-    pub log_level: String,
-    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
-    pub log_format: LogFormat,
+    #[command(flatten)]
+    pub logging: LoggingFlags,
+    #[command(flatten)]
+    pub metrics: MetricsFlags,
+    /// Namespaces whose SparkApplications and pods are validated and mutated, comma-separated;
+    /// all when empty (or when one of them is empty, as Kubeflow's chart writes `""`). Objects
+    /// of other namespaces are admitted unchanged.
+    #[arg(long, default_value = "")]
+    pub namespaces: String,
+    /// Accepted for Kubeflow's arguments, which its webhook does not use either.
+    #[arg(long, default_value = "")]
+    pub label_selector_filter: String,
+    /// Accepted for Kubeflow's arguments: reviews are answered as they come.
+    #[arg(long, default_value_t = 10)]
+    pub controller_threads: u16,
+    /// Accepted for Kubeflow's arguments: the webhook reads no cache.
+    #[arg(long, default_value = "30s")]
+    pub cache_sync_timeout: String,
+    /// Accepted, with their values checked: the replicas coordinate through the certificate
+    /// Secret (its resourceVersion), so every replica serves and none needs the lease.
+    #[command(flatten)]
+    pub leader: LeaderElectionFlags,
+    #[command(flatten)]
+    pub kube_api: KubeApiFlags,
+    #[command(flatten)]
+    pub go_only: WebhookGoFlags,
+    /// The kubeconfig to use instead of $KUBECONFIG, ~/.kube/config or the pod's service account.
+    #[arg(long)]
+    pub kubeconfig: Option<std::path::PathBuf>,
 }
 
 /// Serves the webhooks until SIGTERM or Ctrl-C, with their metrics (the admission reviews and
 /// the requests to the API server) and health probes (`/readyz`: once serving with a
 /// certificate).
 pub async fn start(args: StartArgs) -> anyhow::Result<()> {
-    let (metrics_address, health_address) = args
-        .endpoints
-        .check()
-        .map_err(|message| anyhow::anyhow!("{message}"))?;
-    telemetry::init(&args.log_level, args.log_format);
-    let metrics = Metrics::default();
-    let client = crate::runtime::client(kube::Config::infer().await?, &metrics)?;
-    let config = args
+    let checked = || -> Result<_, String> {
+        let endpoints = args.endpoints.check()?;
+        args.leader.timings()?;
+        parse_duration("--cache-sync-timeout", &args.cache_sync_timeout)?;
+        Ok((endpoints, args.metrics.config()?, args.kube_api.limit()?))
+    };
+    let ((metrics_address, health_address), metrics_config, api_limit) =
+        checked().map_err(|message| anyhow::anyhow!("{message}"))?;
+    telemetry::init_with(&args.logging.settings());
+    let mut ignored = args.logging.ignored();
+    ignored.extend(args.go_only.ignored());
+    log_ignored(&ignored);
+    let metrics = Metrics::new(metrics_config);
+    let kube_config = super::controller::kube_config(args.kubeconfig.as_deref()).await?;
+    let client = crate::runtime::client(kube_config, &metrics, api_limit)?;
+    let mut config = args
         .webhook
         .config(client.default_namespace())
         .map_err(|message| anyhow::anyhow!("{message}"))?;
+    config.namespaces = names_or_all(&args.namespaces);
     let readiness = Readiness::default();
     let endpoints = Endpoints::bind(
         metrics_address.map(|a| (a, metrics.clone())),

@@ -33,21 +33,30 @@ pub async fn run_all(
         scheduled::run(
             client.clone(),
             namespace.clone(),
-            config.readiness.clone(),
+            config.clone(),
             shutdown.clone(),
         )
     }));
     let connects = connect::run(client.clone(), config.clone(), shutdown.clone());
-    let (applications, _, _) = futures::join!(
-        application::run(client, config, shutdown),
-        scheduled,
-        connects
+    let (selection, watch_client, readiness) = (
+        config.namespace_selection.clone(),
+        client.clone(),
+        config.readiness.clone(),
     );
-    applications
+    let selection = async move { selection.keep_current(watch_client, readiness).await };
+    tokio::select! {
+        (applications, _, _) = async {
+            futures::join!(application::run(client, config, shutdown), scheduled, connects)
+        } => applications,
+        // The namespace watch ends only with the process.
+        () = selection => Ok(()),
+    }
 }
 
+/// One watch per namespace of `--namespaces`, or one of every namespace (without it, or with a
+/// `--namespace-selector`, whose namespaces are only known as they come).
 pub(crate) fn watched_namespaces(config: &ControllerConfig) -> Vec<Option<String>> {
-    if config.namespaces.is_empty() {
+    if config.namespaces.is_empty() || config.namespace_selection.has_selector() {
         vec![None]
     } else {
         config.namespaces.iter().cloned().map(Some).collect()

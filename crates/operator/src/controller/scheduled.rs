@@ -15,8 +15,8 @@ use spark_operator_api::{ScheduledSparkApplication, SparkApplication};
 use tracing::{info, warn};
 
 use super::watch_backoff::recovering;
+use crate::config::ControllerConfig;
 use crate::error::{Error, Result};
-use crate::runtime::readiness::Readiness;
 use crate::scheduling::{self, Run};
 
 /// Label that ties a run to its ScheduledSparkApplication, as in Kubeflow.
@@ -26,15 +26,17 @@ struct Context {
     client: Client,
     /// Every run of every schedule, kept current by a watch.
     runs: Store<SparkApplication>,
+    config: ControllerConfig,
 }
 
 /// Runs the controller until `shutdown` resolves.
 pub async fn run(
     client: Client,
     namespace: Option<String>,
-    readiness: Readiness,
+    config: ControllerConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
+    let readiness = config.readiness.clone();
     let (scheduled, apps): (Api<ScheduledSparkApplication>, Api<SparkApplication>) =
         match &namespace {
             Some(ns) => (
@@ -63,7 +65,11 @@ pub async fn run(
     .reflect(schedule_writer)
     .applied_objects();
     let ready = runs.clone();
-    let context = Arc::new(Context { client, runs });
+    let context = Arc::new(Context {
+        client,
+        runs,
+        config,
+    });
     info!("starting ScheduledSparkApplication controller");
     let controller = Controller::for_stream(schedule_events, schedules).watches_stream(
         run_events,
@@ -105,6 +111,9 @@ async fn reconcile(
         return Ok(Requeue::await_change());
     }
     let namespace = scheduled.namespace().unwrap_or_default();
+    if !ctx.config.namespace_selection.selects(&namespace).await {
+        return Ok(Requeue::requeue(ctx.config.resync_period));
+    }
     let name = scheduled.name_any();
     let runs: Vec<Run> = ctx
         .runs
@@ -128,7 +137,12 @@ async fn reconcile(
                 .unwrap_or_default(),
         })
         .collect();
-    let decision = scheduling::decide(&scheduled, &runs, jiff::Timestamp::now());
+    let decision = scheduling::decide_with_precision(
+        &scheduled,
+        &runs,
+        jiff::Timestamp::now(),
+        ctx.config.run_name_precision,
+    );
     let apps: Api<SparkApplication> = Api::namespaced(ctx.client.clone(), &namespace);
     for doomed in &decision.delete_runs {
         match apps.delete(doomed, &DeleteParams::background()).await {

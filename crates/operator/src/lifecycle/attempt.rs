@@ -30,7 +30,7 @@ pub fn begin(
     status.driver_info.pod_name = Some(driver_pod_name(app));
     status.last_submission_attempt_time = Some(Time(now));
     increment(&mut status.submission_attempts);
-    status.observed_generation = app.metadata.generation;
+    super::spec_change::observe(status, app);
 }
 
 /// Records a submission that succeeded: SUBMITTED, one more execution attempt.

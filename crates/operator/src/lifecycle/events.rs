@@ -16,6 +16,7 @@ pub mod reasons {
     pub const APPLICATION_SUSPENDING: &str = "SparkApplicationSuspending";
     pub const APPLICATION_SUSPENDED: &str = "SparkApplicationSuspended";
     pub const APPLICATION_RESUMING: &str = "SparkApplicationResuming";
+    pub const APPLICATION_WEBHOOK_FIELDS_UPDATED: &str = "SparkApplicationWebhookFieldsUpdated";
     pub const DRIVER_NOT_FOUND: &str = "SparkDriverNotFound";
     pub const DRIVER_PENDING: &str = "SparkDriverPending";
     pub const DRIVER_RUNNING: &str = "SparkDriverRunning";
@@ -51,6 +52,17 @@ pub fn added(app: &str) -> Action {
     normal(
         APPLICATION_ADDED,
         format!("SparkApplication {app} was added, enqueuing it for submission"),
+    )
+}
+
+/// Kubeflow's event for an edit of the executors' placement taken without a rerun
+/// (PartialRestart).
+pub fn executor_placement_updated(app: &str) -> Action {
+    normal(
+        APPLICATION_WEBHOOK_FIELDS_UPDATED,
+        format!(
+            "SparkApplication {app} webhook-patched fields updated, new pods will use updated values"
+        ),
     )
 }
 

@@ -14,12 +14,18 @@
 //!
 //! # Differences from Kubeflow
 //!
-//! - A spec change is `metadata.generation > status.observedGeneration` (Kubeflow compares the
-//!   old and new spec in its watch filter). A change while the application is suspended,
-//!   suspending or resuming only updates `observedGeneration`: the next submission uses the new
-//!   spec. A completed or failed application whose spec changes while `suspend` is true stays as
-//!   it is. A generation bump cannot tell a `timeToLiveSeconds` edit from other edits, so unlike
-//!   Kubeflow such an edit reruns a finished application.
+//! - A spec change is `metadata.generation > status.observedGeneration`, told apart by the
+//!   digests the status keeps (`spec_change`); Kubeflow compares the old and new spec in its watch
+//!   filter, which misses edits made while it is down. As in Kubeflow, an edit of `suspend` or
+//!   `timeToLiveSeconds` alone never reruns an application (un-suspending a finished one leaves
+//!   it finished), nor, with the PartialRestart gate, one of the executors' placement alone. A
+//!   change while the application is suspended, suspending or resuming only updates
+//!   `observedGeneration`: the next submission uses the new spec (Kubeflow invalidates it). A
+//!   completed or failed application whose spec changes while `suspend` is true stays as it is.
+//!   An application whose status predates the digests is rerun by any edit.
+//! - With PartialRestart, the executor pod template of the running attempt is not rewritten: the
+//!   new placement applies from the next attempt on (Kubeflow's mutating webhook applies it to
+//!   executors created afterwards).
 //! - SUSPENDING waits until the attempt's objects are gone before SUSPENDED (Kubeflow moves on
 //!   after issuing the deletes and checks in SUSPENDED); PENDING_RERUN, SUBMISSION_FAILED and
 //!   RESUMING likewise submit only once nothing of an earlier attempt is left.
@@ -42,6 +48,7 @@ mod observe;
 pub mod protocol;
 pub mod quota;
 mod retry;
+pub mod spec_change;
 mod states;
 
 #[cfg(test)]
@@ -78,6 +85,9 @@ pub struct Settings {
     pub driver_start_timeout: Option<Duration>,
     /// No executor running this long after the driver started ends the attempt (`None`: never).
     pub executor_start_timeout: Option<Duration>,
+    /// Kubeflow's PartialRestart feature gate: an edit of the executors' placement alone does not
+    /// rerun the application.
+    pub partial_restart: bool,
 }
 
 impl Default for Settings {
@@ -88,6 +98,7 @@ impl Default for Settings {
             max_tracked_executors: DEFAULT_MAX_TRACKED_EXECUTORS,
             driver_start_timeout: None,
             executor_start_timeout: None,
+            partial_restart: false,
         }
     }
 }
@@ -123,10 +134,11 @@ pub enum Action {
     /// Delete every object of the application's attempts: driver pod, Services, ConfigMaps and
     /// Ingresses.
     DeleteAttemptResources,
-    /// Delete the application's Services and Ingresses: it has ended, and a Service would only
-    /// give every new pod of the namespace its environment variables. The status keeps where
-    /// the UI was.
-    DeleteServices,
+    /// Delete what an ended application no longer needs: its Services and Ingresses (a Service
+    /// would only give every new pod of the namespace its environment variables; the status
+    /// keeps where the UI was), its batch scheduler's PodGroup (which would hold the queue's
+    /// resources) and its driver's PodDisruptionBudget.
+    ReleaseEnded,
     /// Delete the SparkApplication: its time to live is over.
     DeleteApplication,
     /// Record a Kubernetes Event on the application, with one of Kubeflow's [`reasons`].

@@ -43,8 +43,8 @@ pub trait Effects {
     /// Deletes every object of the application's attempts.
     async fn delete_attempt_resources(&mut self) -> Result<(), Self::Error>;
 
-    /// Deletes the Services and Ingresses of the application's attempts.
-    async fn delete_services(&mut self) -> Result<(), Self::Error>;
+    /// Deletes what the ended application no longer needs (see [`Action::ReleaseEnded`]).
+    async fn release_ended(&mut self) -> Result<(), Self::Error>;
 
     /// Deletes the application itself.
     async fn delete_application(&mut self) -> Result<(), Self::Error>;
@@ -134,7 +134,7 @@ async fn carry_out<E: Effects>(
             Ok(Some(after_submission(app, status, outcome, observed.now)))
         }
         Action::DeleteAttemptResources => effects.delete_attempt_resources().await.map(|()| None),
-        Action::DeleteServices => effects.delete_services().await.map(|()| None),
+        Action::ReleaseEnded => effects.release_ended().await.map(|()| None),
         Action::DeleteApplication => effects.delete_application().await.map(|()| None),
         Action::Event { .. } => Ok(None),
     }

@@ -15,13 +15,15 @@ use crate::submission::{memory_overhead_mib, size_in_mib};
 
 const MIB: f64 = 1024.0 * 1024.0;
 
-/// What one executor pod asks of a quota.
+/// What one executor pod (or, [`application_request`], a whole application) asks of a quota.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExecutorRequest {
     pub cpu: f64,
     pub memory_bytes: f64,
     /// `None` when Spark sets no CPU limit on executors.
     pub cpu_limit: Option<f64>,
+    /// Pods it counts as (0: pods are not reckoned).
+    pub pods: f64,
 }
 
 impl ExecutorRequest {
@@ -64,18 +66,63 @@ impl ExecutorRequest {
             cpu,
             memory_bytes: (memory + overhead) as f64 * MIB,
             cpu_limit,
+            pods: 1.0,
         }
     }
 
     /// What the pod asks of a quota's resource, or `None` for a limit the pod does not set.
     fn of_resource(&self, resource: &str) -> Option<f64> {
         match resource {
-            "pods" | "count/pods" => Some(1.0),
+            "pods" | "count/pods" => Some(self.pods),
             "cpu" | "requests.cpu" => Some(self.cpu),
             "limits.cpu" => self.cpu_limit,
             "memory" | "requests.memory" | "limits.memory" => Some(self.memory_bytes),
             _ => Some(0.0),
         }
+    }
+}
+
+/// What an application asks of its namespace's quotas when it is created, as Kubeflow's webhook
+/// reckons it for `--enable-resource-quota-enforcement`: the driver and the first executors
+/// (cores or coreRequest, memory plus overhead; a CPU limit of the cores when none is set), CPU
+/// and memory only.
+pub fn application_request(spec: &SparkApplicationSpec) -> ExecutorRequest {
+    let executor = ExecutorRequest::of(spec);
+    let spec = application_defaults(spec);
+    let driver = &spec.driver;
+    let cores = driver.pod.cores.unwrap_or(1).max(1) as f64;
+    let cpu = driver
+        .core_request
+        .as_deref()
+        .and_then(parse_kubernetes_quantity)
+        .unwrap_or(cores);
+    let memory = driver
+        .pod
+        .memory
+        .as_deref()
+        .and_then(|m| size_in_mib(m, MIB as u64))
+        .unwrap_or(1024);
+    let explicit = driver
+        .pod
+        .memory_overhead
+        .as_deref()
+        .and_then(|m| size_in_mib(m, MIB as u64));
+    let overhead = memory_overhead_mib(memory, 0.1, explicit, 384);
+    let driver_limit = driver
+        .pod
+        .core_limit
+        .as_deref()
+        .and_then(parse_kubernetes_quantity)
+        .unwrap_or(cores);
+    let executors = f64::from(requested_executors(&spec));
+    let executor_limit = executor
+        .cpu_limit
+        .unwrap_or(spec.executor.pod.cores.unwrap_or(1).max(1) as f64);
+    ExecutorRequest {
+        cpu: cpu + executors * executor.cpu,
+        memory_bytes: (memory + overhead) as f64 * MIB + executors * executor.memory_bytes,
+        cpu_limit: Some(driver_limit + executors * executor_limit),
+        pods: 0.0,
     }
 }
 
@@ -217,6 +264,36 @@ mod tests {
         assert_eq!(
             refusal(&[limits], &one_core_512m()).as_deref(),
             Some("failed quota: limits: must specify limits.cpu for: spark-kubernetes-executor")
+        );
+    }
+
+    #[test]
+    fn an_application_is_reckoned_with_its_driver_and_first_executors() {
+        let mut spec = SparkApplicationSpec::default();
+        spec.driver.pod.cores = Some(1);
+        spec.driver.pod.memory = Some("512m".into());
+        spec.executor.pod.cores = Some(2);
+        spec.executor.pod.memory = Some("1g".into());
+        spec.executor.instances = Some(3);
+        let asked = application_request(&spec);
+        assert_eq!(asked.cpu, 7.0);
+        assert_eq!(asked.cpu_limit, Some(7.0));
+        assert_eq!(asked.memory_bytes, (896.0 + 3.0 * (1024.0 + 384.0)) * MIB);
+        let tight = quota(
+            "compute",
+            &[("requests.cpu", "8"), ("pods", "2")],
+            &[("requests.cpu", "2")],
+        );
+        assert!(
+            refusal(&[tight], &asked)
+                .unwrap()
+                .contains("requests.cpu=7")
+        );
+        let roomy = quota("compute", &[("requests.cpu", "8"), ("pods", "2")], &[]);
+        assert_eq!(
+            refusal(&[roomy], &asked),
+            None,
+            "pods are not reckoned, as in Kubeflow"
         );
     }
 

@@ -17,6 +17,7 @@ use super::retry::{
     effective_ttl_seconds, requeue_in, set_count, should_retry, submission_id, time_to_live_left,
     time_until_retry,
 };
+use super::spec_change::{self, SpecChange};
 use super::{Action, Decision, Observation, attempt, events, not_running};
 
 /// A new state that the next reconcile carries on from, without waiting for anything.
@@ -75,17 +76,26 @@ pub fn decide(app: &SparkApplication, observed: &Observation) -> Decision {
     if suspend && !state.is_final() && !matches!(state, State::Suspending | State::Suspended) {
         return start_suspending(step);
     }
-    if spec_changed(app, &step.status) {
-        // A suspended, suspending or resuming application submits whatever spec it has when it
-        // resumes, and a finished one is not rerun by suspending it.
-        let absorbed = matches!(
-            state,
-            State::Suspending | State::Suspended | State::Resuming
-        ) || (suspend && state.is_final());
-        if !absorbed {
-            return invalidate(step);
+    match spec_change::classify(app, &step.status, step.observed.settings.partial_restart) {
+        SpecChange::None => {}
+        SpecChange::Kept => spec_change::observe(&mut step.status, app),
+        SpecChange::ExecutorPlacement => {
+            spec_change::observe(&mut step.status, app);
+            step.actions
+                .push(events::executor_placement_updated(&step.name));
         }
-        step.status.observed_generation = app.metadata.generation;
+        SpecChange::Rerun => {
+            // A suspended, suspending or resuming application submits whatever spec it has when
+            // it resumes, and a finished one is not rerun by suspending it.
+            let absorbed = matches!(
+                state,
+                State::Suspending | State::Suspended | State::Resuming
+            ) || (suspend && state.is_final());
+            if !absorbed {
+                return invalidate(step);
+            }
+            spec_change::observe(&mut step.status, app);
+        }
     }
 
     match state {
@@ -102,20 +112,11 @@ pub fn decide(app: &SparkApplication, observed: &Observation) -> Decision {
     }
 }
 
-/// The spec changed since the current run was submitted. A status without an observed
-/// generation (written before the field existed) counts as submitted from the current one.
-fn spec_changed(app: &SparkApplication, status: &SparkApplicationStatus) -> bool {
-    matches!(
-        (app.metadata.generation, status.observed_generation),
-        (Some(generation), Some(observed)) if generation > observed
-    )
-}
-
 /// Kubeflow's `transitionToSuspending`; the spec the application resumes with is the one it has
 /// then, so this generation counts as seen.
 fn start_suspending(mut step: Step) -> Decision {
     step.set_state(State::Suspending);
-    step.status.observed_generation = step.app.metadata.generation;
+    spec_change::observe(&mut step.status, step.app);
     step.actions.push(events::suspending(&step.name));
     step.done(Some(AT_ONCE))
 }
@@ -123,7 +124,7 @@ fn start_suspending(mut step: Step) -> Decision {
 /// Kubeflow sets INVALIDATING when the spec changes; the new generation is the one to run.
 fn invalidate(mut step: Step) -> Decision {
     step.set_state(State::Invalidating);
-    step.status.observed_generation = step.app.metadata.generation;
+    spec_change::observe(&mut step.status, step.app);
     step.done(Some(AT_ONCE))
 }
 
@@ -201,7 +202,7 @@ fn succeeding(mut step: Step) -> Decision {
         return rerun(step);
     }
     step.set_state(State::Completed);
-    step.actions.push(Action::DeleteServices);
+    step.actions.push(Action::ReleaseEnded);
     step.actions.push(events::completed(&step.name));
     let requeue = time_to_live(&step).map(requeue_in);
     step.done(requeue)
@@ -235,7 +236,7 @@ fn submission_failed(mut step: Step) -> Decision {
 
 fn fail(mut step: Step) -> Decision {
     step.set_state(State::Failed);
-    step.actions.push(Action::DeleteServices);
+    step.actions.push(Action::ReleaseEnded);
     let error = step
         .status
         .application_state

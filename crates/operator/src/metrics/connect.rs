@@ -84,8 +84,8 @@ pub fn ready(status: Option<&SparkConnectStatus>) -> (bool, u64) {
 }
 
 impl ConnectMetrics {
-    /// The metrics, registered in `registry` (the one of the `spark_*` names); their counters
-    /// are added to `plain_counters` under `full` names.
+    /// The metrics, registered in `registry` under `full` names (the prefix applied); their
+    /// counters are added to `plain_counters`.
     pub(super) fn registered(
         registry: &mut Registry,
         config: &MetricsConfig,
@@ -103,6 +103,10 @@ impl ConnectMetrics {
             ready_latency_histogram: latency(),
             tracked: Mutex::new(Tracked::default()),
         };
+        // Served with the application metrics (`--enable-metrics`) or not at all.
+        if !config.spark_metrics {
+            return metrics;
+        }
         for (name, help, family) in [
             (
                 "spark_connect_count",
@@ -115,26 +119,26 @@ impl ConnectMetrics {
                 &metrics.failure,
             ),
         ] {
-            registry.register(name, help, family.clone());
+            registry.register(full(name), help, family.clone());
             plain_counters.push(full(name));
         }
         registry.register(
-            "spark_connect_ready_count",
+            full("spark_connect_ready_count"),
             "SparkConnects Ready now",
             metrics.ready.clone(),
         );
         registry.register(
-            "spark_connect_executor_running_count",
+            full("spark_connect_executor_running_count"),
             "Executors of SparkConnects running now",
             metrics.executor_running.clone(),
         );
         registry.register(
-            "spark_connect_ready_latency_seconds",
+            full("spark_connect_ready_latency_seconds"),
             "From a server's creation or failure to ready",
             metrics.ready_latency.clone(),
         );
         registry.register(
-            "spark_connect_ready_latency_seconds_histogram",
+            full("spark_connect_ready_latency_seconds_histogram"),
             "From a server's creation or failure to ready",
             metrics.ready_latency_histogram.clone(),
         );

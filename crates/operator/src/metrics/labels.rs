@@ -1,5 +1,8 @@
-//! The metrics settings (`--metrics-prefix`, `--metrics-labels`,
-//! `--metrics-job-start-latency-buckets`) and the labels of an application's metrics.
+//! The metrics settings (`--enable-metrics`, `--metrics-prefix`, `--metrics-labels`, the latency
+//! buckets) and the labels of an application's metrics, with Kubeflow's meaning: the prefix is
+//! put before each `spark_*` name as it is written, and an application's metrics carry exactly
+//! the `--metrics-labels`, each the value of the application's label of that name, else its
+//! namespace for `namespace`, else `Unknown`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -10,17 +13,25 @@ use super::{DEFAULT_GAUGE_EXPIRY, Labels};
 pub const DEFAULT_START_LATENCY_BUCKETS: [f64; 10] = [
     30.0, 60.0, 90.0, 120.0, 150.0, 180.0, 210.0, 240.0, 270.0, 300.0,
 ];
+/// Kubeflow's default `--metrics-job-submit-latency-buckets`.
+pub const DEFAULT_SUBMIT_LATENCY_BUCKETS: [f64; 10] =
+    [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
 
 /// Label value of an extra label that the application does not carry, as in Kubeflow.
 pub const UNKNOWN: &str = "Unknown";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricsConfig {
-    /// Put before every `spark_*` metric name, joined with `_`.
+    /// Whether the `spark_*` metrics are served (`--enable-metrics`); the others always are.
+    pub spark_metrics: bool,
+    /// Put before every `spark_*` metric name as it is (`acme_` gives `acme_spark_...`), with
+    /// `-` made `_`, as Kubeflow does.
     pub prefix: String,
     /// Application labels whose values become metric labels (names made valid for Prometheus).
     pub labels: Vec<String>,
-    /// Buckets (seconds) of the latency histograms.
+    /// Buckets (seconds) of the submit latency histogram.
+    pub job_submit_latency_buckets: Vec<f64>,
+    /// Buckets (seconds) of the start latency histogram.
     pub job_start_latency_buckets: Vec<f64>,
     /// See [`DEFAULT_GAUGE_EXPIRY`].
     pub gauge_expiry: Duration,
@@ -29,20 +40,29 @@ pub struct MetricsConfig {
 impl Default for MetricsConfig {
     fn default() -> Self {
         Self {
+            spark_metrics: true,
             prefix: String::new(),
             labels: Vec::new(),
+            job_submit_latency_buckets: DEFAULT_SUBMIT_LATENCY_BUCKETS.to_vec(),
             job_start_latency_buckets: DEFAULT_START_LATENCY_BUCKETS.to_vec(),
             gauge_expiry: DEFAULT_GAUGE_EXPIRY,
         }
     }
 }
 
-fn valid_name(name: &str) -> bool {
+/// Whether `prefix` makes valid metric names of the `spark_*` ones put after it.
+fn valid_prefix(prefix: &str) -> bool {
+    let name = metric_name(prefix, "spark");
     let mut chars = name.chars();
     chars
         .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+}
+
+/// A `spark_*` metric's name under `prefix`, as Kubeflow's `CreateValidMetricNameLabel` makes it.
+pub fn metric_name(prefix: &str, name: &str) -> String {
+    format!("{prefix}{name}").replace('-', "_")
 }
 
 /// An application label key as a Prometheus label name: every other character becomes `_`, and
@@ -66,9 +86,9 @@ pub fn label_name(key: &str) -> String {
 
 impl MetricsConfig {
     pub fn validate(&self) -> Result<(), String> {
-        if !self.prefix.is_empty() && !valid_name(&self.prefix) {
+        if !valid_prefix(&self.prefix) {
             return Err(format!(
-                "--metrics-prefix {:?} is not a valid Prometheus name prefix: use letters, digits and '_', not starting with a digit",
+                "--metrics-prefix {:?} is not a valid Prometheus name prefix: use letters, digits, '_' and '-', not starting with a digit",
                 self.prefix
             ));
         }
@@ -89,47 +109,60 @@ impl MetricsConfig {
                 ));
             }
         }
-        let buckets = &self.job_start_latency_buckets;
-        if buckets.is_empty() {
-            return Err("--metrics-job-start-latency-buckets needs at least one bucket".into());
-        }
-        if buckets.iter().any(|b| !b.is_finite() || *b <= 0.0) {
-            return Err(format!(
-                "--metrics-job-start-latency-buckets must be positive numbers of seconds: {buckets:?}"
-            ));
-        }
-        if buckets.windows(2).any(|w| w[0] >= w[1]) {
-            return Err(format!(
-                "--metrics-job-start-latency-buckets must increase: {buckets:?}"
-            ));
+        for (flag, buckets) in [
+            (
+                "--metrics-job-submit-latency-buckets",
+                &self.job_submit_latency_buckets,
+            ),
+            (
+                "--metrics-job-start-latency-buckets",
+                &self.job_start_latency_buckets,
+            ),
+        ] {
+            check_buckets(flag, buckets)?;
         }
         Ok(())
     }
 }
 
-/// The labels of an application's metrics: `namespace`, then each extra label in the order of
-/// `--metrics-labels` (`namespace` there is the application's namespace).
+fn check_buckets(flag: &str, buckets: &[f64]) -> Result<(), String> {
+    if buckets.is_empty() {
+        return Err(format!("{flag} needs at least one bucket"));
+    }
+    if buckets.iter().any(|b| !b.is_finite() || *b <= 0.0) {
+        return Err(format!(
+            "{flag} must be positive numbers of seconds: {buckets:?}"
+        ));
+    }
+    if buckets.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(format!("{flag} must increase: {buckets:?}"));
+    }
+    Ok(())
+}
+
+/// The labels of an application's metrics: each of `--metrics-labels`, in their order, with the
+/// value of the application's label of that name, else the namespace for `namespace`, else
+/// `Unknown`.
 pub fn of(
     config: &MetricsConfig,
     namespace: Option<&str>,
     app_labels: &BTreeMap<String, String>,
 ) -> Labels {
-    let namespace = namespace.unwrap_or_default().to_string();
-    let mut labels = vec![("namespace".to_string(), namespace)];
     let by_name: BTreeMap<String, &String> =
         app_labels.iter().map(|(k, v)| (label_name(k), v)).collect();
-    for key in &config.labels {
-        let name = label_name(key);
-        if name == "namespace" {
-            continue;
-        }
-        let value = by_name
-            .get(&name)
-            .map(|v| v.to_string())
-            .unwrap_or_else(|| UNKNOWN.into());
-        labels.push((name, value));
-    }
-    labels
+    config
+        .labels
+        .iter()
+        .map(|key| {
+            let name = label_name(key);
+            let value = match by_name.get(&name) {
+                Some(value) => value.to_string(),
+                None if name == "namespace" => namespace.unwrap_or_default().to_string(),
+                None => UNKNOWN.into(),
+            };
+            (name, value)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -159,13 +192,18 @@ mod tests {
         assert_eq!(
             of(&config, Some("spark"), &app_labels),
             vec![
-                ("namespace".to_string(), "spark".to_string()),
                 ("team".to_string(), "data".to_string()),
                 (
                     "app_kubernetes_io_part_of".to_string(),
                     "Unknown".to_string()
                 ),
+                ("namespace".to_string(), "spark".to_string()),
             ]
+        );
+        assert_eq!(
+            of(&MetricsConfig::default(), Some("spark"), &app_labels),
+            vec![],
+            "no labels unless asked for, as in Kubeflow"
         );
     }
 
@@ -177,6 +215,13 @@ mod tests {
             prefix: "1x".into(),
             ..ok.clone()
         };
+        for good in ["acme_", "acme-", "acme", ""] {
+            let config = MetricsConfig {
+                prefix: good.into(),
+                ..ok.clone()
+            };
+            assert_eq!(config.validate(), Ok(()), "{good}");
+        }
         assert!(prefix.validate().unwrap_err().contains("--metrics-prefix"));
         let clash = MetricsConfig {
             labels: vec!["a.b".into(), "a/b".into()],
@@ -188,6 +233,16 @@ mod tests {
             ..ok.clone()
         };
         assert!(buckets.validate().unwrap_err().contains("increase"));
+        let submit = MetricsConfig {
+            job_submit_latency_buckets: vec![],
+            ..ok.clone()
+        };
+        assert!(
+            submit
+                .validate()
+                .unwrap_err()
+                .contains("--metrics-job-submit-latency-buckets")
+        );
         let negative = MetricsConfig {
             job_start_latency_buckets: vec![-1.0],
             ..ok

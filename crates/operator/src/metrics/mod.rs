@@ -1,8 +1,9 @@
-//! Prometheus metrics with Kubeflow's names (`spark_application_*`, `spark_executor_*`), those of
-//! SparkConnects in the same style (`spark_connect_*`, see [`connect`]), and
-//! controller-runtime's reconcile metrics (`controller_runtime_reconcile_*`),
-//! `rest_client_requests_total` and `leader_election_master_status`, which Kubeflow's operator
-//! exposes through controller-runtime.
+//! Prometheus metrics with Kubeflow's names (`spark_application_*`, `spark_executor_*`, served
+//! with `--enable-metrics`), those of SparkConnects in the same style (`spark_connect_*`, see
+//! [`connect`]), and controller-runtime's reconcile metrics (`controller_runtime_reconcile_*`),
+//! work queue metrics (`workqueue`), `rest_client_requests_total`,
+//! `leader_election_master_status` and the process metrics (`process`), which Kubeflow's operator
+//! exposes through controller-runtime and the Prometheus client.
 //!
 //! Counters move on state transitions only (see [`transitions`]); the gauges of running
 //! applications and executors are recomputed from every application a reconcile looks at, so they
@@ -13,10 +14,12 @@
 
 pub mod connect;
 mod labels;
+mod process;
 pub mod requests;
 mod tracked;
 pub mod transitions;
 mod webhook;
+pub mod workqueue;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -35,11 +38,15 @@ use spark_operator_api::{
 
 use crate::error::Error;
 use connect::ConnectMetrics;
-pub use labels::{MetricsConfig, label_name};
+pub use labels::{
+    DEFAULT_START_LATENCY_BUCKETS, DEFAULT_SUBMIT_LATENCY_BUCKETS, MetricsConfig, label_name,
+    metric_name,
+};
 pub use requests::CountRequests;
 use tracked::Tracked;
 pub use webhook::Review;
 use webhook::WebhookMetrics;
+pub use workqueue::{WorkQueue, WorkQueues};
 
 /// Label pairs: `namespace` first, then the `--metrics-labels`.
 pub type Labels = Vec<(String, String)>;
@@ -92,6 +99,7 @@ struct Inner {
     leader: Gauges,
     rest_client_requests: Counters,
     webhook: WebhookMetrics,
+    workqueues: WorkQueues,
     tracked: Mutex<Tracked>,
 }
 
@@ -124,17 +132,9 @@ impl Metrics {
     pub fn new(config: MetricsConfig) -> Self {
         let mut registry = Registry::default();
         let mut plain_counters = Vec::new();
-        let prefix = config.prefix.trim_end_matches('_').to_string();
-        let full = |name: &str| {
-            if prefix.is_empty() {
-                name.to_string()
-            } else {
-                format!("{prefix}_{name}")
-            }
-        };
+        let full = |name: &str| metric_name(&config.prefix, name);
         let summary = || Histograms::new_with_constructor(Buckets(Vec::new()));
-        let latency =
-            || Histograms::new_with_constructor(Buckets(config.job_start_latency_buckets.clone()));
+        let latency = |buckets: &[f64]| Histograms::new_with_constructor(Buckets(buckets.to_vec()));
         let apps = Applications {
             count: Counters::default(),
             submit: Counters::default(),
@@ -145,19 +145,15 @@ impl Metrics {
             success_time: summary(),
             failure_time: summary(),
             submit_latency: summary(),
-            submit_latency_histogram: latency(),
+            submit_latency_histogram: latency(&config.job_submit_latency_buckets),
             start_latency: summary(),
-            start_latency_histogram: latency(),
+            start_latency_histogram: latency(&config.job_start_latency_buckets),
             executor_running: Gauges::default(),
             executor_success: Counters::default(),
             executor_failure: Counters::default(),
         };
-        {
-            let kubeflow = if prefix.is_empty() {
-                &mut registry
-            } else {
-                registry.sub_registry_with_prefix(&prefix)
-            };
+        if config.spark_metrics {
+            let kubeflow = &mut registry;
             let counters = [
                 (
                     "spark_application_count",
@@ -196,16 +192,16 @@ impl Metrics {
                 ),
             ];
             for (name, help, family) in counters {
-                kubeflow.register(name, help, family.clone());
+                kubeflow.register(full(name), help, family.clone());
                 plain_counters.push(full(name));
             }
             kubeflow.register(
-                "spark_application_running_count",
+                full("spark_application_running_count"),
                 "SparkApplications RUNNING now",
                 apps.running.clone(),
             );
             kubeflow.register(
-                "spark_executor_running_count",
+                full("spark_executor_running_count"),
                 "Executors running now",
                 apps.executor_running.clone(),
             );
@@ -242,17 +238,11 @@ impl Metrics {
                 ),
             ];
             for (name, help, family) in histograms {
-                kubeflow.register(name, help, family.clone());
+                kubeflow.register(full(name), help, family.clone());
             }
         }
-        let connects = {
-            let kubeflow = if prefix.is_empty() {
-                &mut registry
-            } else {
-                registry.sub_registry_with_prefix(&prefix)
-            };
-            ConnectMetrics::registered(kubeflow, &config, &mut plain_counters, full)
-        };
+        let connects =
+            ConnectMetrics::registered(&mut registry, &config, &mut plain_counters, full);
         let reconciles = Counters::default();
         let reconcile_errors = Counters::default();
         let reconcile_time = Histograms::new_with_constructor(Buckets(RECONCILE_BUCKETS.to_vec()));
@@ -284,6 +274,8 @@ impl Metrics {
             rest_client_requests.clone(),
         );
         let webhook = WebhookMetrics::registered(&mut registry);
+        let workqueues = WorkQueues::registered(&mut registry);
+        registry.register_collector(Box::new(process::ProcessCollector));
         Self {
             inner: Arc::new(Inner {
                 registry,
@@ -297,6 +289,7 @@ impl Metrics {
                 leader,
                 rest_client_requests,
                 webhook,
+                workqueues,
                 tracked: Mutex::new(Tracked::default()),
             }),
         }
@@ -456,6 +449,11 @@ impl Metrics {
         }
     }
 
+    /// The work queue metrics of `controller` (`sparkapplication`, `scheduledsparkapplication`).
+    pub fn workqueue(&self, controller: &str) -> WorkQueue {
+        self.inner.workqueues.queue(controller)
+    }
+
     /// An admission review to `path` begins; count it with [`Review::answered`].
     pub fn admission_review(&self, path: &str) -> Review {
         self.inner.webhook.start(path)
@@ -533,7 +531,8 @@ mod tests {
     #[test]
     fn the_prefix_applies_to_the_spark_metrics_only() {
         let metrics = Metrics::new(MetricsConfig {
-            prefix: "acme".into(),
+            prefix: "acme_".into(),
+            labels: vec!["namespace".into()],
             ..MetricsConfig::default()
         });
         metrics.set_leading("lock", true);
@@ -562,5 +561,43 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("acme_controller_runtime"));
+        assert!(text.contains("process_cpu_seconds_total "), "{text}");
+    }
+
+    #[test]
+    fn the_spark_metrics_are_served_only_when_enabled_and_carry_the_prefix_as_written() {
+        let app: SparkApplication = serde_json::from_value(serde_json::json!({
+            "apiVersion": "sparkoperator.k8s.io/v1beta2",
+            "kind": "SparkApplication",
+            "metadata": {"name": "pi", "namespace": "default",
+                         "creationTimestamp": "2026-01-01T00:00:00Z"},
+            "spec": {"type": "Scala", "mode": "cluster", "sparkVersion": "4.0.0"}
+        }))
+        .unwrap();
+        let mut submitted = SparkApplicationStatus::default();
+        submitted.application_state.state = spark_operator_api::ApplicationStateType::Submitted;
+        let off = Metrics::new(MetricsConfig {
+            spark_metrics: false,
+            ..MetricsConfig::default()
+        });
+        off.status_written(&app, &SparkApplicationStatus::default(), &submitted);
+        assert!(!off.encode().contains("spark_application"));
+        // Kubeflow writes the prefix and the name together, as they are.
+        let glued = Metrics::new(MetricsConfig {
+            prefix: "team-".into(),
+            ..MetricsConfig::default()
+        });
+        glued.status_written(&app, &SparkApplicationStatus::default(), &submitted);
+        let text = glued.encode();
+        assert!(
+            text.contains("team_spark_application_submit_count 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "team_spark_application_submit_latency_seconds_histogram_bucket{le=\"0.5\"}"
+            ),
+            "the submit latency has its own buckets:\n{text}"
+        );
     }
 }

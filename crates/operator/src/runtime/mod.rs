@@ -3,7 +3,9 @@
 //! lease is released, then the endpoints stop).
 
 pub mod http;
+pub mod namespace_selection;
 pub mod readiness;
+pub mod throttle;
 pub mod wakeups;
 
 use std::future::Future;
@@ -26,11 +28,17 @@ pub fn install_crypto_provider() {
 }
 
 /// The client of the API server that `config` names, each request of which `metrics` counts
-/// (`rest_client_requests_total`).
-pub fn client(config: kube::Config, metrics: &Metrics) -> Result<Client> {
+/// (`rest_client_requests_total`), at most `limit` a second when there is one
+/// (`--kube-api-qps`, `--kube-api-burst`).
+pub fn client(
+    config: kube::Config,
+    metrics: &Metrics,
+    limit: Option<throttle::ApiRateLimit>,
+) -> Result<Client> {
     let counting = metrics.count_requests(&config.cluster_url);
     Ok(kube::client::ClientBuilder::try_from(identified(config))?
         .with_layer(&counting)
+        .with_layer(&throttle::Throttle::new(limit))
         .build())
 }
 

@@ -5,6 +5,9 @@
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
+/// How often the waits below look at the state.
+const CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// The role of this process, as far as readiness goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Role {
@@ -85,6 +88,33 @@ impl Readiness {
                 state.synced += 1;
             }
         });
+    }
+
+    /// Whether the controllers are running (not a standby, not stopping).
+    pub fn is_active(&self) -> bool {
+        self.state
+            .lock()
+            .is_ok_and(|state| state.role == Role::Active)
+    }
+
+    /// Resolves once the controllers run.
+    pub async fn wait_until_active(&self) {
+        while !self.is_active() {
+            tokio::time::sleep(CHECK_INTERVAL).await;
+        }
+    }
+
+    /// Resolves once every cache registered so far is filled, while the controllers run.
+    pub async fn wait_until_filled(&self) {
+        loop {
+            let filled = self.state.lock().is_ok_and(|state| {
+                state.role == Role::Active && state.synced > 0 && state.pending == 0
+            });
+            if filled {
+                return;
+            }
+            tokio::time::sleep(CHECK_INTERVAL).await;
+        }
     }
 
     /// Counts a watch as failing (`true`) or as recovered (`false`).

@@ -8,6 +8,8 @@
 //! so an operator restarted between creating a run and recording it finds that run instead of
 //! starting a second one.
 
+mod run_names;
+
 use std::time::Duration;
 
 use jiff::tz::TimeZone;
@@ -15,9 +17,10 @@ use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use spark_operator_api::defaults::scheduled_defaults;
-use spark_operator_api::naming::scheduled_run_name;
 use spark_operator_api::schedule::{Schedule, time_zone};
 use spark_operator_api::validation::{describe, validate_scheduled};
+
+pub use run_names::{RunNamePrecision, longest_schedule_name, run_name, scheduled_time_of};
 use spark_operator_api::{
     ApplicationStateType, ConcurrencyPolicy, ScheduleState, ScheduledSparkApplication,
     ScheduledSparkApplicationStatus,
@@ -49,17 +52,38 @@ pub struct ScheduleDecision {
     pub requeue_after: Option<Duration>,
 }
 
-/// The decision for `scheduled` at `now`, given all of its runs.
+/// The decision for `scheduled` at `now`, given all of its runs, with runs named to the second.
 pub fn decide(
     scheduled: &ScheduledSparkApplication,
     runs: &[Run],
     now: Timestamp,
 ) -> ScheduleDecision {
+    decide_with_precision(scheduled, runs, now, RunNamePrecision::default())
+}
+
+/// The decision for `scheduled` at `now`, given all of its runs, naming runs with `precision`.
+pub fn decide_with_precision(
+    scheduled: &ScheduledSparkApplication,
+    runs: &[Run],
+    now: Timestamp,
+    precision: RunNamePrecision,
+) -> ScheduleDecision {
     let mut status = scheduled.status.clone().unwrap_or_default();
-    let problems = validate_scheduled(scheduled);
+    let mut problems = describe(&validate_scheduled(scheduled));
+    let longest = longest_schedule_name(precision);
+    let length = scheduled.name_any().len();
+    // Longer than SCHEDULED_NAME_MAX is reported by validation, whatever the precision.
+    if length > longest && length <= spark_operator_api::naming::SCHEDULED_NAME_MAX {
+        problems.push_str(&format!(
+            "{}metadata.name: its runs would be named {:?} and longer than an application's name may be: with --scheduled-spark-application-timestamp-precision={} a schedule's name has at most {longest} characters; shorten it or choose a coarser precision",
+            if problems.is_empty() { "" } else { "\n" },
+            run_name(&scheduled.name_any(), now, precision),
+            precision.name(),
+        ));
+    }
     if !problems.is_empty() {
         status.schedule_state = ScheduleState::FailedValidation;
-        status.reason = Some(describe(&problems));
+        status.reason = Some(problems);
         return ScheduleDecision {
             status,
             ..Default::default()
@@ -149,7 +173,7 @@ pub fn decide(
         }
     };
     if start {
-        let run_name = scheduled_run_name(&name, due.as_second());
+        let run_name = run_name(&name, due, precision);
         let next = schedule.next_after(due, &zone);
         status.last_run = Some(Time(due));
         status.last_run_name = Some(run_name.clone());
@@ -167,16 +191,6 @@ pub fn decide(
     decision.delete_runs.dedup();
     decision.status = status;
     decision
-}
-
-/// The scheduled time a run of `scheduled` is named after (`<scheduled>-<unix seconds>`), if its
-/// name has that form.
-fn scheduled_time_of(scheduled: &str, run: &str) -> Option<Timestamp> {
-    let seconds = run.strip_prefix(scheduled)?.strip_prefix('-')?;
-    if seconds.is_empty() || !seconds.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Timestamp::from_second(seconds.parse().ok()?).ok()
 }
 
 /// The latest scheduled time in (after, now], if one has come.

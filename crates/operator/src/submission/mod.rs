@@ -72,17 +72,19 @@
 //! 15. **Not supported** (`SubmissionError::ClientMode`, `SubmissionError::Unsupported`): client
 //!     mode, and claims created on demand (`OnDemand` with storage class and size). Driver
 //!     credentials from `spark.kubernetes.authenticate.driver.*` files are not mounted.
-//! 16. **Batch schedulers** only set `schedulerName` (no Volcano PodGroup, no YuniKorn
-//!     annotations); no PodDisruptionBudget is built here.
+//! 16. **Batch schedulers** are prepared as Kubeflow prepares them (`gang`), with two
+//!     differences listed there.
 //! 17. **Driver pod name** is `naming::driver_pod_name` (`spec.driver.podName`, else
 //!     `<app>-driver`); Kubeflow also honours `sparkConf["spark.kubernetes.driver.pod.name"]`.
 
 mod conf;
 mod config_map;
 mod customize;
+mod disruption_budget;
 mod driver_basic_step;
 mod driver_pod;
 mod executor_template;
+pub mod gang;
 mod ingress;
 mod ingress_url;
 mod monitoring;
@@ -103,6 +105,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::ResourceExt;
 use spark_operator_api::{IngressTls, SparkApplication};
 
@@ -174,6 +177,11 @@ pub struct SubmissionOptions {
     pub spark_user: String,
     /// Where spark-submit's pod template files go (`<dir>/<submission id>/...`), as in Kubeflow.
     pub pod_template_dir: String,
+    /// Which batch schedulers gang-schedule applications (`--enable-batch-scheduler`, ...).
+    pub batch_scheduling: gang::BatchScheduling,
+    /// Whether applications with `driverPodDisruptionBudget: true` get a PodDisruptionBudget
+    /// for their driver (`--enable-driver-pdb`).
+    pub driver_pod_disruption_budget: bool,
 }
 
 impl Default for SubmissionOptions {
@@ -187,6 +195,8 @@ impl Default for SubmissionOptions {
             ingress_tls: Vec::new(),
             spark_user: "spark".into(),
             pod_template_dir: "/tmp/spark".into(),
+            batch_scheduling: gang::BatchScheduling::default(),
+            driver_pod_disruption_budget: false,
         }
     }
 }
@@ -301,6 +311,10 @@ pub struct SubmissionPlan {
     pub driver_ingresses: Vec<Ingress>,
     /// The contents of `spark.properties`.
     pub spark_properties: BTreeMap<String, String>,
+    /// The batch scheduler's PodGroup, created before the driver so that it waits on it.
+    pub pod_group: Option<serde_json::Value>,
+    /// Keeps the driver from voluntary eviction while the application runs.
+    pub driver_disruption_budget: Option<PodDisruptionBudget>,
 }
 
 impl SubmissionPlan {
@@ -359,6 +373,15 @@ pub fn spark_submit_args(
 ) -> Result<Vec<String>, SubmissionError> {
     let prepared = spec::Prepared::new(app, ctx)?;
     Ok(conf::submit_command(&prepared, ctx)?.args())
+}
+
+/// The spec as it is submitted: Kubeflow's defaults, the pre-submission rewrites and the batch
+/// scheduler's annotations and labels applied.
+pub fn submitted_spec(
+    app: &SparkApplication,
+    ctx: &SubmissionContext,
+) -> Result<spark_operator_api::SparkApplicationSpec, SubmissionError> {
+    Ok(spec::Prepared::new(app, ctx)?.spec)
 }
 
 /// A file spark-submit reads.
@@ -470,6 +493,12 @@ pub fn plan(
             .filter_map(|o| ingress::driver_ingress(&prepared, ctx, o))
             .collect(),
         spark_properties,
+        driver_disruption_budget: ctx
+            .options
+            .driver_pod_disruption_budget
+            .then(|| disruption_budget::driver(&prepared, &names))
+            .flatten(),
+        pod_group: prepared.pod_group,
         names,
     })
 }

@@ -10,7 +10,7 @@ use spark_operator_api::defaults::application_defaults;
 use spark_operator_api::{DeployMode, SparkApplication, SparkApplicationSpec};
 
 use super::names::{LABEL_APP_NAME, LABEL_SUBMISSION_ID};
-use super::{SubmissionContext, SubmissionError, ingress_url, monitoring};
+use super::{SubmissionContext, SubmissionError, gang, ingress_url, monitoring};
 
 /// An application ready to be translated.
 pub struct Prepared<'a> {
@@ -20,6 +20,9 @@ pub struct Prepared<'a> {
     uid: String,
     /// The spec with Kubeflow's defaults and pre-submission rewrites applied.
     pub spec: SparkApplicationSpec,
+    /// The PodGroup the application's pods wait on, when a batch scheduler that needs one
+    /// gang-schedules it.
+    pub pod_group: Option<serde_json::Value>,
 }
 
 impl<'a> Prepared<'a> {
@@ -39,13 +42,26 @@ impl<'a> Prepared<'a> {
         }
         ingress_url::configure_proxy_base(&mut spec, &name, &namespace, ctx)?;
         monitoring::configure(&mut spec, &namespace, &name);
-        Ok(Self {
+        let mut prepared = Self {
             app,
             name,
             namespace,
             uid,
             spec,
-        })
+            pod_group: None,
+        };
+        if let Some(gang) = ctx.options.batch_scheduling.gang_of(&prepared.spec) {
+            let owner = serde_json::to_value(prepared.owner_reference())
+                .map_err(|e| SubmissionError::Serialization(e.to_string()))?;
+            prepared.pod_group = gang::prepare(
+                &gang,
+                &mut prepared.spec,
+                &prepared.name,
+                &prepared.namespace,
+                owner,
+            );
+        }
+        Ok(prepared)
     }
 
     /// The reference that makes the application own an object: deleting the application deletes it.

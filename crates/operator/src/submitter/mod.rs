@@ -5,6 +5,7 @@
 //! crash resumes instead of starting a second driver.
 
 pub mod objects;
+pub mod operator_defaults;
 pub mod spark_submit;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service, ServiceSpec};
@@ -15,11 +16,11 @@ use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ControllerConfig, SubmitterKind};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::lifecycle::{Submitted, WebUi};
 use crate::shapes::{Slim, WithSpec};
 use crate::submission::{self, SubmissionContext, SubmissionPlan};
-use objects::create_or_adopt;
+use objects::{create_if_absent, create_or_adopt};
 use spark_submit::SparkSubmitter;
 
 /// Creates the objects of submission attempts, for the controller's reconciles.
@@ -60,6 +61,7 @@ impl Submitter {
         submission_id: &str,
         now: jiff::Timestamp,
     ) -> Result<Submitted> {
+        let app = &*operator_defaults::with_operator_defaults(app, &self.config);
         let kind = SubmitterKind::of(app, self.config.submitter)?;
         let attempt = SubmissionContext::with_options(
             app,
@@ -72,6 +74,7 @@ impl Submitter {
         let namespace = app.namespace().unwrap_or_default();
         let client = &self.client;
         let mut web_ui = WebUi::default();
+        create_scheduling_objects(client, &namespace, &plan).await?;
         if kind == SubmitterKind::SparkSubmit {
             // spark-submit makes the driver, its ConfigMaps and headless Service; the monitoring
             // ConfigMap, the UI Service and the Ingresses are the operator's, as in Kubeflow.
@@ -122,6 +125,37 @@ impl Submitter {
             web_ui,
         })
     }
+}
+
+/// The batch scheduler's PodGroup and the driver's PodDisruptionBudget, before the driver: its
+/// pods wait on the group, and the budget protects it from its start.
+async fn create_scheduling_objects(
+    client: &Client,
+    namespace: &str,
+    plan: &SubmissionPlan,
+) -> Result<()> {
+    if let Some(group) = &plan.pod_group {
+        let api_version = group["apiVersion"].as_str().unwrap_or_default().to_string();
+        let collection = format!("/apis/{api_version}/namespaces/{namespace}/podgroups");
+        let installed_by = submission::gang::installed_by(&api_version);
+        create_if_absent(client, &collection, group, || Error::KindNotServed {
+            resource: "PodGroups".into(),
+            api_version,
+            installed_by,
+        })
+        .await?;
+    }
+    if let Some(budget) = &plan.driver_disruption_budget {
+        let collection = format!("/apis/policy/v1/namespaces/{namespace}/poddisruptionbudgets");
+        let body = serde_json::to_value(budget)?;
+        create_if_absent(client, &collection, &body, || Error::KindNotServed {
+            resource: "PodDisruptionBudgets".into(),
+            api_version: "policy/v1".into(),
+            installed_by: "a Kubernetes of 1.21 or later",
+        })
+        .await?;
+    }
+    Ok(())
 }
 
 async fn create_config_map(

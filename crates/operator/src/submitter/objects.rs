@@ -62,6 +62,49 @@ where
     }
 }
 
+/// Creates the object at `collection` (a namespaced collection's path), leaving one of that name
+/// alone: a PodGroup or a PodDisruptionBudget is the application's, not an attempt's, and a
+/// retry finds the one the last attempt made. A 404 means the cluster does not serve the kind.
+pub async fn create_if_absent(
+    client: &Client,
+    collection: &str,
+    object: &serde_json::Value,
+    not_served: impl FnOnce() -> Error,
+) -> Result<()> {
+    let name = object["metadata"]["name"].as_str().unwrap_or_default();
+    let kind = object["kind"].as_str().unwrap_or_default();
+    let request = |source| Error::Request {
+        request: format!("creating {kind} {name} at {collection}"),
+        source,
+    };
+    let create = Request::new(collection)
+        .create(&PostParams::default(), serde_json::to_vec(object)?)
+        .map_err(kube::Error::BuildRequest)
+        .map_err(request)?;
+    match client.request::<serde_json::Value>(create).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Err(not_served()),
+        Err(error) => Err(request(error)),
+    }
+}
+
+/// Deletes the object `name` of the collection at `collection`; one that is not there, or whose
+/// kind is not served, is already gone.
+pub async fn delete_if_present(client: &Client, collection: &str, name: &str) -> Result<()> {
+    let delete = Request::new(collection)
+        .delete(name, &DeleteParams::background())
+        .map_err(kube::Error::BuildRequest)?;
+    match client.request::<serde_json::Value>(delete).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(error) => Err(Error::Request {
+            request: format!("deleting {collection}/{name}"),
+            source: error,
+        }),
+    }
+}
+
 /// Deletes every object of kind `K` labelled with the application's name. Returns how many were
 /// still there.
 pub async fn delete_labelled<K>(api: &Api<K>, app_name: &str) -> Result<usize>

@@ -48,8 +48,18 @@ pub struct WebhookConfig {
     pub advertise: Advertise,
     pub secret_name: String,
     pub secret_namespace: String,
-    /// Also write `tls.crt`, `tls.key` and `ca.crt` here whenever they change.
+    /// Also write the certificate, key (named by `cert_file_names`) and `ca.crt` here whenever
+    /// they change.
     pub cert_dir: Option<PathBuf>,
+    /// The file names of the serving certificate and key in `cert_dir` (Kubeflow's
+    /// `--webhook-cert-name`, `--webhook-key-name`).
+    pub cert_file_names: (String, String),
+    /// Serve the certificate cert-manager keeps in the Secret instead of making one.
+    pub cert_manager: bool,
+    /// Refuse applications that would not fit their namespace's ResourceQuotas.
+    pub quota_enforcement: bool,
+    /// Namespaces whose objects are reviewed (empty: all); others are admitted unchanged.
+    pub namespaces: Vec<String>,
     pub mutating_name: String,
     pub validating_name: String,
     pub failure_policy: String,
@@ -71,6 +81,10 @@ impl WebhookConfig {
             secret_name: "spark-operator-webhook-certs".into(),
             secret_namespace: secret_namespace.into(),
             cert_dir: None,
+            cert_file_names: ("tls.crt".into(), "tls.key".into()),
+            cert_manager: false,
+            quota_enforcement: false,
+            namespaces: Vec::new(),
             mutating_name: "spark-operator-webhook".into(),
             validating_name: "spark-operator-webhook".into(),
             failure_policy: "Fail".into(),
@@ -150,15 +164,22 @@ impl WebhookServer {
         let registration = self.registration()?;
         let c = &self.config;
         let spec = cert_spec(&registration.target, c.cert_validity);
-        let mut current = secret::sync(&client, &c.secret_namespace, &c.secret_name, &spec).await?;
+        let mut current = certificates(c, &client, &spec).await?;
         self.resolver.install(&current.bundle)?;
-        write_cert_dir(c.cert_dir.as_ref(), &current);
+        write_cert_dir(c.cert_dir.as_ref(), &c.cert_file_names, &current);
         let (stop, mut stopped) = watch::channel(false);
         let tls = server::tls_config(self.resolver.clone())?;
         let serving = tokio::spawn(crate::runtime::http::serve_tls(
             self.listener,
             tls,
-            server::router(client.clone(), self.metrics.clone()),
+            server::router(
+                client.clone(),
+                self.metrics.clone(),
+                server::Scope {
+                    namespaces: c.namespaces.clone(),
+                    quota_enforcement: c.quota_enforcement,
+                },
+            ),
             async move {
                 let _ = stopped.wait_for(|stop| *stop).await;
             },
@@ -179,13 +200,13 @@ impl WebhookServer {
                 _ = &mut shutdown => break,
                 _ = tokio::time::sleep(c.check_interval) => {}
             }
-            match secret::sync(&client, &c.secret_namespace, &c.secret_name, &spec).await {
+            match certificates(c, &client, &spec).await {
                 Ok(next) if next != current => {
                     if let Err(error) = self.resolver.install(&next.bundle) {
                         tracing::warn!(%error, "renewed certificate not usable");
                         continue;
                     }
-                    write_cert_dir(c.cert_dir.as_ref(), &next);
+                    write_cert_dir(c.cert_dir.as_ref(), &c.cert_file_names, &next);
                     registered &= next.ca_bundle == current.ca_bundle;
                     current = next;
                 }
@@ -207,6 +228,29 @@ impl WebhookServer {
         let _ = stop.send(true);
         let _ = serving.await;
         Ok(())
+    }
+}
+
+/// The certificates to serve: cert-manager's, as its Secret holds them (waiting for it to be
+/// issued), or the ones this webhook makes and renews in its Secret.
+async fn certificates(
+    c: &WebhookConfig,
+    client: &Client,
+    spec: &certs::CertSpec,
+) -> anyhow::Result<secret::Current> {
+    {
+        if !c.cert_manager {
+            return secret::sync(client, &c.secret_namespace, &c.secret_name, spec).await;
+        }
+        loop {
+            match secret::issued(client, &c.secret_namespace, &c.secret_name).await? {
+                Some(current) => return Ok(current),
+                None => {
+                    tracing::info!(secret = %c.secret_name, "waiting for cert-manager to issue the webhook's certificate");
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+            }
+        }
     }
 }
 
@@ -248,11 +292,11 @@ fn cert_spec(target: &ClientTarget, validity: Duration) -> certs::CertSpec {
     }
 }
 
-fn write_cert_dir(dir: Option<&PathBuf>, current: &secret::Current) {
+fn write_cert_dir(dir: Option<&PathBuf>, names: &(String, String), current: &secret::Current) {
     let Some(dir) = dir else { return };
     let files = [
-        ("tls.crt", &current.bundle.server_cert),
-        ("tls.key", &current.bundle.server_key),
+        (names.0.as_str(), &current.bundle.server_cert),
+        (names.1.as_str(), &current.bundle.server_key),
         ("ca.crt", &current.ca_bundle),
     ];
     let written = std::fs::create_dir_all(dir).and_then(|()| {

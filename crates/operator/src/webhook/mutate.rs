@@ -7,6 +7,7 @@ use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
 use serde_json::Value;
 use spark_operator_api::SparkApplication;
 
+use crate::submission::gang::{self, BatchScheduling};
 use crate::submission::{
     self, DRIVER_TEMPLATE_FILE, EXECUTOR_TEMPLATE_FILE, LABEL_APP_NAME, LABEL_LAUNCHED_BY,
     SubmissionContext, SubmissionOptions,
@@ -43,12 +44,21 @@ pub fn managed_pod(pod: &Value) -> Option<(String, Role)> {
 /// The pod the application asks for in `role`: its pod template with the webhook's additions,
 /// built by the submission module. `None` when the application cannot be submitted at all.
 pub fn wanted_pod(app: &SparkApplication, role: Role) -> Option<Pod> {
+    // Volcano and YuniKorn named by the application itself: which other schedulers are
+    // coscheduling instances is the controller's setting.
+    let options = SubmissionOptions {
+        batch_scheduling: BatchScheduling {
+            enabled: true,
+            ..BatchScheduling::default()
+        },
+        ..SubmissionOptions::default()
+    };
     let ctx = SubmissionContext::with_options(
         app,
         "webhook",
         0,
         "https://kubernetes.default.svc",
-        SubmissionOptions::default(),
+        options,
     );
     let files = submission::pod_template_files(app, &ctx).ok()?;
     let file = match role {
@@ -56,7 +66,23 @@ pub fn wanted_pod(app: &SparkApplication, role: Role) -> Option<Pod> {
         Role::Executor => EXECUTOR_TEMPLATE_FILE,
     };
     let template = files.iter().find(|f| f.path.ends_with(file))?;
-    serde_json::from_str(&template.contents).ok()
+    let mut pod: Pod = serde_json::from_str(&template.contents).ok()?;
+    let spec = submission::submitted_spec(app, &ctx).ok()?;
+    let role_pod = match role {
+        Role::Driver => &spec.driver.pod,
+        Role::Executor => &spec.executor.pod,
+    };
+    let only = |map: &std::collections::BTreeMap<String, String>, keys: &[&str]| {
+        let kept: std::collections::BTreeMap<String, String> = map
+            .iter()
+            .filter(|(key, _)| keys.contains(&key.as_str()))
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect();
+        (!kept.is_empty()).then_some(kept)
+    };
+    pod.metadata.annotations = only(&role_pod.annotations, &gang::POD_ANNOTATIONS);
+    pod.metadata.labels = only(&role_pod.labels, &gang::POD_LABELS);
+    Some(pod)
 }
 
 /// The JSON patch that makes `pod` (as received) have what `app` asks of `role`: empty when it
@@ -90,6 +116,19 @@ fn add_missing<T: Clone>(
     }
 }
 
+fn add_missing_keys(
+    map: &mut Option<std::collections::BTreeMap<String, String>>,
+    wanted: &Option<std::collections::BTreeMap<String, String>>,
+    keys: &[&str],
+) {
+    for (key, value) in wanted.iter().flatten() {
+        if keys.contains(&key.as_str()) && !map.as_ref().is_some_and(|m| m.contains_key(key)) {
+            map.get_or_insert_default()
+                .insert(key.clone(), value.clone());
+        }
+    }
+}
+
 fn set_if_asked<T: Clone + PartialEq>(field: &mut Option<T>, wanted: &Option<T>) {
     if let Some(value) = wanted
         && field.as_ref() != Some(value)
@@ -110,8 +149,19 @@ fn spark_container_index(containers: &[Container], role: Role) -> Option<usize> 
 }
 
 /// Adds to `pod` what `wanted` has and it lacks: list entries by their key, maps by key, and
-/// single values the application sets.
+/// single values the application sets; of the metadata, the batch scheduler's group names.
 pub fn merge(pod: &mut Pod, wanted: &Pod, role: Role) {
+    let metadata = &mut pod.metadata;
+    add_missing_keys(
+        &mut metadata.annotations,
+        &wanted.metadata.annotations,
+        &gang::POD_ANNOTATIONS,
+    );
+    add_missing_keys(
+        &mut metadata.labels,
+        &wanted.metadata.labels,
+        &gang::POD_LABELS,
+    );
     if let Some(references) = &wanted.metadata.owner_references {
         let existing = pod.metadata.owner_references.get_or_insert_default();
         let has_controller = existing.iter().any(|r| r.controller == Some(true));

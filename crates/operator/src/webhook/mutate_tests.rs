@@ -170,3 +170,28 @@ fn a_driver_gets_the_driver_part_and_bad_pods_are_errors() {
     );
     assert!(patch_for(&json!({"spec": 5}), &app, Role::Driver).is_err());
 }
+
+#[test]
+fn pods_of_a_gang_get_their_group_when_spark_left_it_out() {
+    let mut volcano = app();
+    volcano.spec.batch_scheduler = Some("volcano".into());
+    let pod = executor_pod();
+    let mutated = apply(&pod, &patch_for(&pod, &volcano, Role::Executor).unwrap());
+    assert_eq!(
+        mutated["metadata"]["annotations"]["scheduling.k8s.io/group-name"],
+        "spark-pi-pg"
+    );
+    assert_eq!(mutated["spec"]["schedulerName"], "volcano");
+    let mut yunikorn = app();
+    yunikorn.spec.batch_scheduler = Some("yunikorn".into());
+    let mutated = apply(&pod, &patch_for(&pod, &yunikorn, Role::Executor).unwrap());
+    assert_eq!(
+        mutated["metadata"]["annotations"]["yunikorn.apache.org/task-group-name"],
+        "spark-executor"
+    );
+    assert_eq!(
+        patch_for(&mutated, &yunikorn, Role::Executor).unwrap(),
+        Vec::<Value>::new(),
+        "once"
+    );
+}

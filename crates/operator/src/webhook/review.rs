@@ -90,10 +90,19 @@ pub fn validate(request: &Request) -> Value {
     {
         return allowed(&request.uid);
     }
+    // The namespace is the request's when the object does not name it (its sparkConf may only
+    // name that one).
+    let mut object = request.object.clone();
+    if object.pointer("/metadata/namespace").is_none()
+        && !request.namespace.is_empty()
+        && let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut)
+    {
+        metadata.insert("namespace".into(), json!(request.namespace));
+    }
     let errors: Vec<FieldError> = match request.kind.as_str() {
-        "SparkApplication" => validate_application_json(&request.object),
-        "ScheduledSparkApplication" => validate_scheduled_json(&request.object),
-        "SparkConnect" => validate_connect_json(&request.object),
+        "SparkApplication" => validate_application_json(&object),
+        "ScheduledSparkApplication" => validate_scheduled_json(&object),
+        "SparkConnect" => validate_connect_json(&object),
         _ => Vec::new(),
     };
     if errors.is_empty() {

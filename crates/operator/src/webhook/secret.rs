@@ -78,6 +78,38 @@ fn current(bundle: Bundle, previous: Option<&str>, now: i64) -> Current {
     Current { bundle, ca_bundle }
 }
 
+/// The certificate cert-manager issued into the Secret (`tls.crt`, `tls.key`, `ca.crt`), once it
+/// has; cert-manager renews it, and the webhook serves whatever the Secret holds.
+pub async fn issued(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> anyhow::Result<Option<Current>> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let Some(stored) = api.get_opt(name).await? else {
+        return Ok(None);
+    };
+    let data = stored.data.unwrap_or_default();
+    let text = |key: &str| {
+        data.get(key)
+            .and_then(|bytes| String::from_utf8(bytes.0.clone()).ok())
+            .filter(|s| s.contains("-----BEGIN"))
+    };
+    let (Some(server_cert), Some(server_key)) = (text("tls.crt"), text("tls.key")) else {
+        return Ok(None);
+    };
+    let ca_cert = text("ca.crt").unwrap_or_else(|| server_cert.clone());
+    Ok(Some(Current {
+        ca_bundle: ca_cert.clone(),
+        bundle: Bundle {
+            ca_cert,
+            ca_key: String::new(),
+            server_cert,
+            server_key,
+        },
+    }))
+}
+
 /// The certificates in the Secret, made or renewed first when needed.
 pub async fn sync(
     client: &Client,

@@ -76,11 +76,27 @@ struct Admission {
     /// Reads the applications of pods.
     client: Client,
     metrics: Metrics,
+    scope: Scope,
+}
+
+/// What the webhooks look at: objects of `namespaces` (empty: all; others are admitted
+/// unchanged), and with `quota_enforcement` whether a new application fits its namespace's
+/// ResourceQuotas (Kubeflow's `--namespaces`, `--enable-resource-quota-enforcement`).
+#[derive(Clone, Debug, Default)]
+pub struct Scope {
+    pub namespaces: Vec<String>,
+    pub quota_enforcement: bool,
+}
+
+impl Scope {
+    fn covers(&self, namespace: &str) -> bool {
+        self.namespaces.is_empty() || self.namespaces.iter().any(|n| n == namespace)
+    }
 }
 
 /// The admission routes; pods' applications are read with `client`, and each review is counted
 /// in `metrics`.
-pub fn router(client: Client, metrics: Metrics) -> Router {
+pub fn router(client: Client, metrics: Metrics, scope: Scope) -> Router {
     Router::new()
         .route(VALIDATE_APPLICATION_PATH, post(admit))
         .route(VALIDATE_SCHEDULED_PATH, post(admit))
@@ -88,7 +104,11 @@ pub fn router(client: Client, metrics: Metrics) -> Router {
         .route(MUTATE_POD_PATH, post(admit))
         .route(MUTATE_CONNECT_PATH, post(admit))
         .route("/healthz", get(|| async { "ok" }))
-        .with_state(Admission { client, metrics })
+        .with_state(Admission {
+            client,
+            metrics,
+            scope,
+        })
 }
 
 fn json(status: StatusCode, body: &Value) -> Response {
@@ -102,12 +122,12 @@ fn json(status: StatusCode, body: &Value) -> Response {
 
 async fn admit(State(admission): State<Admission>, uri: Uri, body: Bytes) -> Response {
     let counted = admission.metrics.admission_review(uri.path());
-    let response = answer(admission.client, &uri, &body).await;
+    let response = answer(admission.client, &admission.scope, &uri, &body).await;
     counted.answered(response.status().as_u16());
     response
 }
 
-async fn answer(client: Client, uri: &Uri, body: &[u8]) -> Response {
+async fn answer(client: Client, scope: &Scope, uri: &Uri, body: &[u8]) -> Response {
     let request = match serde_json::from_slice::<Value>(body)
         .map_err(|e| format!("the body is not JSON: {e}"))
         .and_then(|review| review::request(&review))
@@ -115,6 +135,9 @@ async fn answer(client: Client, uri: &Uri, body: &[u8]) -> Response {
         Ok(request) => request,
         Err(error) => return (StatusCode::BAD_REQUEST, error).into_response(),
     };
+    if !scope.covers(&request.namespace) {
+        return json(StatusCode::OK, &review::allowed(&request.uid));
+    }
     let answer = if uri.path() == MUTATE_POD_PATH {
         let app = match review::pod_application(&request) {
             Some((namespace, name, _)) => {
@@ -133,7 +156,54 @@ async fn answer(client: Client, uri: &Uri, body: &[u8]) -> Response {
     } else if uri.path() == MUTATE_CONNECT_PATH {
         review::allowed(&request.uid)
     } else {
-        review::validate(&request)
+        let verdict = review::validate(&request);
+        if scope.quota_enforcement && verdict["response"]["allowed"] == true {
+            quota_verdict(client, &request).await.unwrap_or(verdict)
+        } else {
+            verdict
+        }
     };
     json(StatusCode::OK, &answer)
+}
+
+/// With quota enforcement, a denial for a SparkApplication whose spec changed (or is new) and
+/// does not fit its namespace's ResourceQuotas; `None` when it fits or is not such a request.
+/// Quotas with scopes are passed over, as Kubeflow does.
+async fn quota_verdict(client: Client, request: &review::Request) -> Option<Value> {
+    if request.kind != "SparkApplication" || request.operation == "DELETE" {
+        return None;
+    }
+    let app: SparkApplication = serde_json::from_value(request.object.clone()).ok()?;
+    let api: Api<k8s_openapi::api::core::v1::ResourceQuota> =
+        Api::namespaced(client, &request.namespace);
+    let quotas = match api.list(&Default::default()).await {
+        Ok(list) => list.items,
+        Err(error) => {
+            return Some(review::denied(
+                &request.uid,
+                &format!(
+                    "the ResourceQuotas of {} could not be read: {error}",
+                    request.namespace
+                ),
+            ));
+        }
+    };
+    let unscoped: Vec<_> = quotas
+        .into_iter()
+        .filter(|q| {
+            q.spec.as_ref().is_none_or(|spec| {
+                spec.scope_selector.is_none() && spec.scopes.as_ref().is_none_or(Vec::is_empty)
+            })
+        })
+        .collect();
+    let asked = crate::lifecycle::quota::application_request(&app.spec);
+    let refusal = crate::lifecycle::quota::refusal(&unscoped, &asked)?;
+    Some(review::denied(
+        &request.uid,
+        &format!(
+            "SparkApplication {}/{} does not fit the ResourceQuotas of its namespace (its driver and first executors together): {refusal}",
+            request.namespace,
+            app.metadata.name.unwrap_or_default()
+        ),
+    ))
 }

@@ -30,7 +30,7 @@ pub async fn run(connection: &Connection, args: CreateArgs) -> anyhow::Result<Ex
         .as_deref()
         .map(upload::Destination::parse)
         .transpose()?;
-    if let Some(file) = &args.filename {
+    if let Some(file) = args.yaml_file() {
         let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
         for document in documents::read(file)? {
             match document {

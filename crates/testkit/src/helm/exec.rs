@@ -193,6 +193,27 @@ impl Engine {
                     self.files.get(path).cloned().unwrap_or_default(),
                 ))
             }
+            // `.Capabilities.APIVersions.Has "group/version/Kind"`.
+            Operand::Field(fields) | Operand::Variable(_, fields)
+                if fields.ends_with(&["APIVersions".into(), "Has".into()]) =>
+            {
+                let [wanted] = args.as_slice() else {
+                    return Err(".Capabilities.APIVersions.Has takes one version".into());
+                };
+                let base = match &command[0] {
+                    Operand::Variable(name, _) => scope
+                        .iter()
+                        .rev()
+                        .find(|(n, _)| n == name)
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or(Value::Null),
+                    _ => dot.clone(),
+                };
+                let versions = field(&base, &fields[..fields.len() - 1], ".")?;
+                Ok(Value::Bool(
+                    versions.as_array().is_some_and(|v| v.contains(wanted)),
+                ))
+            }
             first if args.is_empty() => self.operand(first, dot, scope, depth),
             first => Err(format!("{first:?} is not a function but has arguments")),
         }

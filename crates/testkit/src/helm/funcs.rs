@@ -171,6 +171,79 @@ pub fn call(name: &str, args: Vec<Value>) -> Result<Value, String> {
             .or(args.last())
             .cloned()
             .unwrap_or(Value::Null),
+        "toJson" => {
+            arity(name, &args, 1)?;
+            Value::String(serde_json::to_string(&args[0]).map_err(|e| format!("toJson: {e}"))?)
+        }
+        "fromYaml" => {
+            arity(name, &args, 1)?;
+            let yaml: serde_yaml::Value =
+                serde_yaml::from_str(&string(&args[0])).map_err(|e| format!("fromYaml: {e}"))?;
+            serde_json::to_value(yaml).map_err(|e| format!("fromYaml: {e}"))?
+        }
+        "dict" => {
+            if !args.len().is_multiple_of(2) {
+                return Err("dict takes key and value pairs".into());
+            }
+            let mut map = serde_json::Map::new();
+            for pair in args.chunks(2) {
+                map.insert(string(&pair[0]), pair[1].clone());
+            }
+            Value::Object(map)
+        }
+        "mergeOverwrite" => {
+            let Some((first, others)) = args.split_first() else {
+                return Err("mergeOverwrite needs maps".into());
+            };
+            let mut merged = first.clone();
+            for other in others {
+                merge_overwrite(&mut merged, other);
+            }
+            merged
+        }
+        "has" => {
+            arity(name, &args, 2)?;
+            Value::Bool(
+                args[1]
+                    .as_array()
+                    .is_some_and(|list| list.contains(&args[0])),
+            )
+        }
+        "int" => {
+            arity(name, &args, 1)?;
+            Value::from(match &args[0] {
+                Value::Null => 0,
+                Value::Number(n) => n.as_f64().map_or(0, |f| f as i64),
+                other => int(other, name)?,
+            })
+        }
+        "lt" | "le" | "gt" | "ge" => {
+            arity(name, &args, 2)?;
+            let (a, b) = (number(&args[0], name)?, number(&args[1], name)?);
+            Value::Bool(match name {
+                "lt" => a < b,
+                "le" => a <= b,
+                "gt" => a > b,
+                _ => a >= b,
+            })
+        }
+        "kindIs" => {
+            arity(name, &args, 2)?;
+            let kind = match &args[1] {
+                Value::Null => "invalid",
+                Value::Bool(_) => "bool",
+                Value::Number(n) if n.is_f64() => "float64",
+                Value::Number(_) => "int64",
+                Value::String(_) => "string",
+                Value::Array(_) => "slice",
+                Value::Object(_) => "map",
+            };
+            Value::Bool(string(&args[0]) == kind)
+        }
+        "semverCompare" => {
+            arity(name, &args, 2)?;
+            Value::Bool(semver_compare(&string(&args[0]), &string(&args[1]))?)
+        }
         "eq" | "ne" => {
             let Some((first, others)) = args.split_first() else {
                 return Err(format!("{name} needs arguments"));
@@ -185,6 +258,64 @@ pub fn call(name: &str, args: Vec<Value>) -> Result<Value, String> {
         }
     };
     Ok(value)
+}
+
+fn number(value: &Value, function: &str) -> Result<f64, String> {
+    value
+        .as_f64()
+        .ok_or_else(|| format!("{function}: {value} is not a number"))
+}
+
+/// sprig's `mergeOverwrite`: maps merge key by key, anything else is replaced.
+fn merge_overwrite(base: &mut Value, other: &Value) {
+    match (base, other) {
+        (Value::Object(base), Value::Object(other)) => {
+            for (key, value) in other {
+                match base.get_mut(key) {
+                    Some(existing) => merge_overwrite(existing, value),
+                    None => {
+                        base.insert(key.clone(), value.clone());
+                    }
+                }
+            }
+        }
+        (base, other) => *base = other.clone(),
+    }
+}
+
+/// sprig's `semverCompare` for one constraint of the form charts use: `>=1.30-0`, `<1.25`, ...
+fn semver_compare(constraint: &str, version: &str) -> Result<bool, String> {
+    let constraint = constraint.trim();
+    let split = constraint
+        .find(|c: char| c.is_ascii_digit())
+        .ok_or_else(|| format!("semverCompare: cannot read the constraint {constraint:?}"))?;
+    let (operator, wanted) = constraint.split_at(split);
+    let parts = |v: &str| -> Result<(u64, u64, u64), String> {
+        let core = v.trim().trim_start_matches('v');
+        let core = core.split(['-', '+']).next().unwrap_or_default();
+        let mut numbers = core.split('.').map(|n| n.parse::<u64>());
+        let mut next = || {
+            numbers
+                .next()
+                .unwrap_or(Ok(0))
+                .map_err(|_| format!("semverCompare: cannot read {v:?}"))
+        };
+        Ok((next()?, next()?, next()?))
+    };
+    let (have, want) = (parts(version)?, parts(wanted)?);
+    Ok(match operator.trim() {
+        ">=" => have >= want,
+        ">" => have > want,
+        "<=" => have <= want,
+        "<" => have < want,
+        "=" | "" => have == want,
+        "!=" => have != want,
+        other => {
+            return Err(format!(
+                "semverCompare: operator {other:?} is not supported"
+            ));
+        }
+    })
 }
 
 /// Go's `fmt.Sprintf` for the verbs charts use: `%s`, `%v`, `%d`, `%q` and `%%`.

@@ -55,9 +55,8 @@ pub struct Installed {
     pub applied: String,
 }
 
-/// `helm install --create-namespace` with `values`: the namespace, the CRDs of crds/ (created,
-/// not templated), then the rendered templates.
-pub async fn install(values: &str) -> Installed {
+/// A fresh local cluster that authorizes by RBAC, and kubectl as its administrator.
+async fn rbac_cluster() -> (LocalCluster, Client, tempfile::TempDir, Kubectl) {
     let cluster = LocalCluster::start(Options {
         authorization: Authorization::Rbac,
         ..Options::default()
@@ -69,6 +68,35 @@ pub async fn install(values: &str) -> Installed {
     let admin_config = dir.path().join("admin.kubeconfig");
     cluster.write_kubeconfig(&admin_config).expect("kubeconfig");
     let kubectl = Kubectl::new(admin_config);
+    (cluster, admin, dir, kubectl)
+}
+
+/// `kubectl apply -k DIR` on a fresh cluster (server-side: the CRDs are too large for the
+/// annotation client-side apply writes), the objects as `kubectl kustomize DIR` builds them.
+pub async fn install_kustomization(kustomization: &Path) -> Installed {
+    let (cluster, admin, dir, kubectl) = rbac_cluster().await;
+    let manifest = kubectl.ok(&["kustomize", path_arg(kustomization)]).await;
+    let manifest_file = kubectl.file("manifest.yaml", &manifest);
+    let applied = kubectl
+        .ok(&["apply", "--server-side", "-k", path_arg(kustomization)])
+        .await;
+    let documents = documents(&manifest);
+    Installed {
+        cluster,
+        admin,
+        dir,
+        kubectl,
+        manifest,
+        manifest_file,
+        documents,
+        applied,
+    }
+}
+
+/// `helm install --create-namespace` with `values`: the namespace, the CRDs of crds/ (created,
+/// not templated), then the rendered templates.
+pub async fn install(values: &str) -> Installed {
+    let (cluster, admin, dir, kubectl) = rbac_cluster().await;
     let rendered = super::render(
         &chart_dir(),
         &super::Release {
@@ -141,7 +169,20 @@ impl Installed {
 
     /// The container args of the Deployment `name`, each `--FLAG=` of `replace` given its value.
     pub fn container_args(&self, name: &str, replace: &[(&str, String)]) -> Vec<String> {
-        let deployment = self.deployment(name);
+        self.container_args_in(RELEASE_NAMESPACE, name, replace)
+    }
+
+    /// [`Installed::container_args`] of a Deployment in `namespace`.
+    pub fn container_args_in(
+        &self,
+        namespace: &str,
+        name: &str,
+        replace: &[(&str, String)],
+    ) -> Vec<String> {
+        let deployment = find(&self.documents, "Deployment", namespace)
+            .into_iter()
+            .find(|d| d["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no Deployment {name} in\n{}", self.manifest));
         deployment["spec"]["template"]["spec"]["containers"][0]["args"]
             .as_array()
             .unwrap()

@@ -12,6 +12,7 @@ mod exec;
 mod funcs;
 pub mod install;
 mod parse;
+mod schema;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -85,6 +86,17 @@ fn files_under(
 
 /// Renders the chart in `chart_dir` for `release`: each template's output, in file-name order.
 pub fn render(chart_dir: &Path, release: &Release) -> Result<Vec<Rendered>, String> {
+    render_with_api_versions(chart_dir, release, &[])
+}
+
+/// [`render`] for a cluster that serves `api_versions` besides the built-in ones (`helm template
+/// --api-versions`), e.g. `cert-manager.io/v1/Certificate`. Values are checked against the
+/// chart's `values.schema.json` first, when it has one, as Helm checks them.
+pub fn render_with_api_versions(
+    chart_dir: &Path,
+    release: &Release,
+    api_versions: &[&str],
+) -> Result<Vec<Rendered>, String> {
     let chart = yaml_to_json(&read(&chart_dir.join("Chart.yaml"))?, "Chart.yaml")?;
     let mut values = yaml_to_json(&read(&chart_dir.join("values.yaml"))?, "values.yaml")?;
     if !release.values.trim().is_empty() {
@@ -92,6 +104,13 @@ pub fn render(chart_dir: &Path, release: &Release) -> Result<Vec<Rendered>, Stri
             &mut values,
             yaml_to_json(release.values, "the release's values")?,
         );
+    }
+    let schema_file = chart_dir.join("values.schema.json");
+    if schema_file.exists() {
+        let schema: Value = serde_json::from_str(&read(&schema_file)?)
+            .map_err(|e| format!("values.schema.json: {e}"))?;
+        schema::validate(&schema, &values)
+            .map_err(|errors| format!("values don't meet the specifications of the schema(s) in the following chart(s):\n{}:\n- {}", chart["name"].as_str().unwrap_or_default(), errors.join("\n- ")))?;
     }
     // Helm exposes Chart.yaml's fields with capitalised names.
     let chart_object: serde_json::Map<String, Value> = chart
@@ -142,7 +161,7 @@ pub fn render(chart_dir: &Path, release: &Release) -> Result<Vec<Rendered>, Stri
             },
             "Capabilities": {
                 "KubeVersion": {"Version": "v1.32.0", "Major": "1", "Minor": "32"},
-                "APIVersions": [],
+                "APIVersions": api_versions,
             },
             "Template": {
                 "Name": format!("{}/{path}", chart["name"].as_str().unwrap_or_default()),

@@ -11,6 +11,8 @@ use serde_json::Value;
 #[derive(Debug, Default, Clone)]
 pub struct Sources {
     pub config_maps: HashMap<String, BTreeMap<String, String>>,
+    /// The `binaryData` keys of each ConfigMap, which volumes (not the environment) can name.
+    pub binary_keys: HashMap<String, Vec<String>>,
     pub secrets: HashMap<String, BTreeMap<String, String>>,
 }
 
@@ -132,9 +134,15 @@ fn value_from(pod: &Value, from: &Value, sources: &Sources) -> Result<Option<Str
     if let Some(resource) = from["resourceFieldRef"]["resource"].as_str() {
         return Ok(Some(resource_field(pod, from, resource)));
     }
-    for (kind, reference, store) in [
-        ("configmap", &from["configMapKeyRef"], &sources.config_maps),
-        ("secret", &from["secretKeyRef"], &sources.secrets),
+    let namespace = pod["metadata"]["namespace"].as_str().unwrap_or_default();
+    for (kind, kind_name, reference, store) in [
+        (
+            "configmap",
+            "ConfigMap",
+            &from["configMapKeyRef"],
+            &sources.config_maps,
+        ),
+        ("secret", "Secret", &from["secretKeyRef"], &sources.secrets),
     ] {
         if !reference.is_object() {
             continue;
@@ -146,7 +154,9 @@ fn value_from(pod: &Value, from: &Value, sources: &Sources) -> Result<Option<Str
             Some(Some(value)) => Ok(Some(value.clone())),
             _ if optional => Ok(None),
             None => Err(format!("{kind} \"{name}\" not found")),
-            Some(None) => Err(format!("couldn't find key {key} in {kind} {name}")),
+            Some(None) => Err(format!(
+                "couldn't find key {key} in {kind_name} {namespace}/{name}"
+            )),
         };
     }
     Ok(None)

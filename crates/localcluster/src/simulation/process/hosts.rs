@@ -28,30 +28,8 @@ pub fn hosts_file(services: &[Value], pods: &[Value], machine_hostname: &str) ->
 
 /// The IP of the first running pod (by name) of the Service's namespace that its selector matches.
 fn selected_pod_ip(service: &Value, pods: &[Value]) -> Option<String> {
-    let selector = service["spec"]["selector"]
-        .as_object()
-        .filter(|s| !s.is_empty())?;
-    let namespace = service["metadata"]["namespace"].as_str();
-    let mut matching: Vec<(&str, &str)> = pods
-        .iter()
-        .filter(|pod| pod["metadata"]["namespace"].as_str() == namespace)
-        .filter(|pod| pod["status"]["phase"] == "Running")
-        .filter(|pod| {
-            selector
-                .iter()
-                .all(|(key, value)| pod["metadata"]["labels"][key] == *value)
-        })
-        .filter_map(|pod| {
-            Some((
-                pod["metadata"]["name"].as_str()?,
-                pod["status"]["podIP"]
-                    .as_str()
-                    .filter(|ip| !ip.is_empty())?,
-            ))
-        })
-        .collect();
-    matching.sort();
-    matching.first().map(|(_, ip)| ip.to_string())
+    let first = *crate::endpoints::selected(service, pods).first()?;
+    first["status"]["podIP"].as_str().map(str::to_string)
 }
 
 #[cfg(test)]

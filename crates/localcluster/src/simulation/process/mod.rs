@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
+use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::ListParams;
 use kube::{Api, Client};
 use serde_json::Value;
@@ -135,13 +135,15 @@ impl ProcessRuntime {
             ))
     }
 
-    /// Starts the Spark container of `pod`, which the kubelet just reported running at `pod_ip`.
-    /// An `Err` says why the container could not start, for its log.
+    /// Starts the Spark container of `pod`, which the kubelet just reported running at `pod_ip`,
+    /// with the kubelet's service variables `services` under its own environment. An `Err` says
+    /// why the container could not start, for its log.
     pub async fn start(
         &self,
         client: &Client,
         pod: &Value,
         pod_ip: &str,
+        services: &[(String, String)],
     ) -> Result<Started, String> {
         let container = self
             .container_of(pod)
@@ -161,7 +163,9 @@ impl ProcessRuntime {
         let base = paths::PathMap::new(&self.installation.spark_home, &work_dir);
         let map = volumes::materialise(client, &pod, container, &pod_dir, base).await?;
 
-        let sources = fetch_sources(client, &namespace, container).await?;
+        let (config_maps, secrets) = env::referenced_sources(container);
+        let sources =
+            super::startup::fetch_sources(client, &namespace, config_maps, secrets).await?;
         let pod_env = env::container_env(&pod, container, &sources)?;
         let mut environment: BTreeMap<String, String> = inherited_env();
         environment.insert(
@@ -171,6 +175,7 @@ impl ProcessRuntime {
         if let Some(java_home) = &self.installation.java_home {
             environment.insert("JAVA_HOME".into(), java_home.to_string_lossy().into_owned());
         }
+        environment.extend(services.iter().cloned());
         for (name, value) in pod_env {
             environment.insert(name, map.rewrite(&value));
         }
@@ -315,39 +320,6 @@ fn inherited_env() -> BTreeMap<String, String> {
                 || name.starts_with("PYENV_")
         })
         .collect()
-}
-
-async fn fetch_sources(
-    client: &Client,
-    namespace: &str,
-    container: &Value,
-) -> Result<env::Sources, String> {
-    let (config_maps, secrets) = env::referenced_sources(container);
-    let mut sources = env::Sources::default();
-    let config_map_api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
-    for name in config_maps {
-        if let Some(cm) = config_map_api
-            .get_opt(&name)
-            .await
-            .map_err(|e| e.to_string())?
-        {
-            sources
-                .config_maps
-                .insert(name, cm.data.unwrap_or_default());
-        }
-    }
-    let secret_api: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    for name in secrets {
-        if let Some(secret) = secret_api.get_opt(&name).await.map_err(|e| e.to_string())? {
-            let data = secret
-                .data
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()));
-            sources.secrets.insert(name, data.collect());
-        }
-    }
-    Ok(sources)
 }
 
 async fn hosts_for(client: &Client, namespace: &str) -> Result<String, String> {

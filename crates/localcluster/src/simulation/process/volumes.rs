@@ -1,20 +1,16 @@
 //! A pod's volumes as directories of its own: ConfigMaps and Secrets written out as files,
 //! emptyDirs created, hostPaths used where they are. The result is the [`PathMap`] from the
-//! container's mount paths to those directories.
+//! container's mount paths to those directories. The kubelet starts a pod only once its volumes'
+//! sources exist (`simulation::startup`), so they are read once here.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::{Api, Client};
 use serde_json::Value;
 
 use super::paths::PathMap;
-
-/// How long a pod waits for a ConfigMap or Secret it mounts, as a kubelet keeps a container in
-/// `ContainerCreating` until its volumes can be set up.
-const SOURCE_WAIT: Duration = Duration::from_secs(30);
 
 /// Writes the volumes `container` mounts under `pod_dir/volumes` and returns the path map of
 /// the container, extending `map` (the image's own directories).
@@ -140,8 +136,8 @@ async fn secret_files(
     }))
 }
 
-/// The object a volume takes its files from: waited for, unless the volume says it is optional
-/// (then `None` when absent); an error naming it when a required one never appears.
+/// The object a volume takes its files from, or `None` when it is optional and absent; an error
+/// naming it when a required one is gone.
 async fn volume_source<K>(
     client: &Client,
     namespace: &str,
@@ -156,29 +152,15 @@ where
         + std::fmt::Debug,
     K::DynamicType: Default,
 {
-    let optional = source["optional"] == true;
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
-    let found = wait_for(|| api.get_opt(name), optional).await;
-    match found.map_err(|e| format!("{kind} \"{name}\": {e}"))? {
+    match api
+        .get_opt(name)
+        .await
+        .map_err(|e| format!("{kind} \"{name}\": {e}"))?
+    {
         Some(object) => Ok(Some(object)),
-        None if optional => Ok(None),
+        None if source["optional"] == true => Ok(None),
         None => Err(format!("{kind} \"{name}\" not found")),
-    }
-}
-
-/// Gets an object, waiting for it to appear unless it is optional.
-async fn wait_for<T, F, Fut>(get: F, optional: bool) -> Result<Option<T>, kube::Error>
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Result<Option<T>, kube::Error>>,
-{
-    let deadline = tokio::time::Instant::now() + SOURCE_WAIT;
-    loop {
-        match get().await? {
-            Some(found) => return Ok(Some(found)),
-            None if optional || tokio::time::Instant::now() >= deadline => return Ok(None),
-            None => tokio::time::sleep(Duration::from_millis(200)).await,
-        }
     }
 }
 

@@ -144,7 +144,7 @@ async fn run_in(
         config_maps: AppIndex::default(),
         services: AppIndex::default(),
         status_writes: StatusWrites::default(),
-        backoffs: Backoffs::default(),
+        backoffs: Backoffs::new(config.requeue_limits),
         submitter: Submitter::new(
             client.clone(),
             config.clone(),
@@ -168,13 +168,22 @@ async fn run_in(
         namespace = namespace.as_deref().unwrap_or("<all>"),
         "starting SparkApplication controller"
     );
+    // What asks for reconciles, counted as controller-runtime counts its queue's adds.
+    let queue = config.metrics.workqueue(reconcile::CONTROLLER);
+    queue.set_max_workers(config.controller_threads);
+    let pod_queue = queue.clone();
     let pod_events = indexed(
         watcher(api::<Slim<Pod, PodStatus>>(&client, &namespace), labelled()),
         context.pods.clone(),
         |pod| ObservedPod::of(&pod.metadata, pod.status.as_ref()),
         config.readiness.clone(),
         "pods",
-    );
+    )
+    .inspect_ok(move |pod| {
+        if let Some(app) = owning_application(pod.clone()) {
+            pod_queue.added(&reconcile::queue_key(app.namespace.as_deref(), &app.name));
+        }
+    });
     // Only the pods' changes call for a reconcile. The ConfigMaps and Services only keep their
     // index current: an application waiting for them to go looks again on its own schedule.
     let indexes = index_config_maps_and_services(&client, &namespace, context.clone());
@@ -192,7 +201,13 @@ async fn run_in(
         "sparkapplications",
     )
     .reflect(application_writer)
-    .applied_objects();
+    .applied_objects()
+    .inspect_ok(move |app| {
+        queue.added(&reconcile::queue_key(
+            app.metadata.namespace.as_deref(),
+            &app.name_any(),
+        ))
+    });
     let unfilled_at_stop = stopped_before_filled(shutdown.clone(), applications.clone());
     let reconciles = Controller::for_stream(application_events, applications)
         .watches_stream(pod_events, owning_application)

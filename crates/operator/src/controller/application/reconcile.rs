@@ -22,12 +22,32 @@ use crate::error::{Error, Result};
 use crate::lifecycle::protocol::{self, Effects};
 use crate::lifecycle::{self, Observation, ObservedPod, SubmissionOutcome};
 use crate::shapes::{CachedApplication, Slim};
-use crate::submitter::objects::delete_labelled;
+use crate::submitter::objects::{delete_if_present, delete_labelled};
+use crate::submitter::operator_defaults;
+use spark_operator_api::naming::driver_pod_name;
+
+/// The controller's name in the work queue metrics, as Kubeflow's (controller-runtime) names it.
+pub const CONTROLLER: &str = "sparkapplication";
+
+/// An application's key in the work queue metrics.
+pub fn queue_key(namespace: Option<&str>, name: &str) -> String {
+    format!("{}/{name}", namespace.unwrap_or_default())
+}
 
 /// A reconcile of `app` as the cache holds it: once the caches are filled and hold the
 /// operator's last status write, the application is decoded and reconciled, or reported when it
-/// cannot be read.
+/// cannot be read. An application of a namespace the operator does not select
+/// (`--namespace-selector`) is left as it is.
 pub async fn start(app: Arc<CachedApplication>, ctx: Arc<Context>) -> Result<Requeue> {
+    let namespace = app.namespace().unwrap_or_default();
+    if !ctx.config.namespace_selection.selects(&namespace).await {
+        return Ok(Requeue::requeue(ctx.config.resync_period));
+    }
+    let _running = ctx
+        .config
+        .metrics
+        .workqueue(CONTROLLER)
+        .started(&queue_key(Some(&namespace), &app.name_any()));
     // Once the controller stops, it no longer polls the pod watch that fills the pod index: a
     // reconcile still waiting for the caches would wait for ever.
     tokio::select! {
@@ -79,22 +99,30 @@ async fn reconcile(
         now,
     };
     let reconciled = protocol::reconcile(&app, &observed, &mut effects).await?;
-    Ok(match reconciled.requeue_after {
-        Some(after) => Requeue::requeue(after),
-        None => Requeue::requeue(ctx.config.resync_period),
-    })
+    let after = reconciled.requeue_after.unwrap_or(ctx.config.resync_period);
+    ctx.config.metrics.workqueue(CONTROLLER).requeued(
+        &queue_key(app.metadata.namespace.as_deref(), &app.name_any()),
+        after,
+        false,
+    );
+    Ok(Requeue::requeue(after))
 }
 
 /// When a reconcile that failed is tried again: at once (nearly) after a conflict, which only
 /// means the application changed; with a growing back-off otherwise, so that an API server in
 /// trouble is not hammered and one back from an outage is used again within seconds.
 pub fn error_policy(app: Arc<CachedApplication>, error: &Error, ctx: Arc<Context>) -> Requeue {
+    let namespace = app.namespace().unwrap_or_default();
     let after = if error.is_conflict() {
         CONFLICT_RETRY
     } else {
-        let namespace = app.namespace().unwrap_or_default();
         ctx.backoffs.failed(&namespace, &app.name_any())
     };
+    ctx.config.metrics.workqueue(CONTROLLER).requeued(
+        &queue_key(Some(&namespace), &app.name_any()),
+        after,
+        true,
+    );
     debug!(app = %app.name_any(), %error, category = error.metric_label(), ?after, "will retry");
     Requeue::requeue(after)
 }
@@ -127,6 +155,27 @@ struct ApiEffects<'a> {
 impl ApiEffects<'_> {
     fn namespace(&self) -> String {
         self.app.namespace().unwrap_or_default()
+    }
+
+    /// The batch scheduler's PodGroup (one per attempt: a retry makes it again) and the driver's
+    /// PodDisruptionBudget.
+    async fn delete_scheduling_objects(&self) -> Result<()> {
+        let client = &self.ctx.client;
+        let namespace = self.namespace();
+        let config = &self.ctx.config;
+        let app = operator_defaults::with_operator_defaults(self.app, config);
+        let pod_group = config
+            .batch_scheduling
+            .gang_of(&app.spec)
+            .and_then(|gang| gang.pod_group(&app.name_any()));
+        if let Some(group) = pod_group {
+            delete_if_present(client, &group.collection_path(&namespace), &group.name).await?;
+        }
+        if config.enable_driver_pdb {
+            let budgets = format!("/apis/policy/v1/namespaces/{namespace}/poddisruptionbudgets");
+            delete_if_present(client, &budgets, &driver_pod_name(self.app)).await?;
+        }
+        Ok(())
     }
 }
 
@@ -186,10 +235,10 @@ impl Effects for ApiEffects<'_> {
             &name,
         )
         .await?;
-        Ok(())
+        self.delete_scheduling_objects().await
     }
 
-    async fn delete_services(&mut self) -> Result<()> {
+    async fn release_ended(&mut self) -> Result<()> {
         let client = &self.ctx.client;
         let namespace = self.namespace();
         let name = self.app.name_any();
@@ -203,7 +252,7 @@ impl Effects for ApiEffects<'_> {
             &name,
         )
         .await?;
-        Ok(())
+        self.delete_scheduling_objects().await
     }
 
     async fn delete_application(&mut self) -> Result<()> {
@@ -257,7 +306,7 @@ async fn reject_invalid(
         status.application_state.state = ApplicationStateType::Failed;
         status.application_state.error_message = Some(message);
         status.termination_time = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(now));
-        status.observed_generation = app.metadata.generation;
+        lifecycle::spec_change::observe(&mut status, app);
         write_status(app, ctx, stored, status).await?;
     }
     Ok(Requeue::await_change())

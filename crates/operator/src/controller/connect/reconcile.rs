@@ -28,8 +28,13 @@ use crate::submission::{LABEL_LAUNCHED_BY, LABEL_SPARK_ROLE, ROLE_EXECUTOR};
 /// How soon a reconcile that lost a race with another writer runs again.
 const CONFLICT_RETRY: Duration = Duration::from_millis(200);
 
-/// A reconcile of `connect` as the cache holds it, once the caches are filled.
+/// A reconcile of `connect` as the cache holds it, once the caches are filled. A SparkConnect of
+/// a namespace the operator does not select (`--namespace-selector`) is left as it is.
 pub async fn start(connect: Arc<SparkConnect>, ctx: Arc<Context>) -> Result<Requeue> {
+    let namespace = connect.namespace().unwrap_or_default();
+    if !ctx.config.namespace_selection.selects(&namespace).await {
+        return Ok(Requeue::requeue(ctx.config.resync_period));
+    }
     tokio::select! {
         biased;
         () = ctx.caches_ready() => {}
@@ -41,7 +46,6 @@ pub async fn start(connect: Arc<SparkConnect>, ctx: Arc<Context>) -> Result<Requ
         .reconciled_by("sparkconnect", reconcile(&connect, &ctx))
         .await;
     if result.is_ok() {
-        let namespace = connect.namespace().unwrap_or_default();
         ctx.backoffs.succeeded(&namespace, &connect.name_any());
     }
     result

@@ -8,6 +8,7 @@ mod lives;
 mod not_running;
 mod observe;
 mod retries;
+mod spec_edits;
 mod suspend_and_changes;
 
 use std::collections::BTreeSet;
@@ -200,7 +201,7 @@ impl protocol::Effects for Run {
         Ok(())
     }
 
-    async fn delete_services(&mut self) -> Result<(), Self::Error> {
+    async fn release_ended(&mut self) -> Result<(), Self::Error> {
         Ok(())
     }
 

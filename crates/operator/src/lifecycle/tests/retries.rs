@@ -39,7 +39,7 @@ fn never_fails_for_good() {
     assert_eq!(failed.reasons(), vec![APPLICATION_FAILED]);
     assert_eq!(
         effects(&failed.actions),
-        vec![Action::DeleteServices],
+        vec![Action::ReleaseEnded],
         "an ended application's Services go"
     );
     let Some(Action::Event { message, .. }) = failed
@@ -67,7 +67,7 @@ fn never_succeeds_once() {
     let completed = run.reconcile();
     assert_eq!(run.state(), State::Completed);
     assert_eq!(completed.reasons(), vec![APPLICATION_COMPLETED]);
-    assert_eq!(effects(&completed.actions), vec![Action::DeleteServices]);
+    assert_eq!(effects(&completed.actions), vec![Action::ReleaseEnded]);
     assert_eq!(run.status().termination_time, Some(Time(at(0))));
 }
 
