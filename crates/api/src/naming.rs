@@ -1,7 +1,7 @@
-//! Names of the objects derived from an application. The operator creates them; validation checks
-//! that an application's name leaves room for them.
+//! Names of the objects derived from an application or a SparkConnect. The operator creates them;
+//! validation checks that a resource's name leaves room for them.
 
-use crate::SparkApplication;
+use crate::{SparkApplication, SparkConnect};
 use kube::ResourceExt;
 
 /// Kubernetes' limit for a DNS-1035 label, which Service names must be.
@@ -35,6 +35,35 @@ pub fn scheduled_run_name(scheduled: &str, unix_seconds: i64) -> String {
     format!("{scheduled}-{unix_seconds}")
 }
 
+/// Suffix of a SparkConnect's server pod and of its default Service (Kubeflow's names).
+pub const CONNECT_SERVER_SUFFIX: &str = "-server";
+/// The longest SparkConnect name whose server Service name is still a valid DNS-1035 label.
+pub const CONNECT_NAME_MAX: usize = DNS_LABEL_MAX - CONNECT_SERVER_SUFFIX.len();
+
+/// The Spark Connect server pod of a SparkConnect: `<name>-server`.
+pub fn connect_server_pod_name(connect: &str) -> String {
+    format!("{connect}{CONNECT_SERVER_SUFFIX}")
+}
+
+/// The ConfigMap holding a SparkConnect's executor pod template: `<name>-conf`.
+pub fn connect_config_map_name(connect: &str) -> String {
+    format!("{connect}-conf")
+}
+
+/// The Service in front of the server: the name `spec.server.service` gives, else
+/// `<name>-server`. (Kubeflow takes the given Service's name even when it is empty, and then
+/// cannot create it.)
+pub fn connect_service_name(connect: &SparkConnect) -> String {
+    connect
+        .spec
+        .server
+        .service
+        .as_ref()
+        .and_then(|service| service.metadata.name.clone())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| connect_server_pod_name(&connect.name_any()))
+}
+
 /// Whether `name` is a DNS-1035 label: lower-case letters, digits and '-', starting with a letter,
 /// ending with a letter or digit, at most 63 characters.
 pub fn is_dns_label(name: &str) -> bool {
@@ -60,6 +89,16 @@ mod tests {
         let scheduled = "s".repeat(SCHEDULED_NAME_MAX);
         let run = scheduled_run_name(&scheduled, 9_999_999_999);
         assert_eq!(run.len(), APPLICATION_NAME_MAX);
+    }
+
+    #[test]
+    fn connect_names_leave_room_for_the_server() {
+        let longest = "c".repeat(CONNECT_NAME_MAX);
+        assert!(is_dns_label(&connect_server_pod_name(&longest)));
+        assert!(!is_dns_label(&connect_server_pod_name(&format!(
+            "{longest}c"
+        ))));
+        assert_eq!(connect_config_map_name("sc"), "sc-conf");
     }
 
     #[test]

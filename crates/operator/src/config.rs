@@ -12,7 +12,7 @@ use crate::scheduling::RunNamePrecision;
 use crate::submission::SubmissionOptions;
 use crate::submission::gang::BatchScheduling;
 
-/// Settings of the SparkApplication controller.
+/// Settings of the controllers.
 #[derive(Debug, Clone)]
 pub struct ControllerConfig {
     /// Namespaces whose applications this operator runs; empty means all.
@@ -47,6 +47,8 @@ pub struct ControllerConfig {
     pub spark_submit: SparkSubmitOptions,
     /// Grace periods, default time to live and executor tracking limit.
     pub lifecycle: crate::lifecycle::Settings,
+    /// How SparkConnect servers that failed are replaced.
+    pub connect: crate::connect::Settings,
     /// Where reconciles and status changes are counted (served by `controller start`).
     pub metrics: crate::metrics::Metrics,
     /// Where the controllers report their caches filled, for `/readyz`.
@@ -100,6 +102,7 @@ impl Default for ControllerConfig {
             submitter: SubmitterKind::Native,
             spark_submit: Default::default(),
             lifecycle: crate::lifecycle::Settings::default(),
+            connect: crate::connect::Settings::default(),
             metrics: crate::metrics::Metrics::default(),
             readiness: crate::runtime::readiness::Readiness::default(),
             run_name_precision: RunNamePrecision::default(),

@@ -339,6 +339,10 @@ async fn metrics_count_runs_once_readyz_waits_for_caches_and_the_chart_grants_ev
             "scheduledsparkapplications/status",
             "update",
         ),
+        // SparkConnects (controller/connect/reconcile.rs): this run makes none.
+        p("", "services", "patch"),
+        p("", "configmaps", "patch"),
+        p("sparkoperator.k8s.io", "sparkconnects/status", "patch"),
         // Only for applications whose pods do not start (controller/application/troubles.rs).
         p("", "events", "list"),
         p("", "resourcequotas", "list"),

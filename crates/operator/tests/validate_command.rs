@@ -36,6 +36,10 @@ fn every_example_is_valid() {
         output.contains("ScheduledSparkApplication spark-pi-scheduled: valid"),
         "{output}"
     );
+    assert!(
+        output.contains("SparkConnect spark-connect: valid"),
+        "{output}"
+    );
 }
 
 #[test]
@@ -55,6 +59,26 @@ fn problems_are_listed_with_their_fields_and_fail_the_command() {
     );
     assert!(output.contains("spec.mainClass: is missing"), "{output}");
     assert!(output.contains("1 resource(s) are invalid"), "{output}");
+
+    let connect = dir.path().join("connect.yaml");
+    std::fs::write(
+        &connect,
+        "apiVersion: sparkoperator.k8s.io/v1alpha1\nkind: SparkConnect\n\
+         metadata: {name: sc, namespace: default}\n\
+         spec: {sparkVersion: 4.0.1, server: {memory: 0m}, executor: {instances: 1}}\n",
+    )
+    .expect("write");
+    let (ok, output) = validate(&[connect]);
+    assert!(!ok, "{output}");
+    assert!(output.contains("SparkConnect sc: 2 problem(s)"), "{output}");
+    assert!(
+        output.contains("spec.image: no container image"),
+        "{output}"
+    );
+    assert!(
+        output.contains("spec.server.memory: \"0m\" is no memory"),
+        "{output}"
+    );
 }
 
 #[test]

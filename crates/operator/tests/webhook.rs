@@ -1,7 +1,7 @@
 //! The admission webhooks through the local cluster's admission flow over HTTPS: `kubectl apply`
-//! of invalid applications is denied with every problem; executor pods of an application are
-//! mutated as it asks, other pods are not; webhook down with failurePolicy Fail and Ignore;
-//! certificate renewal by two replicas sharing a Secret while requests keep coming.
+//! of invalid applications and SparkConnects is denied with every problem; executor pods of an
+//! application are mutated as it asks, other pods are not; webhook down with failurePolicy Fail
+//! and Ignore; certificate renewal by two replicas sharing a Secret while requests keep coming.
 
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ use kube::api::PostParams;
 use serde_json::json;
 use spark_operator::webhook::{Advertise, WebhookConfig, WebhookServer};
 use spark_operator_api::SparkApplication;
-use testkit::fixtures::{SparkApplicationFixture, scheduled, spark_pi};
+use testkit::fixtures::{SparkApplicationFixture, scheduled, spark_connect, spark_pi};
 use testkit::{Env, eventually};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -137,6 +137,23 @@ async fn kubectl_apply_of_invalid_applications_is_denied_with_every_problem() {
     assert!(output.contains("spec.schedule"), "{output}");
     let (ok, output) = kubectl_apply(&env, &spark_pi("fine", "", "")).await;
     assert!(ok, "a valid application is accepted: {output}");
+
+    // SparkConnects, as Kubeflow's validator checks them.
+    let connect = spark_connect("bad-connect", "", "  sparkConf:\n    spark.master: local\n")
+        .replace("memory: 512m", "memory: lots");
+    let (ok, output) = kubectl_apply(&env, &connect).await;
+    assert!(!ok, "an invalid SparkConnect was accepted: {output}");
+    assert!(
+        output.contains(
+            "admission webhook \"validate-sparkoperator-k8s-io-v1alpha1-sparkconnect.sparkoperator.k8s.io\" denied the request: SparkConnect default/bad-connect is invalid (2 problem(s))"
+        ),
+        "{output}"
+    );
+    for text in ["spec.executor.memory", "spec.sparkConf[spark.master]"] {
+        assert!(output.contains(text), "{text:?} not in {output}");
+    }
+    let (ok, output) = kubectl_apply(&env, &spark_connect("fine-connect", "", "")).await;
+    assert!(ok, "a valid SparkConnect is accepted: {output}");
     webhook.stop().await;
 }
 

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// Run and manage Spark applications on Kubernetes (SparkApplication, ScheduledSparkApplication).
+/// Run and manage Spark applications on Kubernetes (SparkApplication, ScheduledSparkApplication,
+/// and SparkConnect with `sparkctl connect`).
 #[derive(Debug, Parser)]
 #[command(name = "sparkctl", version, propagate_version = true)]
 pub struct Cli {
@@ -95,8 +96,66 @@ pub enum Command {
         #[arg(long)]
         remote_port: Option<u16>,
     },
+    /// SparkConnects: Spark Connect servers and their executors.
+    #[command(subcommand, alias = "sparkconnect")]
+    Connect(ConnectCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completion { shell: clap_complete::Shell },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConnectCommand {
+    /// List SparkConnects: state, server pod, running/all executors and age.
+    #[command(alias = "ls")]
+    List {
+        /// List across all namespaces.
+        #[arg(short = 'A', long)]
+        all_namespaces: bool,
+        #[arg(short, long, value_enum, default_value_t)]
+        output: Format,
+    },
+    /// Show a SparkConnect: state and why, server pod, address, every executor.
+    Status {
+        name: String,
+        #[arg(short, long, value_enum, default_value_t)]
+        output: Format,
+    },
+    /// Show the Kubernetes events of a SparkConnect.
+    Event {
+        name: String,
+        /// Keep printing new events until interrupted.
+        #[arg(short, long)]
+        follow: bool,
+    },
+    /// Print the logs of the Spark Connect server, or of one executor.
+    Log {
+        name: String,
+        /// The Spark executor id (`spark-exec-id`) whose logs to print, instead of the server's.
+        #[arg(short, long)]
+        executor: Option<String>,
+        /// Keep streaming until the container ends.
+        #[arg(short, long)]
+        follow: bool,
+        /// Only the last N lines.
+        #[arg(long)]
+        tail: Option<i64>,
+    },
+    /// Delete SparkConnects (and, through their owner references, their server and executors).
+    Delete {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Forward a local port to the server's Spark Connect port (15002) through the API server,
+    /// until interrupted: clients then use sc://localhost:PORT.
+    Forward {
+        name: String,
+        /// The local port (0 picks a free one).
+        #[arg(short = 'p', long, default_value_t = 15002)]
+        local_port: u16,
+        /// The server's port to reach (default: 15002, Spark Connect's; 4040 is its UI).
+        #[arg(long)]
+        remote_port: Option<u16>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -42,13 +42,23 @@ impl Paint {
         self.wrap("1", text)
     }
 
+    /// Green: a state that is where it should be.
+    pub fn good(&self, text: &str) -> String {
+        self.wrap("32", text)
+    }
+
+    /// Yellow: a state on the way.
+    pub fn pending(&self, text: &str) -> String {
+        self.wrap("33", text)
+    }
+
     /// A state, green when it succeeded, red when it failed, yellow on the way.
     pub fn state(&self, state: State) -> String {
         let text = state_name(state);
         match state {
-            State::Completed => self.wrap("32", text),
-            State::Failed | State::SubmissionFailed | State::Failing => self.wrap("31", text),
-            _ => self.wrap("33", text),
+            State::Completed => self.good(text),
+            State::Failed | State::SubmissionFailed | State::Failing => self.error(text),
+            _ => self.pending(text),
         }
     }
 }

@@ -16,7 +16,7 @@ use localcluster::{LocalCluster, Options};
 use spark_operator::config::{ControllerConfig, SubmitterKind};
 use spark_operator::install::{CHART_SPARK_SERVICE_ACCOUNT, install_spark_service_account};
 use spark_operator::submitter::spark_submit::find_spark_home;
-use spark_operator_api::{ApplicationStateType, SparkApplication};
+use spark_operator_api::{ApplicationStateType, SparkApplication, SparkConnect};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -360,8 +360,41 @@ impl Env {
         panic!("{name} not {state:?} within {seconds}s (driver pod phase {phase:?}): {status:?}");
     }
 
+    pub fn connects(&self) -> Api<SparkConnect> {
+        Api::namespaced(self.client.clone(), "default")
+    }
+
+    pub async fn create_connect(&self, yaml: &str) -> SparkConnect {
+        let connect: SparkConnect = serde_yaml::from_str(yaml).expect("test YAML parses");
+        self.connects()
+            .create(&PostParams::default(), &connect)
+            .await
+            .expect("SparkConnect created")
+    }
+
+    /// Waits until the SparkConnect's `status.state` is `state`, for up to `seconds`.
+    pub async fn wait_for_connect(&self, name: &str, state: &str, seconds: u64) -> SparkConnect {
+        let reached = within(seconds, || async {
+            let connect = self
+                .connects()
+                .get_opt(name)
+                .await
+                .expect("get SparkConnect");
+            connect.filter(|c| c.status.as_ref().and_then(|s| s.state.as_deref()) == Some(state))
+        })
+        .await;
+        reached.unwrap_or_else(|| {
+            panic!("SparkConnect {name} not {state} within {seconds}s");
+        })
+    }
+
     /// The reasons of the Events recorded about the application, oldest first.
     pub async fn event_reasons(&self, name: &str) -> Vec<String> {
+        self.event_reasons_of("SparkApplication", name).await
+    }
+
+    /// The reasons of the Events recorded about the object `kind`/`name`, oldest first.
+    pub async fn event_reasons_of(&self, kind: &str, name: &str) -> Vec<String> {
         let events: Api<Event> = Api::namespaced(self.client.clone(), "default");
         let mut list: Vec<Event> = events
             .list(&ListParams::default())
@@ -370,7 +403,7 @@ impl Env {
             .items
             .into_iter()
             .filter(|e| e.involved_object.name.as_deref() == Some(name))
-            .filter(|e| e.involved_object.kind.as_deref() == Some("SparkApplication"))
+            .filter(|e| e.involved_object.kind.as_deref() == Some(kind))
             .collect();
         list.sort_by_key(|e| e.metadata.creation_timestamp.clone().map(|t| t.0));
         list.into_iter().filter_map(|e| e.reason).collect()
@@ -406,6 +439,13 @@ impl Env {
         let Some(uid) = self.app(app).await.and_then(|a| a.metadata.uid) else {
             return BTreeSet::new();
         };
+        self.owned_by_uid(&uid).await
+    }
+
+    /// `Kind/name` of the pods, Services and ConfigMaps the object with `uid` owns, and those its
+    /// pods own.
+    pub async fn owned_by_uid(&self, uid: &str) -> BTreeSet<String> {
+        let uid = uid.to_string();
         let objects = self.objects().await;
         let mut owners = BTreeSet::from([uid.clone()]);
         for (kind, _, refs, object_uid) in &objects {

@@ -1,5 +1,5 @@
-//! The applications the tests run: one Spark Pi, like `examples/spark-pi.yaml`, as the YAML a
-//! user writes (for kubectl, sparkctl and spark-local, which read files) and as typed objects
+//! The resources the tests run: one Spark Pi, like `examples/spark-pi.yaml`, as the YAML a user
+//! writes (for kubectl, sparkctl and spark-local, which read files) and as typed objects
 //! built from that same YAML, with chainable tweaks:
 //!
 //! ```no_run
@@ -11,6 +11,8 @@
 //!
 //! On the local cluster's simulated nodes a driver runs as its annotations say
 //! (`localcluster/run-seconds`, `localcluster/exit-code`, ...): those are what tests vary most.
+//! [`spark_connect`] is a SparkConnect, whose simulated server serves until it is deleted unless
+//! its annotations make it fail.
 
 use serde_yaml::{Mapping, Value};
 use spark_operator_api::SparkApplication;
@@ -64,6 +66,52 @@ pub fn scheduled(name: &str, schedule: &str, extra_spec: &str, application: &str
         "spec": spec,
     });
     serde_yaml::to_string(&scheduled).expect("YAML")
+}
+
+/// A SparkConnect `name` in `default`, like Kubeflow's example: a server template with labels
+/// and annotations (the server pod's annotations given as the inside of a flow mapping, such as
+/// `"localcluster/exit-code": "1"`), two executors from a template, and more `spec` fields (YAML
+/// lines indented by two spaces) added.
+pub fn spark_connect(name: &str, server_annotations: &str, extra_spec: &str) -> String {
+    format!(
+        r#"
+apiVersion: sparkoperator.k8s.io/v1alpha1
+kind: SparkConnect
+metadata:
+  name: {name}
+  namespace: default
+  labels:
+    team: data
+spec:
+  sparkVersion: 4.0.1
+  image: apache/spark:4.0.1
+  server:
+    cores: 1
+    memory: 1g
+    template:
+      metadata:
+        labels:
+          key1: value1
+        annotations: {{{server_annotations}}}
+      spec:
+        serviceAccountName: spark
+        containers:
+          - name: spark-kubernetes-driver
+            imagePullPolicy: IfNotPresent
+  executor:
+    instances: 2
+    cores: 1
+    memory: 512m
+    template:
+      metadata:
+        labels:
+          key1: value1
+      spec:
+        containers:
+          - name: spark-kubernetes-executor
+{extra_spec}
+"#
+    )
 }
 
 /// Fixtures on the SparkApplication type.

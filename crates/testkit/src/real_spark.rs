@@ -14,7 +14,7 @@ use kube::{Api, Client};
 use localcluster::{LocalCluster, Options};
 use spark_operator::config::ControllerConfig;
 use spark_operator::submitter::spark_submit::find_spark_home;
-use spark_operator_api::{ApplicationStateType, SparkApplication};
+use spark_operator_api::{ApplicationStateType, SparkApplication, SparkConnect};
 
 use crate::kubectl::{Kubectl, path_arg};
 use crate::wait::await_condition;
@@ -102,6 +102,54 @@ impl RealSpark {
             .find_map(|line| line.strip_prefix("sparkapplication.sparkoperator.k8s.io/"))
             .unwrap_or_else(|| panic!("no SparkApplication in {path}: {applied}"))
             .to_string()
+    }
+
+    /// Applies an example holding a SparkConnect, waits until it is Ready (failing if it fails)
+    /// and returns it.
+    pub async fn connect_ready(&self, example: &str) -> SparkConnect {
+        let path = crate::repository().join("examples").join(example);
+        let applied = self
+            .kubectl()
+            .ok(&[
+                "apply",
+                "--server-side",
+                "-f",
+                path_arg(&path),
+                "-o",
+                "name",
+            ])
+            .await;
+        let name = applied
+            .lines()
+            .find_map(|line| line.strip_prefix("sparkconnect.sparkoperator.k8s.io/"))
+            .unwrap_or_else(|| panic!("no SparkConnect in {example}: {applied}"))
+            .to_string();
+        let connects: Api<SparkConnect> = Api::default_namespaced(self.client.clone());
+        let state = |connect: Option<&SparkConnect>| {
+            connect
+                .and_then(|c| c.status.as_ref())
+                .and_then(|s| s.state.clone())
+        };
+        let connect = await_condition(
+            connects,
+            &name,
+            RUN_TIMEOUT,
+            move |c: Option<&SparkConnect>| matches!(state(c).as_deref(), Some("Ready" | "Failed")),
+        )
+        .await
+        .unwrap_or_else(|| panic!("{name} was deleted before it was ready"));
+        let status = connect.status.clone().unwrap_or_default();
+        if status.state.as_deref() != Some("Ready") {
+            let pod = status.server.and_then(|s| s.pod_name).unwrap_or_default();
+            let log = self.log(&pod).await;
+            panic!("{name} failed: {:?}\nserver log:\n{log}", status.conditions);
+        }
+        connect
+    }
+
+    /// The client of the cluster.
+    pub fn client(&self) -> Client {
+        self.client.clone()
     }
 
     /// Applies an example, waits for its application to end COMPLETED (failing otherwise) and

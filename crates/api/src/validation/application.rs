@@ -243,30 +243,12 @@ fn role(
     if let Some(cores) = pod.cores.filter(|c| *c < 1) {
         p.add(format!("{path}.cores"), format!("is {cores}: Spark needs a whole number of at least 1 core; use coreRequest for a fractional CPU request"));
     }
-    for (field, value) in [
-        ("memory", &pod.memory),
-        ("memoryOverhead", &pod.memory_overhead),
-    ] {
-        if let Some(value) = value
-            .as_deref()
-            .filter(|v| parse_spark_size_mib(v).is_none())
-        {
-            p.add(format!("{path}.{field}"), format!("{value:?} is not a Spark size: write a whole number with a unit, such as 512m or 2g"));
-        }
-    }
-    // spark-submit refuses a memory of zero ("Driver memory must be a positive number").
-    if let Some(memory) = pod.memory.as_deref().filter(|m| {
-        parse_spark_size_mib(m).is_some()
-            && m.trim()
-                .chars()
-                .take_while(char::is_ascii_digit)
-                .all(|c| c == '0')
-    }) {
-        p.add(
-            format!("{path}.memory"),
-            format!("{memory:?} is no memory, which spark-submit refuses: give a positive size, such as 512m"),
-        );
-    }
+    spark_memory(pod.memory.as_deref(), &format!("{path}.memory"), p);
+    spark_size(
+        pod.memory_overhead.as_deref(),
+        &format!("{path}.memoryOverhead"),
+        p,
+    );
     let quantity = |field: &str, value: Option<&str>, p: &mut Problems| -> Option<f64> {
         let value = value?;
         let parsed = parse_kubernetes_quantity(value);
@@ -443,7 +425,35 @@ fn retries(spec: &SparkApplicationSpec, prefix: &str, p: &mut Problems) {
     }
 }
 
-fn non_negative(value: Option<i64>, path: &str, p: &mut Problems) {
+/// A Spark size (`512m`, `2g`), if given.
+fn spark_size(value: Option<&str>, path: &str, p: &mut Problems) -> bool {
+    match value.filter(|v| parse_spark_size_mib(v).is_none()) {
+        Some(value) => {
+            p.add(path, format!("{value:?} is not a Spark size: write a whole number with a unit, such as 512m or 2g"));
+            false
+        }
+        None => true,
+    }
+}
+
+/// A memory size, if given: a Spark size and not zero, which spark-submit refuses ("Driver
+/// memory must be a positive number").
+pub(super) fn spark_memory(value: Option<&str>, path: &str, p: &mut Problems) {
+    let Some(memory) = value else { return };
+    let zero = memory
+        .trim()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .all(|c| c == '0');
+    if spark_size(Some(memory), path, p) && zero {
+        p.add(
+            path,
+            format!("{memory:?} is no memory, which spark-submit refuses: give a positive size, such as 512m"),
+        );
+    }
+}
+
+pub(super) fn non_negative(value: Option<i64>, path: &str, p: &mut Problems) {
     if let Some(value) = value.filter(|v| *v < 0) {
         p.add(path, format!("is {value}: use 0 or more"));
     }
@@ -455,7 +465,7 @@ fn port_number(port: Option<i32>, path: &str, p: &mut Problems) {
     }
 }
 
-fn service_type(value: Option<&str>, path: &str, p: &mut Problems) {
+pub(super) fn service_type(value: Option<&str>, path: &str, p: &mut Problems) {
     const TYPES: [&str; 4] = ["ClusterIP", "NodePort", "LoadBalancer", "ExternalName"];
     if let Some(value) = value.filter(|v| !TYPES.contains(v)) {
         p.add(
@@ -468,7 +478,7 @@ fn service_type(value: Option<&str>, path: &str, p: &mut Problems) {
     }
 }
 
-fn labels(labels: &BTreeMap<String, String>, path: &str, p: &mut Problems) {
+pub(super) fn labels(labels: &BTreeMap<String, String>, path: &str, p: &mut Problems) {
     for (key, value) in labels {
         if let Some(problem) = label_key_problem(key) {
             p.add(

@@ -89,7 +89,7 @@ fn check_ingress_ports(spec: Option<&Value>, prefix: &str, problems: &mut Proble
     }
 }
 
-fn typed<T: DeserializeOwned>(object: &Value) -> Result<T, FieldError> {
+pub(super) fn typed<T: DeserializeOwned>(object: &Value) -> Result<T, FieldError> {
     serde_path_to_error::deserialize(object).map_err(|error| {
         let path = error.path().to_string();
         let (path, message) = within_flattened_pod_spec(object, &path)

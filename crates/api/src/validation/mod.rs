@@ -1,7 +1,9 @@
 //! Validation as a pure function: every problem of a resource at once, each with the field path and
-//! what to do about it. The operator, the admission webhook and `sparkctl` share these rules.
+//! what to do about it. The operator, the admission webhook and `spark-operator validate` share
+//! these rules, for SparkApplications, ScheduledSparkApplications and SparkConnects.
 
 mod application;
+mod connect;
 mod json;
 mod labels;
 mod names;
@@ -11,6 +13,7 @@ mod scheduled;
 mod spark_conf;
 
 pub use application::validate_application;
+pub use connect::{template_image, validate_connect, validate_connect_json};
 pub use json::{validate_application_json, validate_scheduled_json};
 pub use labels::{label_key_problem, label_value_problem};
 pub use names::{dns_subdomain_problem, image_reference_problem};

@@ -419,7 +419,16 @@ async fn run_started(
         .unwrap_or_default()
         .to_string();
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let running = running_status(&value, "127.0.0.1", pod_ip, &now());
+    let mut running = running_status(&value, "127.0.0.1", pod_ip, &now());
+    let runtime = state.lock().await.processes.clone();
+    let runtime = runtime.filter(|r| r.container_of(&value).is_some());
+    // A process with a TCP probe is ready once it accepts connections (`process::probes`).
+    if let Some(container) = runtime.as_ref().and_then(|r| r.container_of(&value))
+        && process::probes::tcp_probe_port(container).is_some()
+    {
+        let container = container["name"].as_str().unwrap_or_default();
+        running = process::probes::not_ready(&running, container);
+    }
     if let Some(message) = environment_too_large(state, &value).await {
         warn!(pod = %name, "{message}");
         write_status(&api, &name, start_error(&running, &message, &now())).await;
@@ -429,8 +438,7 @@ async fn run_started(
         debug!(pod = %name, "could not start pod");
         return;
     }
-    let runtime = state.lock().await.processes.clone();
-    if let Some(runtime) = runtime.filter(|r| r.container_of(&value).is_some()) {
+    if let Some(runtime) = runtime {
         let state = state.clone();
         let client = client.clone();
         let pod_ip = pod_ip.to_string();
@@ -475,7 +483,23 @@ async fn run_process(
                 pod_key.clone(),
                 (started.control.clone(), runtime.pod_dir(pod)),
             );
-            let code = started.exit.await.unwrap_or(128);
+            let probe = runtime
+                .container_of(pod)
+                .and_then(process::probes::tcp_probe_port);
+            let mut exit = started.exit;
+            let code = match probe {
+                Some(port) => tokio::select! {
+                    code = &mut exit => code,
+                    () = process::probes::accepting(pod_ip, port) => {
+                        let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+                        let ready = process::probes::ready(running, &started.container, &now());
+                        write_status(&api, name, ready).await;
+                        exit.await
+                    }
+                },
+                None => exit.await,
+            }
+            .unwrap_or(128);
             if state.lock().await.running.remove(&pod_key).is_none() {
                 // Stopped because the pod is being deleted: the deletion reports it.
                 return;

@@ -10,8 +10,8 @@
 //!   ask), and stops a deleted pod's containers; [`startup`] is what it waits for first (volume
 //!   sources, images ([`images`]), the containers' environment), reported as a kubelet reports it.
 //! - [`events`]: the Events the scheduler and kubelets record about pods that do not run.
-//! - [`spark`]: what a simulated Spark driver does while it runs: it creates its executor pods,
-//!   and ends them before it ends.
+//! - [`spark`]: what a simulated Spark driver (or Spark Connect server) does while it runs: it
+//!   creates its executor pods, and ends them before it ends.
 //! - [`process`]: with a [`process::ProcessRuntime`], the kubelet runs a pod's Spark container as
 //!   a real process of a local Spark installation instead of simulating it.
 //! - [`resources`]: CPU and memory of nodes and pods, as the scheduler counts them.
@@ -211,6 +211,8 @@ async fn handle(client: &Client, state: &Arc<Mutex<State>>, pod: Pod) {
 fn run_pod(run: kubelet::SimulatedRun) {
     if spark::is_driver(&run.pod) {
         spark::run_driver(run);
+    } else if let Some(script) = spark::connect_server(&run.pod).map(str::to_string) {
+        spark::run_connect_server(run, &script);
     } else {
         run.end_as_planned();
     }

@@ -1,6 +1,8 @@
 //! What a Spark driver does on Kubernetes that the operator relies on, simulated: once running,
 //! it reads its `spark.properties` and creates its executor pods, named, labelled and owned as
-//! Spark's `ExecutorPodsAllocator` makes them; when it ends, its executors end too. A driver run
+//! Spark's `ExecutorPodsAllocator` makes them; when it ends, its executors end too. A Spark
+//! Connect server (a driver in client mode, started by a shell script) does the same from the
+//! `--conf` options of its script, and serves until its pod is deleted. A driver or server run
 //! as a real process (`process`) does all this itself.
 
 use std::collections::BTreeMap;
@@ -13,6 +15,8 @@ use tracing::debug;
 
 use super::executor_pod;
 use super::kubelet::{self, SimulatedRun};
+use super::process::entrypoint::{SparkRole, connect_server_script};
+use super::process::shell;
 use super::{now, post_as};
 
 /// The field manager of a driver's writes: Spark's Kubernetes client, fabric8.
@@ -31,6 +35,32 @@ const MAX_SIMULATED_EXECUTORS: u32 = 64;
 /// Whether the pod is a Spark driver (by Spark's own role label).
 pub fn is_driver(pod: &Value) -> bool {
     pod["metadata"]["labels"]["spark-role"].as_str() == Some("driver")
+}
+
+/// The script of the pod's Spark Connect server container, if it runs one.
+pub fn connect_server(pod: &Value) -> Option<&str> {
+    pod["spec"]["containers"]
+        .as_array()?
+        .iter()
+        .filter(|c| SparkRole::of_container(c) == Some(SparkRole::ConnectServer))
+        .find_map(connect_server_script)
+}
+
+/// The configuration a Spark Connect server starts with: the literal `--conf` options of its
+/// script, and an application id (`spark-` and the pod's uid, where Spark draws a random one).
+pub fn connect_server_conf(pod: &Value, script: &str) -> BTreeMap<String, String> {
+    let mut conf: BTreeMap<String, String> = shell::conf_options(&shell::words(script))
+        .into_iter()
+        .collect();
+    let uid: String = pod["metadata"]["uid"]
+        .as_str()
+        .unwrap_or_default()
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .collect();
+    conf.entry("spark.app.id".into())
+        .or_insert_with(|| format!("spark-{uid}"));
+    conf
 }
 
 /// The name of the ConfigMap holding the driver's `spark.properties`.
@@ -134,10 +164,50 @@ pub(super) fn run_driver(run: SimulatedRun) {
         tokio::spawn(async move {
             tokio::time::sleep(duration).await;
             let _ = creating.await;
-            end_executors(&run.api, &run.pod, run.plan.exit_code).await;
+            if let Some(app_id) = run.pod["metadata"]["labels"]["spark-app-selector"].as_str() {
+                end_executors(&run.api, app_id, run.plan.exit_code).await;
+            }
             run.end().await;
         });
     }
+}
+
+/// A simulated Spark Connect server's run: it creates its executors once running and serves
+/// until its pod is deleted; a run whose planned exit code is not 0 (`localcluster/exit-code`,
+/// or this run's in `localcluster/exit-codes`) fails after `localcluster/run-seconds` instead,
+/// ending its executors first.
+pub(super) fn run_connect_server(run: SimulatedRun, script: &str) {
+    let conf = connect_server_conf(&run.pod, script);
+    let app_id = conf.get("spark.app.id").cloned().unwrap_or_default();
+    let creating = {
+        let api = run.api.clone();
+        let server = run.pod.clone();
+        let conf = conf.clone();
+        tokio::spawn(async move {
+            let template = match conf
+                .get("spark.kubernetes.executor.podTemplateFile")
+                .and_then(|path| mounted_config_map(&server, path))
+            {
+                Some((name, key)) => {
+                    let namespace = server["metadata"]["namespace"].as_str().unwrap_or_default();
+                    let config_maps = Api::namespaced(api.clone().into_client(), namespace);
+                    template_from(&config_maps, &name, &key).await
+                }
+                None => None,
+            };
+            create(&api, executor_pods(&server, &conf, template.as_ref())).await
+        })
+    };
+    if run.plan.exit_code == 0 {
+        return;
+    }
+    let duration = run.plan.duration.unwrap_or_default();
+    tokio::spawn(async move {
+        tokio::time::sleep(duration).await;
+        let _ = creating.await;
+        end_executors(&run.api, &app_id, run.plan.exit_code).await;
+        run.end().await;
+    });
 }
 
 /// Creates the executors of a driver that just started, as the Spark driver would.
@@ -169,17 +239,56 @@ async fn start_executors(api: &Api<Pod>, driver: &Value) {
         }
     };
     let template = match executor_pod::template_config_map(driver) {
-        Some(name) => config_maps
-            .get_opt(&name)
-            .await
-            .ok()
-            .flatten()
-            .and_then(|cm| cm.data?.remove(executor_pod::POD_TEMPLATE_KEY))
-            .and_then(|text| serde_yaml::from_str::<Value>(&text).ok()),
+        Some(name) => template_from(&config_maps, &name, executor_pod::POD_TEMPLATE_KEY).await,
         None => None,
     };
     let conf = parse_properties(&properties);
-    for executor in executor_pods(driver, &conf, template.as_ref()) {
+    create(api, executor_pods(driver, &conf, template.as_ref())).await;
+}
+
+/// The executor pod template under `key` of ConfigMap `name`, if it is there and parses.
+async fn template_from(config_maps: &Api<ConfigMap>, name: &str, key: &str) -> Option<Value> {
+    let text = config_maps.get_opt(name).await.ok()??.data?.remove(key)?;
+    serde_yaml::from_str::<Value>(&text).ok()
+}
+
+/// The ConfigMap and key a pod mounts at `path` (a file of a `configMap` volume), as a Spark
+/// Connect server mounts its executor pod template.
+fn mounted_config_map(pod: &Value, path: &str) -> Option<(String, String)> {
+    let containers = pod["spec"]["containers"].as_array()?;
+    let mount = containers
+        .iter()
+        .filter_map(|c| c["volumeMounts"].as_array())
+        .flatten()
+        .find(|m| {
+            let at = m["mountPath"].as_str().unwrap_or_default();
+            at == path
+                || path
+                    .strip_prefix(at)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        })?;
+    let at = mount["mountPath"].as_str()?;
+    let file = match mount["subPath"].as_str() {
+        Some(sub) if at == path => sub.to_string(),
+        _ => path.strip_prefix(at)?.trim_start_matches('/').to_string(),
+    };
+    let volume = pod["spec"]["volumes"]
+        .as_array()?
+        .iter()
+        .find(|v| v["name"] == mount["name"])?;
+    let source = &volume["configMap"];
+    let key = source["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|i| i["path"].as_str() == Some(&file)))
+        .and_then(|i| i["key"].as_str())
+        .unwrap_or(&file)
+        .to_string();
+    Some((source["name"].as_str()?.to_string(), key))
+}
+
+/// Creates executor pods, as the driver's Kubernetes client.
+async fn create(api: &Api<Pod>, executors: Vec<Value>) {
+    for executor in executors {
         let Ok(pod) = serde_json::from_value::<Pod>(executor) else {
             continue;
         };
@@ -189,11 +298,9 @@ async fn start_executors(api: &Api<Pod>, driver: &Value) {
     }
 }
 
-/// Ends the executors of a driver that is ending, as Spark stops them before the driver exits.
-async fn end_executors(api: &Api<Pod>, driver: &Value, exit_code: i32) {
-    let Some(app_id) = driver["metadata"]["labels"]["spark-app-selector"].as_str() else {
-        return;
-    };
+/// Ends the executors of application `app_id` when its driver ends, as Spark stops them
+/// before the driver exits.
+async fn end_executors(api: &Api<Pod>, app_id: &str, exit_code: i32) {
     let selector = format!("spark-app-selector={app_id},spark-role=executor");
     let Ok(executors) = api.list(&ListParams::default().labels(&selector)).await else {
         return;
@@ -283,6 +390,35 @@ mod tests {
             executor_pods(&driver(), &huge, None).len(),
             MAX_SIMULATED_EXECUTORS as usize
         );
+    }
+
+    #[test]
+    fn a_connect_server_makes_its_executors_from_its_script() {
+        let script = "${SPARK_HOME}/sbin/start-connect-server.sh --master k8s://https://x:443 \
+            --conf spark.kubernetes.executor.label.sparkoperator.k8s.io/connect-name=sc \
+            --conf spark.executor.instances=2 --conf spark.kubernetes.executor.podNamePrefix=sc \
+            --conf 'spark.sql.shuffle.partitions=4' --conf spark.driver.host=$(echo ${POD_IP})";
+        let server = json!({"metadata": {"name": "sc-server", "namespace": "default",
+                                         "uid": "0a-1b", "labels": {"spark-role": "connect-server"}},
+                            "spec": {"containers": [{"name": "spark-kubernetes-driver",
+                                "command": ["bash", "-c"], "args": [script]}]}});
+        assert_eq!(connect_server(&server), Some(script));
+        assert!(!is_driver(&server));
+        let conf = connect_server_conf(&server, script);
+        assert_eq!(conf["spark.app.id"], "spark-0a1b");
+        assert_eq!(conf["spark.sql.shuffle.partitions"], "4");
+        assert!(!conf.contains_key("spark.driver.host"));
+        let pods = executor_pods(&server, &conf, None);
+        assert_eq!(pods.len(), 2);
+        assert_eq!(pods[1]["metadata"]["name"], "sc-exec-2");
+        let labels = &pods[0]["metadata"]["labels"];
+        assert_eq!(labels["sparkoperator.k8s.io/connect-name"], "sc");
+        assert_eq!(labels["spark-role"], "executor");
+        assert_eq!(
+            pods[0]["metadata"]["ownerReferences"][0]["name"],
+            "sc-server"
+        );
+        assert_eq!(connect_server(&driver()), None);
     }
 
     #[test]

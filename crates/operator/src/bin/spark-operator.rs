@@ -34,7 +34,8 @@ enum Command {
         #[command(subcommand)]
         command: WebhookCommand,
     },
-    /// Check SparkApplication and ScheduledSparkApplication YAML files without a cluster.
+    /// Check SparkApplication, ScheduledSparkApplication and SparkConnect YAML files without a
+    /// cluster.
     Validate {
         /// YAML files, each with one or more documents.
         #[arg(required = true)]
@@ -44,8 +45,9 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ControllerCommand {
-    /// Run the SparkApplication and ScheduledSparkApplication controllers against the cluster
-    /// that the standard kubeconfig resolution finds (KUBECONFIG, ~/.kube/config, in-cluster).
+    /// Run the SparkApplication, ScheduledSparkApplication and SparkConnect controllers against
+    /// the cluster that the standard kubeconfig resolution finds (KUBECONFIG, ~/.kube/config,
+    /// in-cluster).
     Start(Box<cli::controller::StartArgs>),
 }
 

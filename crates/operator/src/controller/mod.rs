@@ -1,13 +1,16 @@
-//! The controllers: SparkApplication (`application`) and ScheduledSparkApplication (`scheduled`),
-//! one of each per watched namespace (or one for all), and the caches they read (`cache`).
-//! Decisions are made by the pure `lifecycle` and `scheduling` modules and objects are created by
-//! the `submitter`; this module observes and wires them together.
+//! The controllers: SparkApplication (`application`), ScheduledSparkApplication (`scheduled`) and
+//! SparkConnect (`connect`), one of each per watched namespace (or one for all), and the caches
+//! they read (`cache`). Decisions are made by the pure `lifecycle`, `scheduling` and `connect`
+//! modules and objects are created by the `submitter`; this module observes and wires them
+//! together.
 
 pub mod application;
 pub mod backoff;
 pub mod cache;
+pub mod connect;
 pub mod event_recorder;
 pub mod scheduled;
+pub mod status_patch;
 pub mod watch_backoff;
 
 use kube::runtime::reflector;
@@ -17,7 +20,8 @@ use tracing::debug;
 use crate::config::ControllerConfig;
 use crate::error::Result;
 
-/// Runs the SparkApplication and ScheduledSparkApplication controllers until `shutdown` resolves.
+/// Runs the SparkApplication, ScheduledSparkApplication and SparkConnect controllers until
+/// `shutdown` resolves.
 pub async fn run_all(
     client: Client,
     config: ControllerConfig,
@@ -33,6 +37,7 @@ pub async fn run_all(
             shutdown.clone(),
         )
     }));
+    let connects = connect::run(client.clone(), config.clone(), shutdown.clone());
     let (selection, watch_client, readiness) = (
         config.namespace_selection.clone(),
         client.clone(),
@@ -40,7 +45,9 @@ pub async fn run_all(
     );
     let selection = async move { selection.keep_current(watch_client, readiness).await };
     tokio::select! {
-        (applications, _) = async { futures::join!(application::run(client, config, shutdown), scheduled) } => applications,
+        (applications, _, _) = async {
+            futures::join!(application::run(client, config, shutdown), scheduled, connects)
+        } => applications,
         // The namespace watch ends only with the process.
         () = selection => Ok(()),
     }

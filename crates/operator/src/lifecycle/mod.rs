@@ -62,7 +62,7 @@ use spark_operator_api::{SparkApplication, SparkApplicationStatus};
 pub use events::reasons;
 pub use observe::{
     DriverObservation, DriverPod, ExecutorObservation, ObservedPod, PodPhase, Termination, Waiting,
-    driver_from_pod, executor_from_pod, observe, observe_pods,
+    driver_from_parts, driver_from_pod, executor_from_pod, observe, observe_pods,
 };
 pub use retry::submission_id;
 

@@ -12,12 +12,11 @@ use super::retry::submission_id;
 use super::{Observation, Settings};
 use crate::submission::{
     DRIVER_CONTAINER, LABEL_APP_NAME, LABEL_SPARK_APP_SELECTOR, LABEL_SPARK_ROLE,
-    LABEL_SUBMISSION_ID, ROLE_DRIVER,
+    LABEL_SUBMISSION_ID, ROLE_DRIVER, ROLE_EXECUTOR,
 };
 
 /// Spark's labels on the executor pods it runs.
 const LABEL_SPARK_EXECUTOR_ID: &str = "spark-exec-id";
-const ROLE_EXECUTOR: &str = "executor";
 /// The executor's container under Spark 3+ and before.
 const EXECUTOR_CONTAINERS: [&str; 2] = ["spark-kubernetes-executor", "executor"];
 
@@ -247,7 +246,8 @@ pub fn driver_from_pod(pod: &Pod) -> DriverPod {
     driver_from_parts(&pod.metadata, pod.status.as_ref())
 }
 
-fn driver_from_parts(meta: &ObjectMeta, status: Option<&PodStatus>) -> DriverPod {
+/// The driver as the lifecycle sees it, from the pod's metadata and status.
+pub fn driver_from_parts(meta: &ObjectMeta, status: Option<&PodStatus>) -> DriverPod {
     DriverPod {
         name: name_any(meta),
         submission_id: label(meta, LABEL_SUBMISSION_ID),

@@ -1,9 +1,9 @@
 //! Prometheus metrics with Kubeflow's names (`spark_application_*`, `spark_executor_*`, served
-//! with `--enable-metrics`), and controller-runtime's reconcile metrics
-//! (`controller_runtime_reconcile_*`), work queue metrics (`workqueue`),
-//! `rest_client_requests_total`, `leader_election_master_status` and the process metrics
-//! (`process`), which Kubeflow's operator exposes through controller-runtime and the Prometheus
-//! client.
+//! with `--enable-metrics`), those of SparkConnects in the same style (`spark_connect_*`, see
+//! [`connect`]), and controller-runtime's reconcile metrics (`controller_runtime_reconcile_*`),
+//! work queue metrics (`workqueue`), `rest_client_requests_total`,
+//! `leader_election_master_status` and the process metrics (`process`), which Kubeflow's operator
+//! exposes through controller-runtime and the Prometheus client.
 //!
 //! Counters move on state transitions only (see [`transitions`]); the gauges of running
 //! applications and executors are recomputed from every application a reconcile looks at, so they
@@ -12,6 +12,7 @@
 //! exposed under the same names (the summaries as histograms with only the `+Inf` bucket, which
 //! give the same `_sum` and `_count` series).
 
+pub mod connect;
 mod labels;
 mod process;
 pub mod requests;
@@ -31,9 +32,12 @@ use prometheus_client::metrics::family::{Family, MetricConstructor};
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use spark_operator_api::{SparkApplication, SparkApplicationStatus};
+use spark_operator_api::{
+    SparkApplication, SparkApplicationStatus, SparkConnect, SparkConnectStatus,
+};
 
 use crate::error::Error;
+use connect::ConnectMetrics;
 pub use labels::{
     DEFAULT_START_LATENCY_BUCKETS, DEFAULT_SUBMIT_LATENCY_BUCKETS, MetricsConfig, label_name,
     metric_name,
@@ -88,6 +92,7 @@ struct Inner {
     /// Full names of the counters exposed without `_total`, as Kubeflow names them.
     plain_counters: Vec<String>,
     apps: Applications,
+    connects: ConnectMetrics,
     reconciles: Counters,
     reconcile_errors: Counters,
     reconcile_time: Histograms,
@@ -236,6 +241,8 @@ impl Metrics {
                 kubeflow.register(full(name), help, family.clone());
             }
         }
+        let connects =
+            ConnectMetrics::registered(&mut registry, &config, &mut plain_counters, full);
         let reconciles = Counters::default();
         let reconcile_errors = Counters::default();
         let reconcile_time = Histograms::new_with_constructor(Buckets(RECONCILE_BUCKETS.to_vec()));
@@ -275,6 +282,7 @@ impl Metrics {
                 config,
                 plain_counters,
                 apps,
+                connects,
                 reconciles,
                 reconcile_errors,
                 reconcile_time,
@@ -373,9 +381,38 @@ impl Metrics {
         reconcile: impl Future<Output = Result<Action, Error>>,
     ) -> Result<Action, Error> {
         self.observe_application(app);
+        self.reconciled_by("sparkapplication", reconcile).await
+    }
+
+    /// Updates the gauges from a SparkConnect a reconcile is looking at.
+    pub fn observe_connect(&self, connect: &SparkConnect) {
+        self.inner
+            .connects
+            .track(&self.inner.config, connect, connect.status.as_ref());
+    }
+
+    /// Counts the change from `old` to `new`, just written to the SparkConnect's status.
+    pub fn connect_status_written(
+        &self,
+        connect: &SparkConnect,
+        old: &SparkConnectStatus,
+        new: &SparkConnectStatus,
+    ) {
+        self.inner
+            .connects
+            .status_written(&self.inner.config, connect, old, new);
+    }
+
+    /// Runs one reconcile of the controller `controller` and records its result, duration and
+    /// error category under that name.
+    pub async fn reconciled_by(
+        &self,
+        controller: &str,
+        reconcile: impl Future<Output = Result<Action, Error>>,
+    ) -> Result<Action, Error> {
         let started = tokio::time::Instant::now();
         let result = reconcile.await;
-        let controller = ("controller".to_string(), "sparkapplication".to_string());
+        let controller = ("controller".to_string(), controller.to_string());
         self.inner
             .reconcile_time
             .get_or_create(&vec![controller.clone()])
@@ -478,6 +515,7 @@ impl Metrics {
                 &apps.executor_running,
             );
         }
+        self.inner.connects.expire(&self.inner.config);
         let mut text = String::new();
         if prometheus_client::encoding::prometheus_text::encode(&mut text, &self.inner.registry)
             .is_err()

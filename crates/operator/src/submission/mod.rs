@@ -111,8 +111,9 @@ use spark_operator_api::{IngressTls, SparkApplication};
 
 pub use conf::{DRIVER_TEMPLATE_FILE, EXECUTOR_TEMPLATE_FILE};
 pub use names::{
-    DRIVER_CONTAINER, LABEL_APP_NAME, LABEL_LAUNCHED_BY, LABEL_SPARK_APP_SELECTOR,
-    LABEL_SPARK_ROLE, LABEL_SUBMISSION_ID, ROLE_DRIVER,
+    DRIVER_CONTAINER, EXECUTOR_CONTAINER, LABEL_APP_NAME, LABEL_CREATED_BY, LABEL_LAUNCHED_BY,
+    LABEL_SPARK_APP_SELECTOR, LABEL_SPARK_ROLE, LABEL_SPARK_VERSION, LABEL_SUBMISSION_ID,
+    ROLE_DRIVER, ROLE_EXECUTOR,
 };
 pub use units::{memory_overhead_mib, size_in_mib};
 
@@ -243,23 +244,28 @@ impl SubmissionContext {
         }
     }
 
-    /// The API server URL as spark-submit normalises `--master`: without `k8s://`, `https://`
-    /// assumed when there is no scheme, only http and https accepted.
+    /// The API server URL as spark-submit normalises `--master` ([`api_server_url`]).
     pub fn api_server_url(&self) -> Result<String, SubmissionError> {
-        let raw = self.master_url.trim();
-        let url = raw.strip_prefix("k8s://").unwrap_or(raw);
-        let invalid = || SubmissionError::InvalidMasterUrl(self.master_url.clone());
-        match url.split_once("://") {
-            None if !url.is_empty() => Ok(format!("https://{url}")),
-            Some((scheme, rest))
-                if !rest.is_empty()
-                    && (scheme.eq_ignore_ascii_case("https")
-                        || scheme.eq_ignore_ascii_case("http")) =>
-            {
-                Ok(url.to_string())
-            }
-            _ => Err(invalid()),
+        api_server_url(&self.master_url)
+    }
+}
+
+/// An API server URL as spark-submit normalises `--master`: without `k8s://`, `https://` assumed
+/// when there is no scheme, only http and https accepted.
+pub fn api_server_url(master_url: &str) -> Result<String, SubmissionError> {
+    let raw = master_url.trim();
+    let url = raw.strip_prefix("k8s://").unwrap_or(raw);
+    let invalid = || SubmissionError::InvalidMasterUrl(master_url.to_string());
+    match url.split_once("://") {
+        None if !url.is_empty() => Ok(format!("https://{url}")),
+        Some((scheme, rest))
+            if !rest.is_empty()
+                && (scheme.eq_ignore_ascii_case("https")
+                    || scheme.eq_ignore_ascii_case("http")) =>
+        {
+            Ok(url.to_string())
         }
+        _ => Err(invalid()),
     }
 }
 

@@ -15,6 +15,7 @@ pub const LABEL_SPARK_ROLE: &str = "spark-role";
 pub const LABEL_SPARK_VERSION: &str = "spark-version";
 pub const LABEL_SPARK_APP_NAME: &str = "spark-app-name";
 pub const ROLE_DRIVER: &str = "driver";
+pub const ROLE_EXECUTOR: &str = "executor";
 
 /// Labels Kubeflow's operator puts on the pods and objects of an application.
 pub const LABEL_APP_NAME: &str = "sparkoperator.k8s.io/app-name";

@@ -1,11 +1,12 @@
 //! AdmissionReview in and out, as pure functions: the validating webhook's verdict on a
-//! SparkApplication or ScheduledSparkApplication, and the mutating webhook's patch of a pod.
+//! SparkApplication, ScheduledSparkApplication or SparkConnect, and the mutating webhook's patch
+//! of a pod.
 
 use base64::Engine;
 use serde_json::{Value, json};
 use spark_operator_api::SparkApplication;
 use spark_operator_api::validation::{
-    FieldError, validate_application_json, validate_scheduled_json,
+    FieldError, validate_application_json, validate_connect_json, validate_scheduled_json,
 };
 
 use super::mutate::{self, Role};
@@ -15,7 +16,12 @@ pub const VALIDATE_APPLICATION_PATH: &str =
     "/validate-sparkoperator-k8s-io-v1beta2-sparkapplication";
 pub const VALIDATE_SCHEDULED_PATH: &str =
     "/validate-sparkoperator-k8s-io-v1beta2-scheduledsparkapplication";
+pub const VALIDATE_CONNECT_PATH: &str = "/validate-sparkoperator-k8s-io-v1alpha1-sparkconnect";
 pub const MUTATE_POD_PATH: &str = "/mutate--v1-pod";
+/// Kubeflow's SparkConnect defaulter, which sets nothing (its v1alpha1 defaults are empty): served
+/// so that a configuration naming it works, and answered with no patch. The operator does not
+/// register it, as it would only add a call to every write of a SparkConnect.
+pub const MUTATE_CONNECT_PATH: &str = "/mutate-sparkoperator-k8s-io-v1alpha1-sparkconnect";
 
 /// The fields of a review request the webhooks use.
 #[derive(Debug, Clone)]
@@ -96,6 +102,7 @@ pub fn validate(request: &Request) -> Value {
     let errors: Vec<FieldError> = match request.kind.as_str() {
         "SparkApplication" => validate_application_json(&object),
         "ScheduledSparkApplication" => validate_scheduled_json(&object),
+        "SparkConnect" => validate_connect_json(&object),
         _ => Vec::new(),
     };
     if errors.is_empty() {
@@ -200,6 +207,28 @@ mod tests {
         // An update that leaves the spec alone passes.
         let answer = validate(&review("SparkApplication", "UPDATE", app.clone(), app));
         assert_eq!(answer["response"]["allowed"], true);
+    }
+
+    #[test]
+    fn invalid_spark_connects_are_denied() {
+        let connect = json!({"apiVersion": "sparkoperator.k8s.io/v1alpha1", "kind": "SparkConnect",
+            "metadata": {"name": "sc", "namespace": "default"},
+            "spec": {"sparkVersion": "4.0.1", "server": {}, "executor": {"memory": "lots"},
+                     "sparkConf": {"spark.master": "local"}}});
+        let answer = validate(&review("SparkConnect", "CREATE", connect, Value::Null));
+        assert_eq!(answer["response"]["allowed"], false);
+        let message = answer["response"]["status"]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("SparkConnect default/sc is invalid (3 problem(s))"),
+            "{message}"
+        );
+        for field in [
+            "spec.image",
+            "spec.executor.memory",
+            "spec.sparkConf[spark.master]",
+        ] {
+            assert!(message.contains(field), "{field} in {message}");
+        }
     }
 
     #[test]

@@ -40,9 +40,20 @@ fn row(event: &Event) -> Vec<String> {
 
 pub async fn run(connection: &Connection, name: &str, follow: bool) -> anyhow::Result<ExitCode> {
     let app = application(connection, name).await?;
+    show(connection, "SparkApplication", name, app.uid(), follow).await
+}
+
+/// The Events about the `kind` named `name` (with `uid`, when known), oldest first; with
+/// `follow`, new ones as they come.
+pub(super) async fn show(
+    connection: &Connection,
+    kind: &str,
+    name: &str,
+    uid: Option<String>,
+    follow: bool,
+) -> anyhow::Result<ExitCode> {
     let events: Api<Event> = Api::namespaced(connection.client.clone(), &connection.namespace);
-    let selector = format!("involvedObject.kind=SparkApplication,involvedObject.name={name}");
-    let uid = app.uid();
+    let selector = format!("involvedObject.kind={kind},involvedObject.name={name}");
     let mut list: Vec<Event> = events
         .list(&ListParams::default().fields(&selector))
         .await?

@@ -1,5 +1,6 @@
 //! `forward NAME [-p LOCAL_PORT]`: the driver's UI on a local port, through the API server's
-//! `pods/portforward`, one forwarded stream per local connection.
+//! `pods/portforward`, one forwarded stream per local connection (and the same for a Spark
+//! Connect server's gRPC port, `connect forward`).
 
 use std::process::ExitCode;
 
@@ -32,13 +33,31 @@ pub async fn run(
                 .and_then(|p| u16::try_from(p).ok())
         })
         .unwrap_or(SPARK_UI_PORT);
+    forward(connection, &pod, "driver pod", local_port, remote, None).await
+}
+
+/// Forwards each connection to 127.0.0.1:`local_port` to port `remote` of `pod` (described as
+/// `what`), through the API server, until Ctrl-C; with a `scheme`, the URL clients use is
+/// printed too.
+pub(super) async fn forward(
+    connection: &Connection,
+    pod: &str,
+    what: &str,
+    local_port: u16,
+    remote: u16,
+    scheme: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let pod = pod.to_string();
     let listener = TcpListener::bind(("127.0.0.1", local_port))
         .await
         .with_context(|| {
             format!("cannot listen on 127.0.0.1:{local_port}; choose another with -p")
         })?;
     let local = listener.local_addr()?;
-    println!("Forwarding from {local} -> {remote} (driver pod {pod}); Ctrl-C stops");
+    println!("Forwarding from {local} -> {remote} ({what} {pod}); Ctrl-C stops");
+    if let Some(scheme) = scheme {
+        println!("Clients connect to {scheme}://{local}");
+    }
     let pods: Api<Pod> = Api::namespaced(connection.client.clone(), &connection.namespace);
     loop {
         let (mut client, _) = tokio::select! {

@@ -11,8 +11,8 @@ use kube::{Api, ResourceExt};
 use super::application;
 use crate::connect::Connection;
 
-const DRIVER_CONTAINER: &str = "spark-kubernetes-driver";
-const EXECUTOR_CONTAINER: &str = "spark-kubernetes-executor";
+pub(super) const DRIVER_CONTAINER: &str = "spark-kubernetes-driver";
+pub(super) const EXECUTOR_CONTAINER: &str = "spark-kubernetes-executor";
 
 pub async fn run(
     connection: &Connection,
@@ -50,10 +50,23 @@ pub async fn run(
             (pod.name_any(), EXECUTOR_CONTAINER)
         }
     };
+    print_log(&pods, &pod, name, container, follow, tail).await
+}
+
+/// Prints the log of `container` of `pod` (of the resource `owner`), or of its first container
+/// when it has no such one.
+pub(super) async fn print_log(
+    pods: &Api<Pod>,
+    pod: &str,
+    owner: &str,
+    container: &str,
+    follow: bool,
+    tail: Option<i64>,
+) -> anyhow::Result<ExitCode> {
     let known = pods
-        .get_opt(&pod)
+        .get_opt(pod)
         .await?
-        .ok_or_else(|| anyhow!("pod {pod} of {name} is gone"))?;
+        .ok_or_else(|| anyhow!("pod {pod} of {owner} is gone"))?;
     let containers: Vec<String> = known
         .spec
         .map(|s| s.containers.into_iter().map(|c| c.name).collect())
@@ -72,7 +85,7 @@ pub async fn run(
         tail_lines: tail,
         ..Default::default()
     };
-    let mut lines = pods.log_stream(&pod, &params).await?.lines().boxed();
+    let mut lines = pods.log_stream(pod, &params).await?.lines().boxed();
     while let Some(line) = lines.next().await {
         println!("{}", line?);
     }

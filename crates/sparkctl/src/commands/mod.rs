@@ -6,6 +6,7 @@ mod forward;
 mod logs;
 mod manage;
 mod show;
+mod spark_connect;
 
 use std::process::ExitCode;
 
@@ -50,6 +51,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             local_port,
             remote_port,
         } => forward::run(&connection, &name, local_port, remote_port).await,
+        Command::Connect(command) => spark_connect::run(&connection, command).await,
         Command::Completion { .. } => Ok(ExitCode::SUCCESS),
     }
 }

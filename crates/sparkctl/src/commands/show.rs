@@ -12,7 +12,10 @@ use crate::cli::Format;
 use crate::connect::Connection;
 use crate::output::{Paint, age, state_name, table};
 
-fn print_structured<T: serde::Serialize>(value: &T, format: Format) -> anyhow::Result<bool> {
+pub(super) fn print_structured<T: serde::Serialize>(
+    value: &T,
+    format: Format,
+) -> anyhow::Result<bool> {
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(value)?),
         Format::Yaml => print!("{}", serde_yaml::to_string(value)?),
@@ -21,7 +24,7 @@ fn print_structured<T: serde::Serialize>(value: &T, format: Format) -> anyhow::R
     Ok(true)
 }
 
-fn time(t: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>) -> String {
+pub(super) fn time(t: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>) -> String {
     t.map(|t| t.0.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
         .unwrap_or_else(|| "<none>".into())
 }

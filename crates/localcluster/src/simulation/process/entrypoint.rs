@@ -1,26 +1,44 @@
-//! The command the Spark image's entrypoint runs for a `driver` or `executor` container: the
-//! driver through `spark-submit` in client mode (it is already inside the cluster), the executor
-//! as a plain JVM running Spark's Kubernetes executor backend.
+//! The command the Spark image runs for a Spark container: for a `driver` or `executor`
+//! container, its entrypoint's (the driver through `spark-submit` in client mode, as it is
+//! already inside the cluster; the executor as a plain JVM running Spark's Kubernetes executor
+//! backend); for a container that runs the image's `start-connect-server.sh` through `bash -c`,
+//! the Spark Connect server that script starts.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// The first argument the Spark image's entrypoint dispatches on.
+use super::shell;
+
+/// What a Spark container runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SparkRole {
     Driver,
     Executor,
+    /// `bash -c "<the image's start-connect-server.sh> OPTIONS"`.
+    ConnectServer,
 }
 
+/// The main class `start-connect-server.sh` submits.
+pub const CONNECT_SERVER_CLASS: &str = "org.apache.spark.sql.connect.service.SparkConnectServer";
+
+/// How a command line may name the image's start script.
+const CONNECT_START_SCRIPTS: [&str; 4] = [
+    "${SPARK_HOME}/sbin/start-connect-server.sh",
+    "$SPARK_HOME/sbin/start-connect-server.sh",
+    "\"${SPARK_HOME}\"/sbin/start-connect-server.sh",
+    "/opt/spark/sbin/start-connect-server.sh",
+];
+
 impl SparkRole {
-    /// The role a container's arguments ask the entrypoint for; `None` for any other container
-    /// (including one that replaces the entrypoint with a `command`).
+    /// The role of a container: the first argument the image's entrypoint dispatches on, or a
+    /// shell running the start script of the Spark Connect server; `None` for any other
+    /// container (including one that replaces the entrypoint with another `command`).
     pub fn of_container(container: &serde_json::Value) -> Option<SparkRole> {
         if container["command"]
             .as_array()
             .is_some_and(|command| !command.is_empty())
         {
-            return None;
+            return connect_server_script(container).map(|_| SparkRole::ConnectServer);
         }
         match container["args"][0].as_str() {
             Some("driver") => Some(SparkRole::Driver),
@@ -28,6 +46,51 @@ impl SparkRole {
             _ => None,
         }
     }
+}
+
+/// The script of a container that starts the Spark Connect server through `bash -c`, as
+/// Kubeflow's SparkConnect controller writes it.
+pub fn connect_server_script(container: &serde_json::Value) -> Option<&str> {
+    let command: Vec<&str> = container["command"]
+        .as_array()?
+        .iter()
+        .map(|c| c.as_str())
+        .collect::<Option<_>>()?;
+    if !matches!(
+        command.as_slice(),
+        ["bash" | "/bin/bash" | "/usr/bin/bash", "-c"]
+    ) {
+        return None;
+    }
+    let script = container["args"][0].as_str()?;
+    let first = shell::words(script).into_iter().next()?;
+    CONNECT_START_SCRIPTS
+        .contains(&first.raw.as_str())
+        .then_some(script)
+}
+
+/// `script` with the paths of its literal `--conf` values rewritten by `rewrite` (but the
+/// executors' volume settings, which describe the pods the server makes), each rewritten value
+/// quoted again; every other word as written.
+pub fn rewrite_conf_paths(script: &str, rewrite: impl Fn(&str) -> String) -> String {
+    let words = shell::words(script);
+    let mut out: Vec<String> = Vec::with_capacity(words.len());
+    for (i, word) in words.iter().enumerate() {
+        let after_conf = i > 0 && words[i - 1].literal.as_deref() == Some("--conf");
+        let option = word.literal.as_deref().and_then(|w| w.split_once('='));
+        match option {
+            Some((key, value)) if after_conf && !key.contains(".volumes.") => {
+                let rewritten = rewrite(value);
+                if rewritten == value {
+                    out.push(word.raw.clone());
+                } else {
+                    out.push(shell::quoted(&format!("{key}={rewritten}")));
+                }
+            }
+            _ => out.push(word.raw.clone()),
+        }
+    }
+    out.join(" ")
 }
 
 /// What runs the processes: the Spark installation standing for the image's `/opt/spark`, and
@@ -71,7 +134,43 @@ pub fn command(
     match role {
         SparkRole::Driver => Ok(driver(args, env, installation)),
         SparkRole::Executor => executor(env, installation),
+        SparkRole::ConnectServer => connect_server(args, env, installation),
     }
+}
+
+/// The Spark Connect server, from its container's script (`args[0]`, paths already mapped). The
+/// image's `start-connect-server.sh` runs `spark-daemon.sh submit`, which with
+/// `SPARK_NO_DAEMONIZE` set runs `spark-submit --class SparkConnectServer --name "Spark Connect
+/// server" OPTIONS` in the foreground; the `pyspark` package ships spark-submit and the
+/// server's jar but not the script, so the script's first word is replaced by that command and
+/// the rest is run by bash as written (which expands `$(...)` and `${POD_IP}`). Added at the end
+/// (the last of an option wins): the master as the cluster's plain-HTTP URL, since the server
+/// has no service account token or CA to reach the address it is given, and the pod's IP as the
+/// address to bind, since pods share this machine's ports (Kubeflow binds `0.0.0.0`).
+fn connect_server(
+    args: &[String],
+    env: &BTreeMap<String, String>,
+    installation: &Installation,
+) -> Result<Command, String> {
+    let script = args
+        .first()
+        .ok_or("the Spark Connect server container has no script")?;
+    let pod_ip = env
+        .get("SPARK_LOCAL_IP")
+        .ok_or("the Spark Connect server container has no pod IP")?;
+    let mut words = vec![format!(
+        "exec \"${{SPARK_HOME}}/bin/spark-submit\" --class {CONNECT_SERVER_CLASS} --name 'Spark Connect server'"
+    )];
+    words.extend(shell::words(script).into_iter().skip(1).map(|w| w.raw));
+    words.push(format!("--master k8s://{}", installation.api_url));
+    words.push(format!("--conf spark.driver.bindAddress={pod_ip}"));
+    words.push(format!(
+        "--conf spark.connect.grpc.binding.address={pod_ip}"
+    ));
+    Ok(Command {
+        program: PathBuf::from("bash"),
+        args: vec!["-c".into(), words.join(" ")],
+    })
 }
 
 fn driver(args: &[String], env: &BTreeMap<String, String>, installation: &Installation) -> Command {
@@ -201,6 +300,66 @@ mod tests {
         );
         assert_eq!(role(json!({"args": ["sleep", "1"]})), None);
         assert_eq!(role(json!({"image": "busybox"})), None);
+    }
+
+    #[test]
+    fn a_shell_running_the_start_script_is_a_connect_server() {
+        let server = json!({"command": ["bash", "-c"],
+            "args": ["${SPARK_HOME}/sbin/start-connect-server.sh --master k8s://https://10.0.0.1:443"]});
+        assert_eq!(
+            SparkRole::of_container(&server),
+            Some(SparkRole::ConnectServer)
+        );
+        let other = json!({"command": ["bash", "-c"], "args": ["sleep 1"]});
+        assert_eq!(SparkRole::of_container(&other), None);
+        let sh = json!({"command": ["sh", "-c"],
+            "args": ["${SPARK_HOME}/sbin/start-connect-server.sh"]});
+        assert_eq!(SparkRole::of_container(&sh), None);
+    }
+
+    #[test]
+    fn the_connect_server_runs_spark_submit_bound_to_the_pod_against_the_local_api() {
+        let script = "${SPARK_HOME}/sbin/start-connect-server.sh --master k8s://https://10.0.0.1:443 \
+            --conf spark.kubernetes.executor.podTemplateFile=/tmp/spark/t.yaml \
+            --conf 'spark.app.note=it'\"'\"'s' --conf spark.driver.bindAddress=0.0.0.0 \
+            --conf spark.driver.host=$(echo ${POD_IP})";
+        let rewritten = rewrite_conf_paths(script, |v| v.replace("/tmp/spark", "/pods/p/conf"));
+        assert!(
+            rewritten
+                .contains("--conf 'spark.kubernetes.executor.podTemplateFile=/pods/p/conf/t.yaml'"),
+            "{rewritten}"
+        );
+        assert!(
+            rewritten.contains(r#"'spark.app.note=it'"'"'s'"#),
+            "{rewritten}"
+        );
+        assert!(rewritten.contains("spark.driver.host=$(echo ${POD_IP})"));
+        let env = BTreeMap::from([("SPARK_LOCAL_IP".to_string(), "127.1.0.7".to_string())]);
+        let command = command(
+            SparkRole::ConnectServer,
+            &[rewritten],
+            &env,
+            &installation(),
+        )
+        .unwrap();
+        assert_eq!(command.program, PathBuf::from("bash"));
+        assert_eq!(command.args[0], "-c");
+        let run = &command.args[1];
+        assert!(
+            run.starts_with(
+                "exec \"${SPARK_HOME}/bin/spark-submit\" --class org.apache.spark.sql.connect.service.SparkConnectServer --name 'Spark Connect server' --master k8s://https://10.0.0.1:443 "
+            ),
+            "{run}"
+        );
+        assert!(
+            run.ends_with(
+                "--master k8s://http://127.0.0.1:6444 --conf spark.driver.bindAddress=127.1.0.7 \
+                 --conf spark.connect.grpc.binding.address=127.1.0.7"
+                    .replace("                 ", "")
+                    .as_str()
+            ),
+            "{run}"
+        );
     }
 
     #[test]

@@ -1,13 +1,15 @@
 //! Real processes in place of simulated containers: a pod whose container runs the Spark image's
-//! entrypoint (`driver ...`, `executor`) is run as a local process with a Spark installation
-//! standing for the image's `/opt/spark`. The process gets the pod's environment (downward API
+//! entrypoint (`driver ...`, `executor`) or its Spark Connect server script is run as a local
+//! process with a Spark installation standing for the image's `/opt/spark`. The process gets the pod's environment (downward API
 //! resolved), its volumes as directories of its own, the pod's loopback IP to bind to and a
 //! hosts file naming the Services of its namespace; what it prints becomes the container's log
 //! and its exit status the container's.
 //!
 //! - [`paths`]: container paths to host paths (pure).
 //! - [`env`]: the container's environment (pure).
-//! - [`entrypoint`]: the command the Spark image runs (pure).
+//! - [`entrypoint`]: the command the Spark image runs (pure), reading shell scripts with
+//!   [`shell`] (pure).
+//! - [`probes`]: when a container with a TCP probe is ready.
 //! - [`hosts`]: the hosts file (pure).
 //! - [`volumes`]: ConfigMaps, Secrets and emptyDirs written out.
 
@@ -15,6 +17,8 @@ pub mod entrypoint;
 pub mod env;
 pub mod hosts;
 pub mod paths;
+pub mod probes;
+pub mod shell;
 pub mod volumes;
 
 use std::collections::BTreeMap;
@@ -192,13 +196,16 @@ impl ProcessRuntime {
             pod_dir.join("no-kubeconfig").to_string_lossy().into_owned(),
         );
 
-        let args: Vec<String> = container["args"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .skip(1)
-            .map(|a| map.rewrite(a.as_str().unwrap_or_default()))
-            .collect();
+        let args: Vec<String> = match entrypoint::connect_server_script(container) {
+            Some(script) => vec![entrypoint::rewrite_conf_paths(script, |v| map.rewrite(v))],
+            None => container["args"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .skip(1)
+                .map(|a| map.rewrite(a.as_str().unwrap_or_default()))
+                .collect(),
+        };
         let command = entrypoint::command(role, &args, &environment, &self.installation)?;
         let working_dir = container["workingDir"]
             .as_str()

@@ -3,7 +3,6 @@
 //! Services of applications, found by their `sparkoperator.k8s.io/app-name` label.
 
 mod reconcile;
-mod status_patch;
 mod troubles;
 mod unreadable;
 

@@ -17,7 +17,7 @@ use spark_operator_api::{ApplicationStateType, SparkApplication, SparkApplicatio
 use tracing::{debug, info};
 
 use super::Context;
-use super::status_patch::merge_patch;
+use crate::controller::status_patch::merge_patch;
 use crate::error::{Error, Result};
 use crate::lifecycle::protocol::{self, Effects};
 use crate::lifecycle::{self, Observation, ObservedPod, SubmissionOutcome};
