@@ -36,6 +36,10 @@ fn every_example_is_valid() {
         output.contains("ScheduledSparkApplication spark-pi-scheduled: valid"),
         "{output}"
     );
+    assert!(
+        output.contains("SparkConnect spark-connect: valid"),
+        "{output}"
+    );
 }
 
 #[test]

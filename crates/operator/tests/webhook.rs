@@ -137,6 +137,36 @@ async fn kubectl_apply_of_invalid_applications_is_denied_with_every_problem() {
     assert!(output.contains("spec.schedule"), "{output}");
     let (ok, output) = kubectl_apply(&env, &spark_pi("fine", "", "")).await;
     assert!(ok, "a valid application is accepted: {output}");
+
+    // SparkConnect, as Kubeflow's webhook checks it: the example is admitted; without an image
+    // for its executors and with a stolen token it is denied with both problems.
+    let example =
+        std::fs::read_to_string(testkit::repository().join("examples/spark-connect.yaml")).unwrap();
+    let (ok, output) = kubectl_apply(&env, &example).await;
+    assert!(ok, "the SparkConnect example is accepted: {output}");
+    let broken = example
+        .replace("name: spark-connect\n", "name: broken-connect\n")
+        .replace(
+            "          - name: spark-kubernetes-executor\n            image: apache/spark:4.0.0\n",
+            "          - name: spark-kubernetes-executor\n",
+        )
+        .replace(
+            "  sparkVersion: 4.0.0\n",
+            "  sparkVersion: 4.0.0\n  sparkConf:\n    spark.kubernetes.authenticate.oauthToken: stolen\n",
+        );
+    let (ok, output) = kubectl_apply(&env, &broken).await;
+    assert!(
+        !ok && output.contains(
+            "denied the request: SparkConnect default/broken-connect is invalid (2 problem(s))"
+        ),
+        "{output}"
+    );
+    for text in [
+        "spec.image: is not set, and spec.executor.template",
+        "spec.sparkConf[spark.kubernetes.authenticate.oauthToken]",
+    ] {
+        assert!(output.contains(text), "{text:?} not in {output}");
+    }
     webhook.stop().await;
 }
 

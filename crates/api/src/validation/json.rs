@@ -4,8 +4,8 @@
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::{FieldError, Problems, validate_application, validate_scheduled};
-use crate::{ScheduledSparkApplication, SparkApplication};
+use super::{FieldError, Problems, validate_application, validate_connect, validate_scheduled};
+use crate::{ScheduledSparkApplication, SparkApplication, SparkConnect};
 
 /// Fields typed as enums, whose value must be one of a fixed set, relative to a SparkApplication
 /// spec. (Fields typed as strings with a fixed set of values are checked by the typed rules, which
@@ -49,6 +49,14 @@ pub fn validate_scheduled_json(object: &Value) -> Vec<FieldError> {
     }
     match typed::<ScheduledSparkApplication>(object) {
         Ok(scheduled) => validate_scheduled(&scheduled),
+        Err(error) => vec![error],
+    }
+}
+
+/// Every problem of a SparkConnect given as JSON.
+pub fn validate_connect_json(object: &Value) -> Vec<FieldError> {
+    match typed::<SparkConnect>(object) {
+        Ok(connect) => validate_connect(&connect),
         Err(error) => vec![error],
     }
 }

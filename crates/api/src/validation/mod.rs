@@ -2,6 +2,7 @@
 //! what to do about it. The operator, the admission webhook and `sparkctl` share these rules.
 
 mod application;
+mod connect;
 mod json;
 mod labels;
 mod names;
@@ -11,7 +12,8 @@ mod scheduled;
 mod spark_conf;
 
 pub use application::validate_application;
-pub use json::{validate_application_json, validate_scheduled_json};
+pub use connect::{CONNECT_NAME_MAX, validate_connect};
+pub use json::{validate_application_json, validate_connect_json, validate_scheduled_json};
 pub use labels::{label_key_problem, label_value_problem};
 pub use names::{dns_subdomain_problem, image_reference_problem};
 pub use scheduled::validate_scheduled;

@@ -1,13 +1,13 @@
-//! `spark-operator validate FILE...`: checks SparkApplication and ScheduledSparkApplication files
-//! (YAML or JSON, read as kubectl reads them) with the rules the operator and its webhook apply,
-//! without a cluster.
+//! `spark-operator validate FILE...`: checks SparkApplication, ScheduledSparkApplication and
+//! SparkConnect files (YAML or JSON, read as kubectl reads them) with the rules the operator and
+//! its webhook apply, without a cluster.
 
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use spark_operator_api::documents;
 use spark_operator_api::validation::{
-    FieldError, validate_application_json, validate_scheduled_json,
+    FieldError, validate_application_json, validate_connect_json, validate_scheduled_json,
 };
 
 /// Validates every document of every file; fails if any has a problem.
@@ -33,6 +33,7 @@ pub fn run(files: &[PathBuf]) -> anyhow::Result<()> {
             let errors: Vec<FieldError> = match kind.as_str() {
                 "SparkApplication" => validate_application_json(&value),
                 "ScheduledSparkApplication" => validate_scheduled_json(&value),
+                "SparkConnect" => validate_connect_json(&value),
                 _ => {
                     println!(
                         "{}: {kind} {name}: skipped (not a Spark resource)",

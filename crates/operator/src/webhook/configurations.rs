@@ -9,7 +9,9 @@ use kube::api::{Patch, PatchParams};
 use kube::{Api, Client};
 use serde_json::{Value, json};
 
-use super::review::{MUTATE_POD_PATH, VALIDATE_APPLICATION_PATH, VALIDATE_SCHEDULED_PATH};
+use super::review::{
+    MUTATE_POD_PATH, VALIDATE_APPLICATION_PATH, VALIDATE_CONNECT_PATH, VALIDATE_SCHEDULED_PATH,
+};
 use crate::submission::{LABEL_APP_NAME, LABEL_LAUNCHED_BY};
 
 /// The field manager of every write of the webhook's objects.
@@ -115,12 +117,12 @@ pub fn mutating(registration: &Registration, ca_bundle: &str) -> Value {
     })
 }
 
-/// The validating configuration: SparkApplications and ScheduledSparkApplications on create and
-/// update.
+/// The validating configuration: SparkApplications, ScheduledSparkApplications and SparkConnects
+/// on create and update.
 pub fn validating(registration: &Registration, ca_bundle: &str) -> Value {
-    let rule = |resource: &str| {
+    let rule = |version: &str, resource: &str| {
         json!({"operations": ["CREATE", "UPDATE"], "apiGroups": ["sparkoperator.k8s.io"],
-            "apiVersions": ["v1beta2"], "resources": [resource], "scope": "Namespaced"})
+            "apiVersions": [version], "resources": [resource], "scope": "Namespaced"})
     };
     json!({
         "apiVersion": "admissionregistration.k8s.io/v1",
@@ -128,9 +130,11 @@ pub fn validating(registration: &Registration, ca_bundle: &str) -> Value {
         "metadata": {"name": registration.validating_name},
         "webhooks": [
             webhook(registration, "validate-sparkoperator-k8s-io-v1beta2-sparkapplication.sparkoperator.k8s.io",
-                VALIDATE_APPLICATION_PATH, ca_bundle, rule("sparkapplications")),
+                VALIDATE_APPLICATION_PATH, ca_bundle, rule("v1beta2", "sparkapplications")),
             webhook(registration, "validate-sparkoperator-k8s-io-v1beta2-scheduledsparkapplication.sparkoperator.k8s.io",
-                VALIDATE_SCHEDULED_PATH, ca_bundle, rule("scheduledsparkapplications")),
+                VALIDATE_SCHEDULED_PATH, ca_bundle, rule("v1beta2", "scheduledsparkapplications")),
+            webhook(registration, "validate-sparkoperator-k8s-io-v1alpha1-sparkconnect.sparkoperator.k8s.io",
+                VALIDATE_CONNECT_PATH, ca_bundle, rule("v1alpha1", "sparkconnects")),
         ],
     })
 }
@@ -207,7 +211,11 @@ mod tests {
             port: 9443,
         });
         let v = validating(&service, "PEM");
-        assert_eq!(v["webhooks"].as_array().map(Vec::len), Some(2));
+        assert_eq!(v["webhooks"].as_array().map(Vec::len), Some(3));
+        assert_eq!(
+            v["webhooks"][2]["rules"][0]["resources"][0],
+            "sparkconnects"
+        );
         assert_eq!(v["webhooks"][1]["clientConfig"]["service"]["name"], "svc");
         assert_eq!(
             v["webhooks"][0]["objectSelector"]["matchExpressions"][0]["key"],

@@ -1,8 +1,9 @@
 //! The admission webhooks (`spark-operator webhook start`, or inside `controller start` with
 //! `--enable-webhook`):
 //!
-//! - validating: SparkApplications and ScheduledSparkApplications on create and update, with the
-//!   api crate's rules; denied with every problem, each naming its field and the fix (`review`);
+//! - validating: SparkApplications, ScheduledSparkApplications and SparkConnects on create and
+//!   update, with the api crate's rules; denied with every problem, each naming its field and the
+//!   fix (`review`);
 //! - mutating: driver and executor pods of applications this operator manages get what their
 //!   application asks and they lack (`mutate`, on the submission module's pod templates);
 //! - TLS the operator manages itself: a CA and a serving certificate in a Secret shared by the

@@ -1,11 +1,12 @@
 //! AdmissionReview in and out, as pure functions: the validating webhook's verdict on a
-//! SparkApplication or ScheduledSparkApplication, and the mutating webhook's patch of a pod.
+//! SparkApplication, ScheduledSparkApplication or SparkConnect, and the mutating webhook's patch
+//! of a pod.
 
 use base64::Engine;
 use serde_json::{Value, json};
 use spark_operator_api::SparkApplication;
 use spark_operator_api::validation::{
-    FieldError, validate_application_json, validate_scheduled_json,
+    FieldError, validate_application_json, validate_connect_json, validate_scheduled_json,
 };
 
 use super::mutate::{self, Role};
@@ -15,6 +16,7 @@ pub const VALIDATE_APPLICATION_PATH: &str =
     "/validate-sparkoperator-k8s-io-v1beta2-sparkapplication";
 pub const VALIDATE_SCHEDULED_PATH: &str =
     "/validate-sparkoperator-k8s-io-v1beta2-scheduledsparkapplication";
+pub const VALIDATE_CONNECT_PATH: &str = "/validate-sparkoperator-k8s-io-v1alpha1-sparkconnect";
 pub const MUTATE_POD_PATH: &str = "/mutate--v1-pod";
 
 /// The fields of a review request the webhooks use.
@@ -96,6 +98,7 @@ pub fn validate(request: &Request) -> Value {
     let errors: Vec<FieldError> = match request.kind.as_str() {
         "SparkApplication" => validate_application_json(&object),
         "ScheduledSparkApplication" => validate_scheduled_json(&object),
+        "SparkConnect" => validate_connect_json(&object),
         _ => Vec::new(),
     };
     if errors.is_empty() {

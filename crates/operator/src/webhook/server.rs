@@ -20,7 +20,10 @@ use tokio_rustls::rustls::{
 };
 
 use super::certs::Bundle;
-use super::review::{self, MUTATE_POD_PATH, VALIDATE_APPLICATION_PATH, VALIDATE_SCHEDULED_PATH};
+use super::review::{
+    self, MUTATE_POD_PATH, VALIDATE_APPLICATION_PATH, VALIDATE_CONNECT_PATH,
+    VALIDATE_SCHEDULED_PATH,
+};
 use crate::metrics::Metrics;
 
 /// The serving certificate, replaceable at any time.
@@ -97,6 +100,7 @@ pub fn router(client: Client, metrics: Metrics, scope: Scope) -> Router {
     Router::new()
         .route(VALIDATE_APPLICATION_PATH, post(admit))
         .route(VALIDATE_SCHEDULED_PATH, post(admit))
+        .route(VALIDATE_CONNECT_PATH, post(admit))
         .route(MUTATE_POD_PATH, post(admit))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(Admission {
