@@ -252,9 +252,13 @@ fn volumes_config_maps_and_node_placement() {
         "compute"
     );
     assert_eq!(template_spec.tolerations.as_ref().unwrap().len(), 1);
-    assert_eq!(
-        plan.spark_properties["spark.kubernetes.node.selector.kubernetes.io/os"],
-        "linux"
+    assert!(
+        !template_spec
+            .node_selector
+            .clone()
+            .unwrap()
+            .contains_key("kubernetes.io/os"),
+        "the driver's node selector is the driver's alone"
     );
     assert_eq!(plan.spark_properties["spark.executor.instances"], "2");
 }
