@@ -6,6 +6,8 @@
 use std::path::PathBuf;
 
 use kube::Api;
+use localcluster::simulation::NodesConfig;
+use spark_operator::submission::gang::BatchScheduling;
 use spark_operator_api::{ApplicationStateType, ScheduleState, ScheduledSparkApplication};
 use testkit::kubectl::path_arg;
 use testkit::{Env, repository, within};
@@ -20,9 +22,30 @@ fn examples() -> Vec<PathBuf> {
     files
 }
 
+/// The batch schedulers Kubeflow's scheduler examples name, installed as `spark-local` installs
+/// them, and an operator that gang-schedules with them.
+async fn env_with_batch_schedulers() -> Env {
+    let nodes = NodesConfig {
+        batch_schedulers: ["volcano", "yunikorn", "coscheduling=kube-scheduler"]
+            .iter()
+            .map(|s| s.parse().expect("batch scheduler"))
+            .collect(),
+        ..NodesConfig::default()
+    };
+    let mut env = Env::without_operator_with_nodes(nodes).await;
+    let mut config = env.config();
+    config.batch_scheduling = BatchScheduling {
+        enabled: true,
+        default_scheduler: None,
+        kube_scheduler_names: vec!["kube-scheduler".into()],
+    };
+    env.start_operator_with(config);
+    env
+}
+
 #[tokio::test]
 async fn every_example_runs_on_the_local_cluster() {
-    let env = Env::start().await;
+    let env = env_with_batch_schedulers().await;
     let kubectl = env.kubectl("examples");
     let mut applications = Vec::new();
     let mut schedules = Vec::new();

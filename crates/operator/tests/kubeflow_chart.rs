@@ -264,13 +264,44 @@ async fn kubeflows_default_arguments_run_spark_pi_to_completion() {
             "{series} in\n{scraped}"
         );
     }
+    // The process, work queue and worker metrics Kubeflow's dashboards read, under
+    // controller-runtime's and client_golang's names.
     for name in [
         "workqueue_adds_total{",
+        "workqueue_depth{",
+        "workqueue_retries_total{",
+        "workqueue_queue_duration_seconds_bucket{",
+        "workqueue_work_duration_seconds_bucket{",
+        "workqueue_unfinished_work_seconds{",
+        "workqueue_longest_running_processor_seconds{",
+        "controller_runtime_active_workers{",
         "process_cpu_seconds_total ",
+        "process_resident_memory_bytes ",
         "process_open_fds ",
+        "process_start_time_seconds ",
     ] {
         assert!(scraped.contains(name), "{name} in\n{scraped}");
     }
+    // Each latency histogram has its own buckets (--metrics-job-submit/start-latency-buckets).
+    let buckets = |histogram: &str| -> Vec<&str> {
+        scraped
+            .lines()
+            .filter(|l| l.starts_with(&format!("{histogram}_bucket{{")))
+            .filter(|l| l.contains(r#"app_type="Unknown""#))
+            .collect()
+    };
+    let submit = buckets("spark_application_submit_latency_seconds_histogram");
+    let start = buckets("spark_application_start_latency_seconds_histogram");
+    assert!(
+        submit.iter().any(|l| l.contains(r#"le="0.5""#))
+            && !submit.iter().any(|l| l.contains(r#"le="30"#)),
+        "{submit:?}"
+    );
+    assert!(
+        start.iter().any(|l| l.contains(r#"le="30"#))
+            && !start.iter().any(|l| l.contains(r#"le="0.5""#)),
+        "{start:?}"
+    );
     let leases: Api<Lease> = Api::namespaced(env.client.clone(), "spark-operator");
     assert!(
         leases
@@ -337,12 +368,33 @@ async fn kubeflows_every_feature_arguments_run() {
     );
 
     // --enable-resource-quota-enforcement: the webhook reckons every new application against
-    // its namespace's ResourceQuotas (the arithmetic is lifecycle::quota's, unit-tested). The
-    // local cluster serves no ResourceQuotas, so the webhook cannot read them and refuses, as
-    // Kubeflow's does when its listing fails.
+    // its namespace's ResourceQuotas (the arithmetic is lifecycle::quota's, unit-tested): one
+    // whose driver and executors would exceed them is refused.
+    let quota = serde_json::json!({
+        "apiVersion": "v1", "kind": "ResourceQuota",
+        "metadata": {"name": "small", "namespace": "default"},
+        "spec": {"hard": {"requests.memory": "100Mi"}},
+    });
+    assert!(kubectl.apply(&quota.to_string()).await.0);
+    // The webhook reads the quota's status, which the cluster's quota controller fills in.
+    let counted = within(20, || async {
+        let (_, hard) = kubectl
+            .run(&[
+                "get",
+                "resourcequota",
+                "small",
+                "-o",
+                "jsonpath={.status.hard}",
+            ])
+            .await;
+        hard.contains("requests.memory").then_some(())
+    })
+    .await;
+    assert!(counted.is_some(), "the quota's status is never filled in");
     let (ok, denied) = kubectl.apply(&spark_pi("checked", "", "")).await;
     assert!(
-        !ok && denied.contains("the ResourceQuotas of default could not be read"),
+        !ok && denied.contains("does not fit the ResourceQuotas of its namespace")
+            && denied.contains("small"),
         "{denied}"
     );
     // Namespaces outside --namespaces are not the webhook's: admitted unchanged.

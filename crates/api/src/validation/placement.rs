@@ -73,14 +73,7 @@ pub(crate) fn pod_templates_need_spark_3(
     prefix: &str,
     p: &mut Problems,
 ) {
-    let major = spec
-        .spark_version
-        .trim()
-        .trim_start_matches('v')
-        .split(['.', '-'])
-        .next()
-        .and_then(|m| m.parse::<u32>().ok());
-    let Some(major) = major.filter(|m| *m < 3) else {
+    let Some(major) = spark_major(&spec.spark_version).filter(|m| *m < 3) else {
         return;
     };
     for role in ["driver", "executor"] {
@@ -98,4 +91,14 @@ pub(crate) fn pod_templates_need_spark_3(
             );
         }
     }
+}
+
+/// The major version of a `sparkVersion` such as `3.5.1` or `v4.0.0`, when it has one.
+pub(crate) fn spark_major(version: &str) -> Option<u32> {
+    version
+        .trim()
+        .trim_start_matches('v')
+        .split(['.', '-'])
+        .next()
+        .and_then(|m| m.parse::<u32>().ok())
 }

@@ -104,11 +104,15 @@ impl WorkQueues {
                 .unwrap_or_else(|p| p.into_inner());
             all.entry(controller.to_string()).or_default().clone()
         };
+        let labels: Labels = vec![
+            ("controller".to_string(), controller.to_string()),
+            ("name".to_string(), controller.to_string()),
+        ];
+        // The counters are served from the queue's start, at 0, as client-go's queue metrics are.
+        let _ = self.adds.get_or_create(&labels);
+        let _ = self.retries.get_or_create(&labels);
         WorkQueue {
-            labels: vec![
-                ("controller".to_string(), controller.to_string()),
-                ("name".to_string(), controller.to_string()),
-            ],
+            labels,
             families: self.clone(),
             state,
         }

@@ -248,14 +248,11 @@ fn volumes_config_maps_and_node_placement() {
             .any(|v| v.name == "scratch")
     );
     assert_eq!(
-        template_spec.node_selector.clone().unwrap()["node.kubernetes.io/instance-type"],
-        "compute"
+        template_spec.node_selector.clone().unwrap()["kubernetes.io/os"],
+        "linux",
+        "the executors' own node selector"
     );
     assert_eq!(template_spec.tolerations.as_ref().unwrap().len(), 1);
-    assert_eq!(
-        plan.spark_properties["spark.kubernetes.node.selector.kubernetes.io/os"],
-        "linux"
-    );
     assert_eq!(plan.spark_properties["spark.executor.instances"], "2");
 }
 
