@@ -244,3 +244,35 @@ pub(super) const BUILTINS: &[Builtin] = &[
         &[],
     ),
 ];
+
+/// Resources (group, plural) whose DELETE answers with the object as it was removed; the others
+/// answer a `Status` naming it, as the API server's generic store does unless a resource asks
+/// for its object back. CustomResourceDefinitions are listed because their deletion always waits
+/// for a finalizer in Kubernetes, which answers with the object then.
+pub(super) const RETURN_DELETED_OBJECT: &[(&str, &str)] = &[
+    ("", "pods"),
+    ("", "services"),
+    ("", "nodes"),
+    ("", "namespaces"),
+    ("", "serviceaccounts"),
+    ("", "persistentvolumes"),
+    ("", "persistentvolumeclaims"),
+    ("apiextensions.k8s.io", "customresourcedefinitions"),
+];
+
+/// Resources (group, plural) whose strategies set `metadata.generation` and bump it when the
+/// desired state changes; custom resources always do. Other kinds have no generation.
+pub(super) const TRACK_GENERATION: &[(&str, &str)] = &[
+    ("apps", "deployments"),
+    ("networking.k8s.io", "ingresses"),
+    ("policy", "poddisruptionbudgets"),
+    ("apiextensions.k8s.io", "customresourcedefinitions"),
+    (
+        "admissionregistration.k8s.io",
+        "mutatingwebhookconfigurations",
+    ),
+    (
+        "admissionregistration.k8s.io",
+        "validatingwebhookconfigurations",
+    ),
+];

@@ -35,7 +35,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-pub use delete::{DeleteOptions, Deletion, Propagation};
+pub use delete::{DeleteOptions, Deletion, Propagation, answer as delete_answer};
 pub(crate) use delete::{FOREGROUND_FINALIZER, ORPHAN_FINALIZER, deletion_complete};
 pub use patching::Patch;
 pub use read::{ListOptions, WatchFrame, WatchOptions};

@@ -91,6 +91,9 @@ impl Cluster {
         ] {
             metadata.remove(server_set);
         }
+        if resource.tracks_generation() {
+            metadata.insert("generation".into(), 1.into());
+        }
         let name = meta::name(&object).to_string();
         if name.is_empty()
             && meta::str_at(&object, &["metadata", "generateName"])

@@ -22,7 +22,7 @@ use crate::error::ApiError;
 use crate::kinds::ResourceType;
 use crate::registry::{
     Cluster, DeleteOptions, Deletion, ListOptions, Patch, Propagation, WatchFrame, WatchOptions,
-    WriteOptions,
+    WriteOptions, delete_answer,
 };
 
 /// Larger bodies are refused (the biggest CRDs are around 1 MiB).
@@ -67,7 +67,7 @@ impl Query {
 }
 
 pub fn json_response(code: StatusCode, body: &Value) -> Response {
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let bytes = super::encode::body(body);
     (code, [(header::CONTENT_TYPE, "application/json")], bytes).into_response()
 }
 
@@ -418,7 +418,7 @@ impl Call<'_> {
             return Ok(websocket.on_upgrade(move |socket| send_frames(socket, body)));
         }
         let body = body.map(|frame| {
-            let mut line = serde_json::to_vec(&frame).unwrap_or_default();
+            let mut line = super::encode::watch_event(frame.kind, &frame.object);
             line.push(b'\n');
             Ok::<_, Infallible>(Bytes::from(line))
         });
@@ -530,6 +530,7 @@ impl Call<'_> {
         if let Some(policy) = self.query.get("propagationPolicy") {
             options.propagation = Some(Propagation::parse(policy)?);
         } else if let Some(orphan) = self.query.flag("orphanDependents") {
+            options.orphan_dependents = Some(orphan);
             options.propagation = Some(if orphan {
                 Propagation::Orphan
             } else {
@@ -541,14 +542,16 @@ impl Call<'_> {
 
     async fn delete(&self, name: &str, body: Bytes) -> Result<Response, ApiError> {
         let options = self.delete_options(&body)?;
-        match self
+        let deletion = self
             .cluster
             .delete(self.resource, self.namespace(), name, &options)
-            .await?
-        {
-            Deletion::Deleted(object) => Ok(self.object_response(StatusCode::OK, &object)),
-            Deletion::Pending(object) => Ok(self.object_response(StatusCode::ACCEPTED, &object)),
+            .await?;
+        let (code, body) = delete_answer(self.resource, &deletion, &options);
+        let code = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
+        if matches!(deletion, Deletion::Deleted(_)) && !self.resource.returns_deleted_object() {
+            return Ok(json_response(code, &body));
         }
+        Ok(self.object_response(code, &body))
     }
 
     async fn delete_collection(&self, body: Bytes) -> Result<Response, ApiError> {
@@ -573,7 +576,9 @@ async fn send_frames(
 ) {
     let mut frames = frames;
     while let Some(frame) = frames.next().await {
-        let text = serde_json::to_string(&frame).unwrap_or_default();
+        let mut text = super::encode::watch_event(frame.kind, &frame.object);
+        text.push(b'\n');
+        let text = String::from_utf8(text).unwrap_or_default();
         if socket.send(Message::Text(text.into())).await.is_err() {
             return;
         }
