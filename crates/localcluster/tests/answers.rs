@@ -222,7 +222,7 @@ fn rows() -> Vec<Row> {
             .body(json!({"kind": "DeleteOptions", "apiVersion": "v1", "orphanDependents": false})),
         row("a Deployment starts at generation 1", "POST", DEPLOY, 201)
             .body(deployment())
-            .order(&[(&[], &["kind", "apiVersion", "metadata", "spec"]), (&["metadata"], &["name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp", "managedFields"])])
+            .order(&[(&[], &["kind", "apiVersion", "metadata", "spec", "status"]), (&["metadata"], &["name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp", "managedFields"])])
             .has("/metadata/generation", json!(1)),
         row("a foreground delete answers the object, 200, generation bumped", "DELETE", "/apis/apps/v1/namespaces/default/deployments/web", 200)
             .body(json!({"propagationPolicy": "Foreground"}))

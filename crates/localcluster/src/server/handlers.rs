@@ -176,6 +176,11 @@ async fn dispatch(
         query: &query,
         headers,
     };
+    if request.subresource.as_deref() == Some("scale")
+        && let Some(name) = request.name.as_deref()
+    {
+        return call.scale(method, name, body).await;
+    }
     match (method, request.name.as_deref()) {
         (&Method::GET, None) if request.watch || query.flag("watch") == Some(true) => {
             call.watch(websocket)
@@ -481,17 +486,59 @@ impl Call<'_> {
         Ok(self.object_response(StatusCode::OK, &updated))
     }
 
-    async fn patch(&self, name: &str, body: Bytes) -> Result<Response, ApiError> {
-        let patch = match content_type(self.headers).as_str() {
-            "application/json-patch+json" => Patch::Json(decode_json(&body)?),
-            "application/merge-patch+json" => Patch::Merge(decode_json(&body)?),
-            "application/strategic-merge-patch+json" => Patch::Strategic(decode_json(&body)?),
+    /// The `scale` subresource: read, replaced or patched as a Scale.
+    async fn scale(&self, method: &Method, name: &str, body: Bytes) -> Result<Response, ApiError> {
+        let namespace = self.namespace();
+        let scale = match *method {
+            Method::GET => self.cluster.get_scale(self.resource, namespace, name)?,
+            Method::PUT => {
+                let scale = decode_object(self.headers, &body)?;
+                self.cluster
+                    .update_scale(
+                        self.resource,
+                        namespace,
+                        name,
+                        &scale,
+                        &self.write_options(),
+                    )
+                    .await?
+            }
+            Method::PATCH => {
+                let patch = self.decode_patch(&body)?;
+                self.cluster
+                    .patch_scale(
+                        self.resource,
+                        namespace,
+                        name,
+                        &patch,
+                        &self.write_options(),
+                    )
+                    .await?
+            }
+            _ => {
+                return Err(ApiError::method_not_allowed(format!(
+                    "the server does not allow this method on the requested resource ({method})"
+                )));
+            }
+        };
+        Ok(json_response(StatusCode::OK, &scale))
+    }
+
+    fn decode_patch(&self, body: &[u8]) -> Result<Patch, ApiError> {
+        Ok(match content_type(self.headers).as_str() {
+            "application/json-patch+json" => Patch::Json(decode_json(body)?),
+            "application/merge-patch+json" => Patch::Merge(decode_json(body)?),
+            "application/strategic-merge-patch+json" => Patch::Strategic(decode_json(body)?),
             "application/apply-patch+yaml" => Patch::Apply {
-                object: decode_yaml(&body)?,
+                object: decode_yaml(body)?,
                 force: self.query.flag("force").unwrap_or(false),
             },
             other => return Err(ApiError::unsupported_media_type(other)),
-        };
+        })
+    }
+
+    async fn patch(&self, name: &str, body: Bytes) -> Result<Response, ApiError> {
+        let patch = self.decode_patch(&body)?;
         let mut options = self.write_options();
         if matches!(patch, Patch::Apply { .. })
             && self.query.get("fieldManager").is_none_or(str::is_empty)

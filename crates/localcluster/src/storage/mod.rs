@@ -9,7 +9,8 @@
 //!   All versions of a resource share one key, as they share one etcd key in Kubernetes.
 //! - One monotonic resourceVersion counter for the whole store: every create, update and delete
 //!   takes the next number, which becomes the object's `metadata.resourceVersion`.
-//! - [`Store::create`] fills `metadata.uid`, `creationTimestamp` and a name from `generateName`;
+//! - [`Store::create`] fills `metadata.uid` (unless the caller chose one), `creationTimestamp` and
+//!   a name from `generateName`;
 //!   `generation` is stored as given (the registry sets it for the kinds that track one).
 //!   [`Store::update`] keeps `uid`, `creationTimestamp` and `generation`, bumps a `generation` the
 //!   object has when anything outside `metadata` and `status` changed (or `deletionTimestamp` was
@@ -385,7 +386,9 @@ impl Store {
         } else {
             metadata.insert("namespace".into(), namespace.into());
         }
-        metadata.insert("uid".into(), uuid::Uuid::new_v4().to_string().into());
+        metadata
+            .entry("uid")
+            .or_insert_with(|| uuid::Uuid::new_v4().to_string().into());
         metadata.insert("creationTimestamp".into(), meta::now().into());
         metadata.insert("resourceVersion".into(), rv.to_string().into());
         let key = ObjectKey::new(resource, namespace, &name);
