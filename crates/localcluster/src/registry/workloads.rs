@@ -217,9 +217,9 @@ fn set_defaults(kind: &str, object: &mut Value) {
                 .pointer("/spec/template/metadata/labels")
                 .cloned()
                 .unwrap_or(json!({}));
-            if !object
+            if object
                 .pointer("/spec/selector")
-                .is_some_and(|s| s.as_object().is_some_and(|m| !m.is_empty()))
+                .is_none_or(|s| s.as_object().is_none_or(Map::is_empty))
             {
                 object["spec"]["selector"] = labels.clone();
             }
