@@ -38,7 +38,10 @@ async fn create_get_replace_delete_with_kubernetes_errors() {
         .await
         .unwrap();
     assert!(created.uid().is_some());
-    assert_eq!(created.metadata.generation, Some(1));
+    assert_eq!(
+        created.metadata.generation, None,
+        "ConfigMaps have no generation"
+    );
     let fetched = maps.get("one").await.unwrap();
     assert_eq!(fetched.resource_version(), created.resource_version());
 
@@ -77,7 +80,20 @@ async fn create_get_replace_delete_with_kubernetes_errors() {
         conflict.message
     );
 
-    maps.delete("one", &DeleteParams::default()).await.unwrap();
+    let gone = maps.delete("one", &DeleteParams::default()).await.unwrap();
+    let status = gone
+        .right()
+        .expect("a ConfigMap deleted at once answers a Status");
+    assert_eq!(
+        status.status,
+        Some(kube::core::response::StatusSummary::Success)
+    );
+    let details = status.details.expect("the Status names what was deleted");
+    assert_eq!(
+        (details.name.as_str(), details.kind.as_str()),
+        ("one", "configmaps")
+    );
+    assert_eq!(Some(details.uid), created.uid());
     let kube::Error::Api(missing) = maps.get("one").await.unwrap_err() else {
         panic!("expected an API error")
     };
@@ -237,7 +253,7 @@ async fn finalizers_hold_deletion_until_removed() {
     let marked = maps.delete("held", &DeleteParams::default()).await.unwrap();
     let marked = marked.left().expect("still present while finalized");
     assert!(marked.metadata.deletion_timestamp.is_some());
-    assert_eq!(marked.metadata.generation, Some(2));
+    assert_eq!(marked.metadata.generation, None);
     assert_eq!(marked.uid(), created.uid());
 
     let release = json!({"metadata": {"finalizers": null}});

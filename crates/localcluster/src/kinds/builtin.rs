@@ -148,11 +148,72 @@ pub(super) const BUILTINS: &[Builtin] = &[
         )
     },
     kind("coordination.k8s.io", "v1", "Lease", "leases", NAMESPACED),
-    // Stored and served only: no controller makes the pods of a Deployment.
+    // Workloads: defaulted and validated (`registry/workloads.rs`).
     with(
         kind("apps", "v1", "Deployment", "deployments", NAMESPACED),
         &["deploy"],
         &["all"],
+        &["status", "scale"],
+    ),
+    with(
+        kind("apps", "v1", "ReplicaSet", "replicasets", NAMESPACED),
+        &["rs"],
+        &["all"],
+        &["status", "scale"],
+    ),
+    with(
+        kind("apps", "v1", "StatefulSet", "statefulsets", NAMESPACED),
+        &["sts"],
+        &["all"],
+        &["status", "scale"],
+    ),
+    with(
+        kind("apps", "v1", "DaemonSet", "daemonsets", NAMESPACED),
+        &["ds"],
+        &["all"],
+        &["status"],
+    ),
+    kind(
+        "apps",
+        "v1",
+        "ControllerRevision",
+        "controllerrevisions",
+        NAMESPACED,
+    ),
+    with(
+        kind(
+            "",
+            "v1",
+            "ReplicationController",
+            "replicationcontrollers",
+            NAMESPACED,
+        ),
+        &["rc"],
+        &["all"],
+        &["status", "scale"],
+    ),
+    with(
+        kind("batch", "v1", "Job", "jobs", NAMESPACED),
+        &[],
+        &["all"],
+        &["status"],
+    ),
+    with(
+        kind("batch", "v1", "CronJob", "cronjobs", NAMESPACED),
+        &["cj"],
+        &["all"],
+        &["status"],
+    ),
+    with(
+        kind(
+            "apiregistration.k8s.io",
+            "v1",
+            "APIService",
+            "apiservices",
+            CLUSTER,
+        ),
+        &[],
+        &["api-extensions"],
         &["status"],
     ),
     with(
@@ -242,5 +303,43 @@ pub(super) const BUILTINS: &[Builtin] = &[
         &[],
         &["api-extensions"],
         &[],
+    ),
+];
+
+/// Resources (group, plural) whose DELETE answers with the object as it was removed; the others
+/// answer a `Status` naming it, as the API server's generic store does unless a resource asks
+/// for its object back. CustomResourceDefinitions are listed because their deletion always waits
+/// for a finalizer in Kubernetes, which answers with the object then.
+pub(super) const RETURN_DELETED_OBJECT: &[(&str, &str)] = &[
+    ("", "pods"),
+    ("", "services"),
+    ("", "nodes"),
+    ("", "namespaces"),
+    ("", "serviceaccounts"),
+    ("", "persistentvolumes"),
+    ("", "persistentvolumeclaims"),
+    ("apiextensions.k8s.io", "customresourcedefinitions"),
+];
+
+/// Resources (group, plural) whose strategies set `metadata.generation` and bump it when the
+/// desired state changes; custom resources always do. Other kinds have no generation.
+pub(super) const TRACK_GENERATION: &[(&str, &str)] = &[
+    ("apps", "deployments"),
+    ("apps", "replicasets"),
+    ("apps", "statefulsets"),
+    ("apps", "daemonsets"),
+    ("", "replicationcontrollers"),
+    ("batch", "jobs"),
+    ("batch", "cronjobs"),
+    ("networking.k8s.io", "ingresses"),
+    ("policy", "poddisruptionbudgets"),
+    ("apiextensions.k8s.io", "customresourcedefinitions"),
+    (
+        "admissionregistration.k8s.io",
+        "mutatingwebhookconfigurations",
+    ),
+    (
+        "admissionregistration.k8s.io",
+        "validatingwebhookconfigurations",
     ),
 ];

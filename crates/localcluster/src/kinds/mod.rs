@@ -7,6 +7,7 @@
 mod builtin;
 pub(crate) mod convert;
 mod crd;
+pub(crate) mod field_order;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -63,6 +64,23 @@ impl ResourceType {
         } else {
             format!("{}/{}", self.group, self.version)
         }
+    }
+
+    /// Whether a DELETE that removes the object answers with it rather than a `Status`.
+    pub fn returns_deleted_object(&self) -> bool {
+        self.custom.is_none()
+            && builtin::RETURN_DELETED_OBJECT
+                .iter()
+                .any(|(group, plural)| *group == self.group && *plural == self.plural)
+    }
+
+    /// Whether objects carry a `metadata.generation`, 1 at creation and bumped with each change of
+    /// their desired state.
+    pub fn tracks_generation(&self) -> bool {
+        self.custom.is_some()
+            || builtin::TRACK_GENERATION
+                .iter()
+                .any(|(group, plural)| *group == self.group && *plural == self.plural)
     }
 
     /// `plural` or `plural.group`: the store key, and how error messages name the resource.

@@ -45,6 +45,8 @@ pub struct DeleteOptions {
     /// Background when not given.
     pub propagation: Option<Propagation>,
     pub preconditions: Preconditions,
+    /// The deprecated `orphanDependents`, as given: only `false` changes the answer's code.
+    pub orphan_dependents: Option<bool>,
 }
 
 impl DeleteOptions {
@@ -61,6 +63,7 @@ impl DeleteOptions {
         if let Some(policy) = body.get("propagationPolicy").and_then(Value::as_str) {
             options.propagation = Some(Propagation::parse(policy)?);
         } else if let Some(orphan) = body.get("orphanDependents").and_then(Value::as_bool) {
+            options.orphan_dependents = Some(orphan);
             options.propagation = Some(if orphan {
                 Propagation::Orphan
             } else {
@@ -97,6 +100,40 @@ impl Deletion {
     pub fn object(&self) -> &Value {
         match self {
             Deletion::Deleted(object) | Deletion::Pending(object) => object,
+        }
+    }
+}
+
+/// The code and body of a DELETE's answer, as the API server gives them: 200 with the object while
+/// finalizers or a grace period hold it (202 only when the deprecated `orphanDependents: false`
+/// was asked for), and once it is gone, the object for the few resources that return it, else a
+/// `Status` naming what was deleted (`details.kind` is the resource, as Kubernetes writes it).
+pub fn answer(
+    resource: &ResourceType,
+    deletion: &Deletion,
+    options: &DeleteOptions,
+) -> (u16, Value) {
+    match deletion {
+        Deletion::Pending(object) => {
+            let code = if options.orphan_dependents == Some(false) {
+                202
+            } else {
+                200
+            };
+            (code, object.clone())
+        }
+        Deletion::Deleted(object) if resource.returns_deleted_object() => (200, object.clone()),
+        Deletion::Deleted(object) => {
+            let mut details = serde_json::Map::new();
+            details.insert("name".into(), json!(meta::name(object)));
+            if !resource.group.is_empty() {
+                details.insert("group".into(), json!(resource.group));
+            }
+            details.insert("kind".into(), json!(resource.plural));
+            details.insert("uid".into(), json!(meta::uid(object)));
+            let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {},
+                "status": "Success", "details": details});
+            (200, status)
         }
     }
 }

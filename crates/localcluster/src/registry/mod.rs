@@ -24,8 +24,10 @@
 mod delete;
 mod patching;
 mod read;
+mod scale;
 mod strategy;
 mod validation;
+mod workloads;
 mod write;
 
 use std::collections::HashMap;
@@ -35,10 +37,11 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-pub use delete::{DeleteOptions, Deletion, Propagation};
+pub use delete::{DeleteOptions, Deletion, Propagation, answer as delete_answer};
 pub(crate) use delete::{FOREGROUND_FINALIZER, ORPHAN_FINALIZER, deletion_complete};
 pub use patching::Patch;
 pub use read::{ListOptions, WatchFrame, WatchOptions};
+pub use scale::scale_of;
 pub use write::WriteOptions;
 
 use crate::admission::Admission;

@@ -46,7 +46,7 @@ pub(super) fn prepare_create(
                 map.remove("status");
             }
         }
-        _ => {}
+        _ => super::workloads::prepare_create(resource, object)?,
     }
     Ok(prune_and_default(resource, object))
 }
@@ -76,7 +76,7 @@ pub(super) fn prepare_update(
         ("apiextensions.k8s.io", "customresourcedefinitions") => {
             prepare_crd(Some(current), object)?
         }
-        _ => {}
+        _ => super::workloads::prepare_update(resource, current, object, subresource)?,
     }
     Ok(prune_and_default(resource, object))
 }

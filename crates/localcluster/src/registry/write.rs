@@ -91,6 +91,11 @@ impl Cluster {
         ] {
             metadata.remove(server_set);
         }
+        if resource.tracks_generation() {
+            metadata.insert("generation".into(), 1.into());
+        }
+        // Known before the strategy runs: a Job's selector is made from it.
+        metadata.insert("uid".into(), uuid::Uuid::new_v4().to_string().into());
         let name = meta::name(&object).to_string();
         if name.is_empty()
             && meta::str_at(&object, &["metadata", "generateName"])

@@ -22,7 +22,7 @@ use crate::error::ApiError;
 use crate::kinds::ResourceType;
 use crate::registry::{
     Cluster, DeleteOptions, Deletion, ListOptions, Patch, Propagation, WatchFrame, WatchOptions,
-    WriteOptions,
+    WriteOptions, delete_answer,
 };
 
 /// Larger bodies are refused (the biggest CRDs are around 1 MiB).
@@ -67,7 +67,7 @@ impl Query {
 }
 
 pub fn json_response(code: StatusCode, body: &Value) -> Response {
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let bytes = super::encode::body(body);
     (code, [(header::CONTENT_TYPE, "application/json")], bytes).into_response()
 }
 
@@ -176,6 +176,11 @@ async fn dispatch(
         query: &query,
         headers,
     };
+    if request.subresource.as_deref() == Some("scale")
+        && let Some(name) = request.name.as_deref()
+    {
+        return call.scale(method, name, body).await;
+    }
     match (method, request.name.as_deref()) {
         (&Method::GET, None) if request.watch || query.flag("watch") == Some(true) => {
             call.watch(websocket)
@@ -418,7 +423,7 @@ impl Call<'_> {
             return Ok(websocket.on_upgrade(move |socket| send_frames(socket, body)));
         }
         let body = body.map(|frame| {
-            let mut line = serde_json::to_vec(&frame).unwrap_or_default();
+            let mut line = super::encode::watch_event(frame.kind, &frame.object);
             line.push(b'\n');
             Ok::<_, Infallible>(Bytes::from(line))
         });
@@ -481,17 +486,59 @@ impl Call<'_> {
         Ok(self.object_response(StatusCode::OK, &updated))
     }
 
-    async fn patch(&self, name: &str, body: Bytes) -> Result<Response, ApiError> {
-        let patch = match content_type(self.headers).as_str() {
-            "application/json-patch+json" => Patch::Json(decode_json(&body)?),
-            "application/merge-patch+json" => Patch::Merge(decode_json(&body)?),
-            "application/strategic-merge-patch+json" => Patch::Strategic(decode_json(&body)?),
+    /// The `scale` subresource: read, replaced or patched as a Scale.
+    async fn scale(&self, method: &Method, name: &str, body: Bytes) -> Result<Response, ApiError> {
+        let namespace = self.namespace();
+        let scale = match *method {
+            Method::GET => self.cluster.get_scale(self.resource, namespace, name)?,
+            Method::PUT => {
+                let scale = decode_object(self.headers, &body)?;
+                self.cluster
+                    .update_scale(
+                        self.resource,
+                        namespace,
+                        name,
+                        &scale,
+                        &self.write_options(),
+                    )
+                    .await?
+            }
+            Method::PATCH => {
+                let patch = self.decode_patch(&body)?;
+                self.cluster
+                    .patch_scale(
+                        self.resource,
+                        namespace,
+                        name,
+                        &patch,
+                        &self.write_options(),
+                    )
+                    .await?
+            }
+            _ => {
+                return Err(ApiError::method_not_allowed(format!(
+                    "the server does not allow this method on the requested resource ({method})"
+                )));
+            }
+        };
+        Ok(json_response(StatusCode::OK, &scale))
+    }
+
+    fn decode_patch(&self, body: &[u8]) -> Result<Patch, ApiError> {
+        Ok(match content_type(self.headers).as_str() {
+            "application/json-patch+json" => Patch::Json(decode_json(body)?),
+            "application/merge-patch+json" => Patch::Merge(decode_json(body)?),
+            "application/strategic-merge-patch+json" => Patch::Strategic(decode_json(body)?),
             "application/apply-patch+yaml" => Patch::Apply {
-                object: decode_yaml(&body)?,
+                object: decode_yaml(body)?,
                 force: self.query.flag("force").unwrap_or(false),
             },
             other => return Err(ApiError::unsupported_media_type(other)),
-        };
+        })
+    }
+
+    async fn patch(&self, name: &str, body: Bytes) -> Result<Response, ApiError> {
+        let patch = self.decode_patch(&body)?;
         let mut options = self.write_options();
         if matches!(patch, Patch::Apply { .. })
             && self.query.get("fieldManager").is_none_or(str::is_empty)
@@ -530,6 +577,7 @@ impl Call<'_> {
         if let Some(policy) = self.query.get("propagationPolicy") {
             options.propagation = Some(Propagation::parse(policy)?);
         } else if let Some(orphan) = self.query.flag("orphanDependents") {
+            options.orphan_dependents = Some(orphan);
             options.propagation = Some(if orphan {
                 Propagation::Orphan
             } else {
@@ -541,14 +589,16 @@ impl Call<'_> {
 
     async fn delete(&self, name: &str, body: Bytes) -> Result<Response, ApiError> {
         let options = self.delete_options(&body)?;
-        match self
+        let deletion = self
             .cluster
             .delete(self.resource, self.namespace(), name, &options)
-            .await?
-        {
-            Deletion::Deleted(object) => Ok(self.object_response(StatusCode::OK, &object)),
-            Deletion::Pending(object) => Ok(self.object_response(StatusCode::ACCEPTED, &object)),
+            .await?;
+        let (code, body) = delete_answer(self.resource, &deletion, &options);
+        let code = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
+        if matches!(deletion, Deletion::Deleted(_)) && !self.resource.returns_deleted_object() {
+            return Ok(json_response(code, &body));
         }
+        Ok(self.object_response(code, &body))
     }
 
     async fn delete_collection(&self, body: Bytes) -> Result<Response, ApiError> {
@@ -573,7 +623,9 @@ async fn send_frames(
 ) {
     let mut frames = frames;
     while let Some(frame) = frames.next().await {
-        let text = serde_json::to_string(&frame).unwrap_or_default();
+        let mut text = super::encode::watch_event(frame.kind, &frame.object);
+        text.push(b'\n');
+        let text = String::from_utf8(text).unwrap_or_default();
         if socket.send(Message::Text(text.into())).await.is_err() {
             return;
         }

@@ -3,6 +3,7 @@
 //! `proxy` subresources by `proxy`), served over plain TCP or rustls by hyper.
 
 pub mod discovery;
+mod encode;
 mod handlers;
 mod jsonpath;
 mod metadata;

@@ -11,7 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use k8s_openapi::api::{
-    admissionregistration, apps, coordination, core, events, networking, policy, rbac,
+    admissionregistration, apps, batch, coordination, core, events, networking, policy, rbac,
 };
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions;
 use schemars::generate::SchemaSettings;
@@ -66,6 +66,14 @@ fn builtins() -> &'static Builtins {
             events::v1::Event,
             coordination::v1::Lease,
             apps::v1::Deployment,
+            apps::v1::ReplicaSet,
+            apps::v1::StatefulSet,
+            apps::v1::DaemonSet,
+            apps::v1::ControllerRevision,
+            core::v1::ReplicationController,
+            batch::v1::Job,
+            batch::v1::CronJob,
+            k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService,
             networking::v1::Ingress,
             policy::v1::PodDisruptionBudget,
             rbac::v1::Role,

@@ -9,9 +9,12 @@
 //!   All versions of a resource share one key, as they share one etcd key in Kubernetes.
 //! - One monotonic resourceVersion counter for the whole store: every create, update and delete
 //!   takes the next number, which becomes the object's `metadata.resourceVersion`.
-//! - [`Store::create`] fills `metadata.uid`, `creationTimestamp`, `generation: 1` and a name from
-//!   `generateName`. [`Store::update`] keeps `uid` and `creationTimestamp`, bumps `generation` when
-//!   anything outside `metadata` and `status` changed (or `deletionTimestamp` was just set), checks
+//! - [`Store::create`] fills `metadata.uid` (unless the caller chose one), `creationTimestamp` and
+//!   a name from `generateName`;
+//!   `generation` is stored as given (the registry sets it for the kinds that track one).
+//!   [`Store::update`] keeps `uid`, `creationTimestamp` and `generation`, bumps a `generation` the
+//!   object has when anything outside `metadata` and `status` changed (or `deletionTimestamp` was
+//!   just set), checks
 //!   an expected resourceVersion (optimistic concurrency) and treats an update that changes nothing
 //!   as a no-op: same resourceVersion, no event.
 //! - Watches: every write is broadcast to the watchers whose resource/namespace filter matches, in
@@ -383,10 +386,11 @@ impl Store {
         } else {
             metadata.insert("namespace".into(), namespace.into());
         }
-        metadata.insert("uid".into(), uuid::Uuid::new_v4().to_string().into());
+        metadata
+            .entry("uid")
+            .or_insert_with(|| uuid::Uuid::new_v4().to_string().into());
         metadata.insert("creationTimestamp".into(), meta::now().into());
         metadata.insert("resourceVersion".into(), rv.to_string().into());
-        metadata.insert("generation".into(), 1.into());
         let key = ObjectKey::new(resource, namespace, &name);
         inner.commit(&key, Some(Arc::new(object)), None)
     }
@@ -404,16 +408,13 @@ impl Store {
         if expected_rv.is_some_and(|rv| rv != current_rv) {
             return Err(stale(key));
         }
-        let old_generation = meta::value_at(&current, &["metadata", "generation"])
-            .and_then(Value::as_i64)
-            .unwrap_or(1);
         let deletion_started = meta::deletion_timestamp(&object).is_some()
             && meta::deletion_timestamp(&current).is_none();
-        let generation = if !meta::desired_state_eq(&current, &object) || deletion_started {
-            old_generation + 1
-        } else {
-            old_generation
-        };
+        let changed = !meta::desired_state_eq(&current, &object) || deletion_started;
+        let generation = meta::value_at(&current, &["metadata", "generation"])
+            .and_then(Value::as_i64)
+            .filter(|generation| *generation > 0)
+            .map(|generation| if changed { generation + 1 } else { generation });
         let metadata = meta::metadata_mut(&mut object);
         for kept in ["uid", "creationTimestamp"] {
             match current.get("metadata").and_then(|m| m.get(kept)) {
@@ -427,7 +428,10 @@ impl Store {
         } else {
             metadata.insert("namespace".into(), key.namespace.clone().into());
         }
-        metadata.insert("generation".into(), generation.into());
+        match generation {
+            Some(generation) => metadata.insert("generation".into(), generation.into()),
+            None => metadata.remove("generation"),
+        };
         metadata.insert("resourceVersion".into(), current_rv.to_string().into());
         if object == *current {
             return Ok(current);

@@ -6,6 +6,11 @@ fn pod(name: &str) -> Value {
     json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": {"x": 1}})
 }
 
+/// An object of a kind that tracks its generation (the registry sets the first one).
+fn deployment(name: &str) -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "generation": 1}, "spec": {"x": 1}})
+}
+
 #[test]
 fn create_fills_metadata_and_rejects_duplicates() {
     let store = Store::open(StoreOptions::default()).unwrap();
@@ -13,7 +18,7 @@ fn create_fills_metadata_and_rejects_duplicates() {
     assert_eq!(meta::namespace(&created), "default");
     assert!(!meta::uid(&created).is_empty());
     assert_eq!(meta::resource_version(&created), 1);
-    assert_eq!(created["metadata"]["generation"], 1);
+    assert!(created["metadata"].get("generation").is_none());
     assert!(matches!(
         store.create("pods", "default", pod("a")),
         Err(StoreError::AlreadyExists { .. })
@@ -32,8 +37,10 @@ fn create_fills_metadata_and_rejects_duplicates() {
 #[test]
 fn update_checks_resource_version_and_bumps_generation_on_spec_only() {
     let store = Store::open(StoreOptions::default()).unwrap();
-    let created = store.create("pods", "ns", pod("a")).unwrap();
-    let key = ObjectKey::new("pods", "ns", "a");
+    let created = store
+        .create("deployments.apps", "ns", deployment("a"))
+        .unwrap();
+    let key = ObjectKey::new("deployments.apps", "ns", "a");
     let mut changed = Value::clone(&created);
     changed["status"] = json!({"phase": "Running"});
     let updated = store.update(&key, changed.clone(), Some(1)).unwrap();
@@ -54,6 +61,15 @@ fn update_checks_resource_version_and_bumps_generation_on_spec_only() {
         meta::resource_version(&respec)
     );
     assert_eq!(store.resource_version(), 3);
+    // Objects without a generation get none, whatever changes.
+    let pod = store.create("pods", "ns", pod("p")).unwrap();
+    let mut respec = Value::clone(&pod);
+    respec["spec"]["x"] = json!(3);
+    respec["metadata"]["generation"] = json!(9);
+    let updated = store
+        .update(&ObjectKey::new("pods", "ns", "p"), respec, None)
+        .unwrap();
+    assert!(updated["metadata"].get("generation").is_none());
 }
 
 #[test]
