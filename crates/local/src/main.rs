@@ -17,7 +17,7 @@ use kube::discovery::{Discovery, Scope};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use serde::Deserialize;
-use spark_operator_api::{ApplicationStateType, SparkApplication};
+use spark_operator_api::{ApplicationStateType, SparkApplication, SparkConnect};
 
 use localcluster::simulation::process::paths::IMAGE_SPARK_HOME;
 use spark_operator::config::ControllerConfig;
@@ -124,9 +124,18 @@ async fn run(args: RunLocalArgs) -> anyhow::Result<()> {
         shutdown,
     ));
 
-    let apps = apply_file(&client, &args.file).await?;
-    let Some((namespace, name)) = apps.into_iter().next() else {
-        bail!("{} has no SparkApplication", args.file.display());
+    let applied = apply_file(&client, &args.file).await?;
+    let Some((namespace, name)) = applied.applications.into_iter().next() else {
+        let Some((namespace, name)) = applied.connects.into_iter().next() else {
+            bail!(
+                "{} has no SparkApplication or SparkConnect",
+                args.file.display()
+            );
+        };
+        let served = serve_connect(&client, &namespace, &name, args.timeout_seconds).await;
+        let _ = stop.send(true);
+        let _ = operator.await;
+        return served;
     };
     println!("applied SparkApplication {namespace}/{name}; following its state:");
     let outcome = tokio::time::timeout(
@@ -312,11 +321,66 @@ fn is_application_output(line: &str) -> bool {
 /// Before the first SparkApplication of a namespace, makes there what the Helm chart makes in its
 /// job namespaces (the `spark-operator-spark` service account, its Role and RoleBinding): the API
 /// server refuses a driver whose service account does not exist.
-async fn apply_file(client: &Client, file: &Path) -> anyhow::Result<Vec<(String, String)>> {
+/// The SparkApplications and SparkConnects a file made, as (namespace, name).
+#[derive(Default)]
+struct Applied {
+    applications: Vec<(String, String)>,
+    connects: Vec<(String, String)>,
+}
+
+/// A local Spark Connect endpoint: waits until the server is Ready, prints the `sc://` URL the
+/// client connects to (the server pod's address: pods run as local processes on loopback
+/// addresses), then serves until interrupted.
+async fn serve_connect(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    timeout_seconds: u64,
+) -> anyhow::Result<()> {
+    println!("applied SparkConnect {namespace}/{name}; waiting for its server to be Ready");
+    let connects: Api<SparkConnect> = Api::namespaced(client.clone(), namespace);
+    let ready = tokio::time::timeout(Duration::from_secs(timeout_seconds), async {
+        let mut last = None;
+        loop {
+            let status = connects.get(name).await?.status.unwrap_or_default();
+            if status.state != last {
+                println!("  {}", status.state.as_deref().unwrap_or("(no state yet)"));
+                last = status.state.clone();
+            }
+            match status.state.as_deref() {
+                Some("Ready") => return anyhow::Ok(status),
+                Some("Failed") => bail!(
+                    "the Spark Connect server failed: {}",
+                    status
+                        .conditions
+                        .iter()
+                        .map(|c| c.message.as_str())
+                        .filter(|m| !m.is_empty())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+                _ => tokio::time::sleep(Duration::from_millis(500)).await,
+            }
+        }
+    })
+    .await
+    .map_err(|_| anyhow::anyhow!("the server was not Ready within {timeout_seconds}s"))??;
+    let address = ready
+        .server
+        .and_then(|server| server.pod_ip)
+        .context("the Ready server has no pod IP")?;
+    println!("Spark Connect is serving: sc://{address}:15002");
+    println!("  from Python: SparkSession.builder.remote(\"sc://{address}:15002\").getOrCreate()");
+    println!("still serving; press Ctrl-C to stop");
+    spark_operator::runtime::shutdown_signal().await;
+    Ok(())
+}
+
+async fn apply_file(client: &Client, file: &Path) -> anyhow::Result<Applied> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let discovery = Discovery::new(client.clone()).run().await?;
-    let mut apps = Vec::new();
+    let mut applied = Applied::default();
     let mut job_namespaces = std::collections::BTreeSet::new();
     for document in serde_yaml::Deserializer::from_str(&text) {
         let object = DynamicObject::deserialize(document)
@@ -332,7 +396,8 @@ async fn apply_file(client: &Client, file: &Path) -> anyhow::Result<Vec<(String,
             Scope::Cluster => Api::all_with(client.clone(), &resource),
         };
         let name = object.name_any();
-        if types.kind == "SparkApplication" && job_namespaces.insert(namespace.clone()) {
+        let runs_spark = matches!(types.kind.as_str(), "SparkApplication" | "SparkConnect");
+        if runs_spark && job_namespaces.insert(namespace.clone()) {
             install_spark_service_account(client, &namespace, CHART_SPARK_SERVICE_ACCOUNT)
                 .await
                 .with_context(|| format!("making the Spark service account of {namespace}"))?;
@@ -348,11 +413,13 @@ async fn apply_file(client: &Client, file: &Path) -> anyhow::Result<Vec<(String,
         )
         .await
         .with_context(|| format!("applying {} {name}", types.kind))?;
-        if types.kind == "SparkApplication" {
-            apps.push((namespace, name));
+        match types.kind.as_str() {
+            "SparkApplication" => applied.applications.push((namespace, name)),
+            "SparkConnect" => applied.connects.push((namespace, name)),
+            _ => {}
         }
     }
-    Ok(apps)
+    Ok(applied)
 }
 
 fn absolute(path: &Path) -> PathBuf {
