@@ -84,6 +84,19 @@ pub fn ready(status: Option<&SparkConnectStatus>) -> (bool, u64) {
 }
 
 impl ConnectMetrics {
+    /// One sample in every family, for the generated metrics reference.
+    pub(super) fn describe(&self, labels: &Labels) {
+        for counters in [&self.count, &self.failure] {
+            drop(counters.get_or_create(labels));
+        }
+        for gauges in [&self.ready, &self.executor_running] {
+            drop(gauges.get_or_create(labels));
+        }
+        for histograms in [&self.ready_latency, &self.ready_latency_histogram] {
+            drop(histograms.get_or_create(labels));
+        }
+    }
+
     /// The metrics, registered in `registry` under `full` names (the prefix applied); their
     /// counters are added to `plain_counters`.
     pub(super) fn registered(

@@ -495,6 +495,7 @@ impl Metrics {
         ] {
             drop(histograms.get_or_create(&none));
         }
+        inner.connects.describe(&none);
         metrics.admission_review("/").answered(200);
         let queue = metrics.workqueue("sparkapplication");
         queue.added("");
