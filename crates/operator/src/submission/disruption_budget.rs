@@ -14,6 +14,11 @@ use super::SubmissionNames;
 use super::names::{LABEL_APP_NAME, LABEL_LAUNCHED_BY, LABEL_SPARK_ROLE, ROLE_DRIVER};
 use super::spec::Prepared;
 
+/// Where the PodDisruptionBudgets of `namespace` are served.
+pub fn collection_path(namespace: &str) -> String {
+    format!("/apis/policy/v1/namespaces/{namespace}/poddisruptionbudgets")
+}
+
 /// The budget of `prepared`'s driver, named as the driver pod, when the application asks for one.
 pub fn driver(prepared: &Prepared, names: &SubmissionNames) -> Option<PodDisruptionBudget> {
     if prepared.spec.driver_pod_disruption_budget != Some(true) {

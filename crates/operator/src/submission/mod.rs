@@ -110,11 +110,13 @@ use kube::ResourceExt;
 use spark_operator_api::{IngressTls, SparkApplication};
 
 pub use conf::{DRIVER_TEMPLATE_FILE, EXECUTOR_TEMPLATE_FILE};
+pub use disruption_budget::collection_path as disruption_budgets_path;
 pub use names::{
     DRIVER_CONTAINER, EXECUTOR_CONTAINER, LABEL_APP_NAME, LABEL_CREATED_BY, LABEL_LAUNCHED_BY,
     LABEL_SPARK_APP_SELECTOR, LABEL_SPARK_ROLE, LABEL_SPARK_VERSION, LABEL_SUBMISSION_ID,
     ROLE_DRIVER, ROLE_EXECUTOR,
 };
+pub use spec::PlannedPodGroup;
 pub use units::{memory_overhead_mib, size_in_mib};
 
 /// Why an application cannot be submitted.
@@ -312,7 +314,7 @@ pub struct SubmissionPlan {
     /// The contents of `spark.properties`.
     pub spark_properties: BTreeMap<String, String>,
     /// The batch scheduler's PodGroup, created before the driver so that it waits on it.
-    pub pod_group: Option<serde_json::Value>,
+    pub pod_group: Option<PlannedPodGroup>,
     /// Keeps the driver from voluntary eviction while the application runs.
     pub driver_disruption_budget: Option<PodDisruptionBudget>,
 }

@@ -22,7 +22,14 @@ pub struct Prepared<'a> {
     pub spec: SparkApplicationSpec,
     /// The PodGroup the application's pods wait on, when a batch scheduler that needs one
     /// gang-schedules it.
-    pub pod_group: Option<serde_json::Value>,
+    pub pod_group: Option<PlannedPodGroup>,
+}
+
+/// A PodGroup to create, and where it is served.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedPodGroup {
+    pub reference: gang::PodGroupRef,
+    pub object: serde_json::Value,
 }
 
 impl<'a> Prepared<'a> {
@@ -53,13 +60,17 @@ impl<'a> Prepared<'a> {
         if let Some(gang) = ctx.options.batch_scheduling.gang_of(&prepared.spec) {
             let owner = serde_json::to_value(prepared.owner_reference())
                 .map_err(|e| SubmissionError::Serialization(e.to_string()))?;
-            prepared.pod_group = gang::prepare(
+            let object = gang::prepare(
                 &gang,
                 &mut prepared.spec,
                 &prepared.name,
                 &prepared.namespace,
                 owner,
             );
+            prepared.pod_group = gang
+                .pod_group(&prepared.name)
+                .zip(object)
+                .map(|(reference, object)| PlannedPodGroup { reference, object });
         }
         Ok(prepared)
     }

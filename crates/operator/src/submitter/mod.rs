@@ -135,18 +135,19 @@ async fn create_scheduling_objects(
     plan: &SubmissionPlan,
 ) -> Result<()> {
     if let Some(group) = &plan.pod_group {
-        let api_version = group["apiVersion"].as_str().unwrap_or_default().to_string();
-        let collection = format!("/apis/{api_version}/namespaces/{namespace}/podgroups");
-        let installed_by = submission::gang::installed_by(&api_version);
-        create_if_absent(client, &collection, group, || Error::KindNotServed {
-            resource: "PodGroups".into(),
-            api_version,
-            installed_by,
+        let reference = &group.reference;
+        let collection = reference.collection_path(namespace);
+        create_if_absent(client, &collection, &group.object, || {
+            Error::KindNotServed {
+                resource: "PodGroups".into(),
+                api_version: reference.api_version(),
+                installed_by: reference.installed_by(),
+            }
         })
         .await?;
     }
     if let Some(budget) = &plan.driver_disruption_budget {
-        let collection = format!("/apis/policy/v1/namespaces/{namespace}/poddisruptionbudgets");
+        let collection = submission::disruption_budgets_path(namespace);
         let body = serde_json::to_value(budget)?;
         create_if_absent(client, &collection, &body, || Error::KindNotServed {
             resource: "PodDisruptionBudgets".into(),

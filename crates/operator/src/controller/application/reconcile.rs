@@ -172,7 +172,7 @@ impl ApiEffects<'_> {
             delete_if_present(client, &group.collection_path(&namespace), &group.name).await?;
         }
         if config.enable_driver_pdb {
-            let budgets = format!("/apis/policy/v1/namespaces/{namespace}/poddisruptionbudgets");
+            let budgets = crate::submission::disruption_budgets_path(&namespace);
             delete_if_present(client, &budgets, &driver_pod_name(self.app)).await?;
         }
         Ok(())

@@ -115,21 +115,21 @@ impl PodGroupRef {
         format!("{}/{}", self.group, self.version)
     }
 
+    /// What to install for the kind to be served.
+    pub fn installed_by(&self) -> &'static str {
+        if self.group == "scheduling.volcano.sh" {
+            "Volcano"
+        } else {
+            "the scheduler-plugins coscheduling plugin"
+        }
+    }
+
     /// The collection's path in `namespace`.
     pub fn collection_path(&self, namespace: &str) -> String {
         format!(
             "/apis/{}/{}/namespaces/{namespace}/podgroups",
             self.group, self.version
         )
-    }
-}
-
-/// What serves the PodGroups of `api_version`.
-pub fn installed_by(api_version: &str) -> &'static str {
-    if api_version.starts_with("scheduling.volcano.sh/") {
-        "Volcano"
-    } else {
-        "the scheduler-plugins coscheduling plugin"
     }
 }
 
