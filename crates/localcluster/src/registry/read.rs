@@ -69,6 +69,14 @@ impl Filter {
             .is_none_or(|s| s.matches(&meta::labels(object)))
     }
 
+    /// The labels every selected object carries, for the store's label index.
+    pub(super) fn required_labels(&self) -> Vec<(&str, &str)> {
+        self.labels
+            .as_ref()
+            .map(LabelSelector::required_labels)
+            .unwrap_or_default()
+    }
+
     /// Whether the filter selects the stored object `stored` as `resource` serves it. Selectors
     /// never read `apiVersion` or `kind`, so the object is converted first only where serving
     /// moves its fields (events.k8s.io Events): the copy a conversion makes is left to the
@@ -126,7 +134,9 @@ impl Cluster {
             options.field_selector.as_deref(),
         )?;
         let namespace = namespace.filter(|ns| resource.namespaced && !ns.is_empty());
-        let (items, rv) = self.store().list(&resource.storage, namespace);
+        let (items, rv) =
+            self.store()
+                .list_labelled(&resource.storage, namespace, &filter.required_labels());
         let start_after = options
             .continue_token
             .as_deref()
@@ -182,7 +192,10 @@ impl Cluster {
         let send_initial = options.send_initial_events.unwrap_or(requested.is_none());
         let (sender, output) = mpsc::channel(64);
         let (initial, start_rv, events) = if send_initial {
-            let (items, rv, events) = self.store().list_and_watch(&qualified, namespace);
+            let required = filter.required_labels();
+            let (items, rv, events) = self
+                .store()
+                .list_and_watch(&qualified, namespace, &required);
             (items, rv, events)
         } else {
             let since = match requested {

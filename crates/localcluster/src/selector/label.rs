@@ -174,6 +174,21 @@ impl LabelSelector {
         &self.requirements
     }
 
+    /// The labels an object must carry to match: the key and value of each requirement that
+    /// admits a single value (`k=v`, `k==v`, `k in (v)`). What a label index can look up.
+    pub fn required_labels(&self) -> Vec<(&str, &str)> {
+        self.requirements
+            .iter()
+            .filter(|r| {
+                matches!(
+                    r.operator,
+                    Operator::Equals | Operator::DoubleEquals | Operator::In
+                ) && r.values.len() == 1
+            })
+            .map(|r| (r.key.as_str(), r.values[0].as_str()))
+            .collect()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.requirements.is_empty()
     }

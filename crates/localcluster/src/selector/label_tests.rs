@@ -182,3 +182,12 @@ fn matches_object_reads_metadata_labels() {
             .matches_object(&serde_json::json!({}))
     );
 }
+
+#[test]
+fn required_labels_are_the_single_valued_equalities() {
+    let selector = LabelSelector::parse("a=1,b==2,c in (3),d in (4,5),e!=6,f,!g").unwrap();
+    assert_eq!(
+        selector.required_labels(),
+        vec![("a", "1"), ("b", "2"), ("c", "3")]
+    );
+}

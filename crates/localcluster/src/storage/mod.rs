@@ -51,6 +51,7 @@
 //! # Ok::<(), localcluster::storage::StoreError>(())
 //! ```
 
+mod label_index;
 mod persist;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -63,6 +64,7 @@ use tokio::sync::mpsc;
 
 use crate::error::ApiError;
 use crate::meta;
+use label_index::LabelIndex;
 
 /// resource -> (namespace, name) -> object.
 pub(crate) type Objects = BTreeMap<String, BTreeMap<(String, String), Arc<Value>>>;
@@ -202,6 +204,7 @@ impl Watcher {
 
 struct Inner {
     objects: Objects,
+    labels: LabelIndex,
     rv: u64,
     history: VecDeque<StoreEvent>,
     history_limit: usize,
@@ -240,8 +243,15 @@ impl Store {
             }
             None => (None, Objects::new(), 0),
         };
+        let mut labels = LabelIndex::default();
+        for (resource, items) in &objects {
+            for (place, object) in items {
+                labels.replace(resource, place, None, Some(object));
+            }
+        }
         let inner = Inner {
             objects,
+            labels,
             rv,
             history: VecDeque::new(),
             history_limit: options.history.max(1),
@@ -279,8 +289,19 @@ impl Store {
     /// Objects of a resource ordered by namespace then name (etcd key order), in one namespace or
     /// all; with the resourceVersion they are current at.
     pub fn list(&self, resource: &str, namespace: Option<&str>) -> (Vec<Arc<Value>>, u64) {
+        self.list_labelled(resource, namespace, &[])
+    }
+
+    /// Like [`Store::list`], but only objects that carry every label of `required` (all objects
+    /// when it is empty), found through the label index rather than by reading every object.
+    pub fn list_labelled(
+        &self,
+        resource: &str,
+        namespace: Option<&str>,
+        required: &[(&str, &str)],
+    ) -> (Vec<Arc<Value>>, u64) {
         let inner = self.lock();
-        (inner.list(resource, namespace), inner.rv)
+        (inner.list(resource, namespace, required), inner.rv)
     }
 
     /// Every object of every resource, with its resource.
@@ -296,13 +317,16 @@ impl Store {
     }
 
     /// Lists and starts a watch at the same resourceVersion, atomically.
+    /// Only objects carrying every label of `required` are listed, as in
+    /// [`Store::list_labelled`]; the watch sees every object of the resource.
     pub fn list_and_watch(
         &self,
         resource: &str,
         namespace: Option<&str>,
+        required: &[(&str, &str)],
     ) -> (Vec<Arc<Value>>, u64, WatchReceiver) {
         let mut inner = self.lock();
-        let items = inner.list(resource, namespace);
+        let items = inner.list(resource, namespace, required);
         let (sender, receiver) = mpsc::unbounded_channel();
         inner.watchers.push(Watcher {
             resource: Some(resource.to_string()),
@@ -507,10 +531,21 @@ impl Inner {
             .cloned()
     }
 
-    fn list(&self, resource: &str, namespace: Option<&str>) -> Vec<Arc<Value>> {
+    fn list(
+        &self,
+        resource: &str,
+        namespace: Option<&str>,
+        required: &[(&str, &str)],
+    ) -> Vec<Arc<Value>> {
         let Some(items) = self.objects.get(resource) else {
             return Vec::new();
         };
+        if let Some(places) = self.labels.places(resource, namespace, required) {
+            return places
+                .iter()
+                .filter_map(|place| items.get(place).cloned())
+                .collect();
+        }
         match namespace {
             None => items.values().cloned().collect(),
             Some(ns) => items
@@ -544,10 +579,13 @@ impl Inner {
         let map_key = (key.namespace.clone(), key.name.clone());
         let (event_type, stored) = match object {
             Some(object) => {
-                self.objects
+                let replaced = self
+                    .objects
                     .entry(key.resource.clone())
                     .or_default()
-                    .insert(map_key, object.clone());
+                    .insert(map_key.clone(), object.clone());
+                self.labels
+                    .replace(&key.resource, &map_key, replaced.as_deref(), Some(&object));
                 let event_type = if previous.is_some() {
                     EventType::Modified
                 } else {
@@ -557,7 +595,9 @@ impl Inner {
             }
             None => {
                 if let Some(items) = self.objects.get_mut(&key.resource) {
-                    items.remove(&map_key);
+                    let removed = items.remove(&map_key);
+                    self.labels
+                        .replace(&key.resource, &map_key, removed.as_deref(), None);
                     if items.is_empty() {
                         self.objects.remove(&key.resource);
                     }

@@ -161,3 +161,57 @@ fn objects_and_versions_survive_reopening() {
     drop(store);
     assert_eq!(Store::open(options).unwrap().resource_version(), 4);
 }
+
+#[test]
+fn labelled_lists_follow_writes_and_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = StoreOptions {
+        data_dir: Some(dir.path().to_path_buf()),
+        history: 100,
+    };
+    let labelled = |name: &str, role: &str| {
+        let mut object = pod(name);
+        object["metadata"]["labels"] = json!({"app": "x", "role": role});
+        object
+    };
+    let names = |store: &Store, required: &[(&str, &str)]| {
+        let (items, _) = store.list_labelled("pods", Some("ns"), required);
+        items
+            .iter()
+            .map(|o| meta::name(o).to_string())
+            .collect::<Vec<_>>()
+    };
+    {
+        let store = Store::open(options.clone()).unwrap();
+        store
+            .create("pods", "ns", labelled("b", "executor"))
+            .unwrap();
+        store.create("pods", "ns", labelled("a", "driver")).unwrap();
+        let c = store
+            .create("pods", "ns", labelled("c", "executor"))
+            .unwrap();
+        store
+            .create("pods", "other", labelled("d", "executor"))
+            .unwrap();
+        let mut relabelled = Value::clone(&c);
+        relabelled["metadata"]["labels"]["role"] = json!("driver");
+        store
+            .update(&ObjectKey::new("pods", "ns", "c"), relabelled, None)
+            .unwrap();
+        assert_eq!(names(&store, &[("role", "executor")]), ["b"]);
+        assert_eq!(
+            names(&store, &[("app", "x"), ("role", "driver")]),
+            ["a", "c"]
+        );
+        assert_eq!(names(&store, &[]), ["a", "b", "c"]);
+    }
+    let store = Store::open(options).unwrap();
+    assert_eq!(names(&store, &[("role", "driver")]), ["a", "c"]);
+    store
+        .delete(
+            &ObjectKey::new("pods", "ns", "a"),
+            &Preconditions::default(),
+        )
+        .unwrap();
+    assert_eq!(names(&store, &[("role", "driver")]), ["c"]);
+}
