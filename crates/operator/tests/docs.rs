@@ -1,31 +1,14 @@
 //! The documentation as a reader follows it: every relative link of the README and of the pages
 //! under `docs/` leads to a file of the repository (and, with a `#fragment`, to a heading or an
 //! anchor of that page), every guide page is reachable from the README, every example a page
-//! names is a file under `examples/`, and every command line of ours a page shows runs a
-//! subcommand its binary has with flags it takes.
+//! names is a file under `examples/`. The commands the pages show are checked in
+//! docs_commands.rs.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use testkit::docs::pages;
 use testkit::repository;
-
-/// The pages: the README and every Markdown file under `docs/`.
-fn pages() -> Vec<PathBuf> {
-    let mut pages = vec![repository().join("README.md")];
-    let mut dirs = vec![repository().join("docs")];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).expect("docs/") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if path.extension().is_some_and(|e| e == "md") {
-                pages.push(path);
-            }
-        }
-    }
-    pages.sort();
-    pages
-}
 
 /// The targets of the inline links `[text](target)` of a Markdown text, outside code blocks.
 fn links(text: &str) -> Vec<String> {
@@ -180,67 +163,4 @@ fn every_example_a_page_names_exists() {
         }
     }
     assert!(missing.is_empty(), "{missing:?}");
-}
-
-/// The binary a documented command line runs, and the arguments it passes to it.
-fn our_command(line: &str) -> Option<(&'static str, String)> {
-    let line = line.trim();
-    for (prefix, binary) in [
-        (
-            "cargo run --release --bin spark-operator --",
-            "spark-operator",
-        ),
-        ("cargo run --release --bin sparkctl --", "sparkctl"),
-        ("cargo run --release --bin spark-local --", "spark-local"),
-        ("cargo run --release -p localcluster --", "localcluster"),
-        ("sparkctl ", "sparkctl"),
-        ("spark-operator ", "spark-operator"),
-    ] {
-        if let Some(rest) = line.strip_prefix(prefix) {
-            return Some((binary, rest.to_string()));
-        }
-    }
-    None
-}
-
-/// Each command line of ours a page shows (in a code block) runs a command its binary has, with
-/// flags it takes, as the generated command references list them.
-#[test]
-fn every_documented_command_is_one_its_binary_has() {
-    let mut unknown = Vec::new();
-    let mut commands = 0;
-    for page in pages() {
-        let text = std::fs::read_to_string(&page).expect("page");
-        let mut in_code = false;
-        for line in text.lines() {
-            if line.trim_start().starts_with("```") {
-                in_code = !in_code;
-                continue;
-            }
-            let Some((binary, args)) = in_code.then(|| our_command(line)).flatten() else {
-                continue;
-            };
-            commands += 1;
-            let reference = repository().join(format!("docs/reference/cli-{binary}.md"));
-            let help = std::fs::read_to_string(&reference).expect("command reference");
-            if let Some(first) = args.split_whitespace().next()
-                && !first.starts_with('-')
-                && !first.contains(['/', '.'])
-                && !help.contains(&format!("## `{binary} {first}"))
-            {
-                unknown.push(format!("{}: {binary} {first}", page.display()));
-            }
-            for flag in args.split_whitespace().filter(|a| a.starts_with("--")) {
-                let flag = flag.split('=').next().unwrap_or(flag);
-                if !help.contains(&format!("{flag} ")) && !help.contains(&format!("{flag}\n")) {
-                    unknown.push(format!("{}: {binary} {flag}", page.display()));
-                }
-            }
-        }
-    }
-    assert!(commands >= 10, "only {commands} documented commands found");
-    assert!(
-        unknown.is_empty(),
-        "commands and flags the binaries do not have: {unknown:?}"
-    );
 }

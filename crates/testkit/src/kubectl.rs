@@ -14,13 +14,7 @@ use localcluster::LocalCluster;
 /// The `kubectl` on `PATH`; panics saying how to install it when there is none.
 pub fn program() -> &'static Path {
     static FOUND: OnceLock<PathBuf> = OnceLock::new();
-    FOUND.get_or_init(|| {
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        std::env::split_paths(&path)
-            .map(|dir| dir.join("kubectl"))
-            .find(|candidate| candidate.is_file())
-            .expect("kubectl is on PATH (apt-get install kubernetes-client)")
-    })
+    FOUND.get_or_init(|| crate::program_on_path("kubectl", "apt-get install kubernetes-client"))
 }
 
 /// kubectl with one kubeconfig. Its `HOME`, and so its discovery cache, is the directory of the

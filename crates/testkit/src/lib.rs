@@ -12,9 +12,11 @@
 //! - [`proxy`], [`slow_watch`], [`rbac`], [`net`]: what the runtime tests put between the
 //!   operator and the cluster, and measure the chart's RBAC and the operator's endpoints with.
 //! - [`helm`]: the Helm chart rendered and installed without helm.
+//! - [`docs`]: the pages of the documentation and the command lines they show.
 //! - [`reference`]: the generated reference pages under `docs/reference/` and their check.
 
 pub mod cluster;
+pub mod docs;
 pub mod env;
 pub mod fixtures;
 pub mod helm;
@@ -36,6 +38,16 @@ pub use wait::{await_condition, eventually, within};
 /// The repository's root directory.
 pub fn repository() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A program on `PATH`; panics saying how to install it when there is none (tests that need a
+/// program fail where it is missing: CI installs each, see `.ci/run`).
+pub fn program_on_path(name: &str, install: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| panic!("{name} is on PATH ({install})"))
 }
 
 /// A directory of the test's own, named after it, removed when the test ends (passed or failed).
