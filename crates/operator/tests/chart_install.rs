@@ -1,5 +1,5 @@
-//! The Helm chart installed as `helm install` would install it, where neither helm nor a
-//! container engine can run (`testkit::helm::install`); then the operator binary, started with the
+//! The Helm chart installed as `helm install` would install it, where no container engine can
+//! run (`testkit::helm::install`); then the operator binary, started with the
 //! arguments of the chart's Deployment and a token of the chart's ServiceAccount, runs an example
 //! to completion. That the chart grants no more than needed is checked in tests/runtime.rs.
 
@@ -9,7 +9,7 @@ use kube::{Api, Client};
 use spark_operator_api::{ApplicationStateType as State, SparkApplication};
 use testkit::helm::install::{Process, RELEASE, RELEASE_NAMESPACE, find, install};
 use testkit::kubectl::{Kubectl, path_arg};
-use testkit::{helm, repository, within};
+use testkit::{repository, within};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_spark-operator");
 
@@ -37,76 +37,6 @@ async fn wait_for_state(client: &Client, name: &str, state: State, replicas: &[P
             .collect::<Vec<_>>()
             .join("\n")
     );
-}
-
-#[test]
-fn the_renderer_follows_go_templates_as_helm_runs_them() {
-    let data = serde_json::json!({
-        "Values": {"name": "", "list": ["a", "b"], "map": {"z": 1, "y": true}, "long": "abcdef-"},
-        "Release": {"Name": "r"},
-    });
-    let cases = [
-        // Trim markers eat the whitespace on their side only.
-        ("a  {{- \"b\" -}}  \n c", "abc"),
-        (
-            "{{ .Values.missing }}|{{ .Values.name | default \"x\" }}",
-            "|x",
-        ),
-        (
-            "{{- define \"t\" -}}\nk: {{ . }}\n{{- end -}}\nm:{{ include \"t\" 1 | nindent 2 }}",
-            "m:\n  k: 1",
-        ),
-        (
-            "{{ range $i, $v := .Values.list }}{{ $i }}={{ $v }}{{ $.Release.Name }} {{ end }}",
-            "0=ar 1=br ",
-        ),
-        ("{{ range .Values.map }}{{ . }},{{ end }}", "true,1,"),
-        // Keys sorted, as Helm writes them.
-        (
-            "{{ with .Values.map }}{{ toYaml . }}{{ end }}",
-            "y: true\nz: 1",
-        ),
-        (
-            "{{ if .Values.name }}1{{ else if .Values.list }}2{{ else }}3{{ end }}",
-            "2",
-        ),
-        (
-            "{{ with .Values.name }}1{{ else }}{{ .Values.long | trunc 6 | trimSuffix \"-\" | quote }}{{ end }}",
-            "\"abcdef\"",
-        ),
-        (
-            "{{ printf \"%s-%d\" .Release.Name 7 | replace \"-\" \"_\" }}",
-            "r_7",
-        ),
-        (
-            "{{ join \",\" .Values.list }} {{ contains \"b\" \"abc\" }}",
-            "a,b true",
-        ),
-        ("{{ .Files.Get \"files/a.yaml\" }}", "- a\n"),
-        ("{{- /* a comment */ -}}\n x", "x"),
-    ];
-    for (source, expected) in cases {
-        assert_eq!(
-            helm::render_source(source, &data).as_deref(),
-            Ok(expected),
-            "{source}"
-        );
-    }
-    for (source, error) in [
-        (
-            "{{ .Values.missing.deeper }}",
-            "nil pointer evaluating .Values.missing.deeper",
-        ),
-        (
-            "{{ sha256sum .Values.name }}",
-            "function \"sha256sum\" is not supported",
-        ),
-        ("{{ if .Values.name }}", "without {{end}}"),
-        ("{{ include \"nothing\" . }}", "no template \"nothing\""),
-    ] {
-        let got = helm::render_source(source, &data).unwrap_err();
-        assert!(got.contains(error), "{source}: {got}");
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

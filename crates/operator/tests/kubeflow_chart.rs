@@ -91,7 +91,7 @@ fn leaves(values: &Value, path: &str, out: &mut Vec<(String, Value)>) {
 }
 
 /// Writes `kubeflow/values.txt` and `kubeflow/arguments.txt` from Kubeflow's chart in
-/// `$KUBEFLOW_CHART` (see kubeflow/README.md), rendered with the test kit's Helm renderer.
+/// `$KUBEFLOW_CHART` (see kubeflow/README.md), rendered by `helm template`.
 #[test]
 #[ignore = "writes tests/kubeflow/ from Kubeflow's chart in KUBEFLOW_CHART (see its README)"]
 fn regenerate_kubeflow_chart_facts() {

