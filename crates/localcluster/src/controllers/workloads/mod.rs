@@ -13,6 +13,7 @@
 //! scheduled time) are pure functions in each controller's module, unit-tested apart from I/O.
 
 mod deployment;
+mod job;
 mod pods;
 mod replica_set;
 mod rollout;
@@ -41,13 +42,15 @@ enum Kind {
     Deployment,
     ReplicaSet,
     ReplicationController,
+    Job,
 }
 
 impl Kind {
-    const ALL: [Kind; 3] = [
+    const ALL: [Kind; 4] = [
         Kind::Deployment,
         Kind::ReplicaSet,
         Kind::ReplicationController,
+        Kind::Job,
     ];
 
     fn storage_key(self) -> &'static str {
@@ -55,6 +58,7 @@ impl Kind {
             Kind::Deployment => "deployments.apps",
             Kind::ReplicaSet => "replicasets.apps",
             Kind::ReplicationController => "replicationcontrollers",
+            Kind::Job => "jobs.batch",
         }
     }
 
@@ -67,6 +71,7 @@ impl Kind {
             "Deployment" => Some(Kind::Deployment),
             "ReplicaSet" => Some(Kind::ReplicaSet),
             "ReplicationController" => Some(Kind::ReplicationController),
+            "Job" => Some(Kind::Job),
             _ => None,
         }
     }
@@ -169,6 +174,7 @@ async fn reconcile(cluster: &Cluster, target: &Target) {
         Kind::ReplicaSet | Kind::ReplicationController => {
             replica_set::reconcile(cluster, &object).await
         }
+        Kind::Job => job::reconcile(cluster, &object).await,
     };
     if let Err(error) = result
         && error.code != 409
