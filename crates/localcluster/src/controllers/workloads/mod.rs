@@ -12,6 +12,7 @@
 //! The decisions (how many to create or delete, which, the next step of a rollout, the next
 //! scheduled time) are pure functions in each controller's module, unit-tested apart from I/O.
 
+mod cron_job;
 mod deployment;
 mod job;
 mod pods;
@@ -43,10 +44,12 @@ enum Kind {
     ReplicaSet,
     ReplicationController,
     Job,
+    CronJob,
 }
 
 impl Kind {
-    const ALL: [Kind; 4] = [
+    const ALL: [Kind; 5] = [
+        Kind::CronJob,
         Kind::Deployment,
         Kind::ReplicaSet,
         Kind::ReplicationController,
@@ -59,6 +62,7 @@ impl Kind {
             Kind::ReplicaSet => "replicasets.apps",
             Kind::ReplicationController => "replicationcontrollers",
             Kind::Job => "jobs.batch",
+            Kind::CronJob => "cronjobs.batch",
         }
     }
 
@@ -72,6 +76,7 @@ impl Kind {
             "ReplicaSet" => Some(Kind::ReplicaSet),
             "ReplicationController" => Some(Kind::ReplicationController),
             "Job" => Some(Kind::Job),
+            "CronJob" => Some(Kind::CronJob),
             _ => None,
         }
     }
@@ -175,6 +180,7 @@ async fn reconcile(cluster: &Cluster, target: &Target) {
             replica_set::reconcile(cluster, &object).await
         }
         Kind::Job => job::reconcile(cluster, &object).await,
+        Kind::CronJob => cron_job::reconcile(cluster, &object).await,
     };
     if let Err(error) = result
         && error.code != 409
