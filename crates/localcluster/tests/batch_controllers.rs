@@ -250,17 +250,25 @@ async fn a_cron_job_makes_a_job_each_scheduled_minute_unless_suspended() {
     let cron_jobs: Api<CronJob> = Api::default_namespaced(client.clone());
     let jobs: Api<Job> = Api::default_namespaced(client.clone());
     for (name, suspend) in [("tick", false), ("paused", true)] {
-        let cron_job: CronJob = serde_json::from_value(json!({"metadata": {"name": name}, "spec": {
+        let cron_job: CronJob =
+            serde_json::from_value(json!({"metadata": {"name": name}, "spec": {
             "schedule": "* * * * *", "suspend": suspend, "successfulJobsHistoryLimit": 1,
             "jobTemplate": {"metadata": {"labels": {"cron": name}}, "spec": {"template": {
                 "metadata": {"annotations": {"localcluster/run-seconds": "0.2"}},
                 "spec": {"restartPolicy": "Never",
                     "containers": [{"name": "main", "image": "busybox:1.36"}]}}}}}}))
-        .unwrap();
-        cron_jobs.create(&PostParams::default(), &cron_job).await.unwrap();
+            .unwrap();
+        cron_jobs
+            .create(&PostParams::default(), &cron_job)
+            .await
+            .unwrap();
     }
     let made = eventually(75, || async {
-        let made = jobs.list(&ListParams::default().labels("cron=tick")).await.unwrap().items;
+        let made = jobs
+            .list(&ListParams::default().labels("cron=tick"))
+            .await
+            .unwrap()
+            .items;
         made.into_iter().next()
     })
     .await;
@@ -270,16 +278,31 @@ async fn a_cron_job_makes_a_job_each_scheduled_minute_unless_suspended() {
     let scheduled: jiff::Timestamp = scheduled.parse().unwrap();
     assert_eq!(scheduled.as_second(), minutes * 60);
     let owner = &made.metadata.owner_references.as_ref().unwrap()[0];
-    assert_eq!((owner.kind.as_str(), owner.name.as_str()), ("CronJob", "tick"));
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str()),
+        ("CronJob", "tick")
+    );
 
     let status = eventually(30, || async {
-        let status = cron_jobs.get("tick").await.unwrap().status.unwrap_or_default();
+        let status = cron_jobs
+            .get("tick")
+            .await
+            .unwrap()
+            .status
+            .unwrap_or_default();
         status.last_successful_time.is_some().then_some(status)
     })
     .await;
-    assert_eq!(status.last_schedule_time.unwrap().0.as_second(), minutes * 60);
+    assert_eq!(
+        status.last_schedule_time.unwrap().0.as_second(),
+        minutes * 60
+    );
     assert!(status.active.unwrap_or_default().is_empty());
-    let paused = jobs.list(&ListParams::default().labels("cron=paused")).await.unwrap().items;
+    let paused = jobs
+        .list(&ListParams::default().labels("cron=paused"))
+        .await
+        .unwrap()
+        .items;
     assert!(paused.is_empty(), "a suspended CronJob made a Job");
     cluster.shutdown().await;
 }

@@ -324,7 +324,7 @@ mod tests {
     fn fails_past_the_backoff_limit_or_the_deadline() {
         let spec = json!({"completions": 1, "parallelism": 1, "backoffLimit": 1, "activeDeadlineSeconds": 5});
         assert_eq!(decide(&spec, counts(0, 0, 1), None), Decision::Run(1));
-        assert_eq!(decide(&spec, counts(0, 0, 2), None).is_fail(), true);
+        assert!(decide(&spec, counts(0, 0, 2), None).is_fail());
         let late = Some(SignedDuration::from_secs(5));
         assert_eq!(
             decide(&spec, counts(1, 0, 0), late),
