@@ -51,6 +51,7 @@ pub mod selector;
 pub mod server;
 pub mod simulation;
 pub mod storage;
+pub mod streaming;
 
 mod local;
 pub use local::{LocalCluster, Options, Runtime, StartError, install_crypto_provider};

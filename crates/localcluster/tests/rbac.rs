@@ -200,3 +200,84 @@ async fn service_account_tokens_are_authorized_by_their_bindings() {
         .unwrap_err();
     assert_eq!(code(missing).0, 404);
 }
+
+/// A WebSocket `exec` is a GET: authorized as `get` on `pods/exec`, and, as since Kubernetes 1.35,
+/// as `create` too.
+#[tokio::test]
+async fn exec_needs_get_and_create_on_pods_exec() {
+    let cluster = LocalCluster::start(Options {
+        authorization: Authorization::Rbac,
+        ..Options::default()
+    })
+    .await
+    .expect("cluster starts");
+    let admin = cluster.client().expect("admin client");
+    let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), "default");
+    accounts
+        .create(
+            &PostParams::default(),
+            &object(json!({"metadata": {"name": "shell"}})),
+        )
+        .await
+        .unwrap();
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(admin.clone(), "default");
+    pods.create(
+        &PostParams::default(),
+        &object(json!({"metadata": {"name": "target"},
+                       "spec": {"containers": [{"name": "main", "image": "busybox"}]}})),
+    )
+    .await
+    .unwrap();
+    let bindings: Api<RoleBinding> = Api::namespaced(admin.clone(), "default");
+    bindings
+        .create(
+            &PostParams::default(),
+            &object(json!({
+                "metadata": {"name": "shell"},
+                "subjects": [{"kind": "ServiceAccount", "name": "shell", "namespace": "default"}],
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "exec"},
+            })),
+        )
+        .await
+        .unwrap();
+    let token = token_for(&admin, "default", "shell").await;
+    let shell: Api<k8s_openapi::api::core::v1::Pod> =
+        Api::namespaced(client_with(&cluster, Some(&token)), "default");
+    let roles: Api<Role> = Api::namespaced(admin.clone(), "default");
+    let mut tried = Vec::new();
+    for verbs in [json!(["get"]), json!(["create"]), json!(["get", "create"])] {
+        let _ = roles.delete("exec", &DeleteParams::default()).await;
+        roles
+            .create(
+                &PostParams::default(),
+                &object(json!({
+                    "metadata": {"name": "exec"},
+                    "rules": [{"apiGroups": [""], "resources": ["pods/exec"], "verbs": verbs}],
+                })),
+            )
+            .await
+            .unwrap();
+        let refused = shell
+            .exec("target", ["true"], &kube::api::AttachParams::default())
+            .await
+            .err()
+            .expect("the pod has no node to run on");
+        tried.push(code(refused));
+    }
+    assert_eq!(tried[0].0, 403);
+    assert!(
+        tried[0].2.contains("cannot create resource \"pods/exec\""),
+        "{:?}",
+        tried[0]
+    );
+    assert_eq!(tried[1].0, 403);
+    assert!(
+        tried[1].2.contains("cannot get resource \"pods/exec\""),
+        "{:?}",
+        tried[1]
+    );
+    assert_eq!(
+        (tried[2].0, tried[2].2.as_str()),
+        (400, "pod target does not have a host assigned")
+    );
+}

@@ -119,6 +119,23 @@ impl Kubectl {
         stdout
     }
 
+    /// `kubectl ARGS` with `input` as its standard input (`exec -i`): its exit status and
+    /// output.
+    pub async fn output_with_input(&self, args: &[&str], input: &[u8]) -> std::process::Output {
+        use tokio::io::AsyncWriteExt;
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kubectl starts");
+        let mut stdin = child.stdin.take().expect("kubectl's standard input");
+        stdin.write_all(input).await.expect("input written");
+        drop(stdin);
+        child.wait_with_output().await.expect("kubectl runs")
+    }
+
     /// `kubectl apply -f` of `yaml` (written to a file of its own): success and output.
     pub async fn apply(&self, yaml: &str) -> (bool, String) {
         static FILES: AtomicUsize = AtomicUsize::new(0);

@@ -4,10 +4,33 @@
 use super::rbac::Attributes;
 use crate::server::path::{self, Route};
 
-/// Subresources that open a stream to a pod; Kubernetes authorizes them as `create` whichever
-/// method (a WebSocket upgrade is a GET) starts them. `proxy` follows the method, as other
-/// requests do (`get` for a GET).
+/// Subresources that open a stream to a pod. Their verb follows the method, as for any request
+/// (`create` for SPDY's POST, `get` for a WebSocket upgrade's GET), and since Kubernetes 1.35
+/// (`AuthorizePodWebsocketUpgradeCreatePermission`) a GET must be allowed `create` as well
+/// ([`also_required`]). `proxy` follows the method alone.
 const CONNECT_SUBRESOURCES: &[&str] = &["portforward", "exec", "attach"];
+
+/// What a request must also be allowed beside its own attributes: `create` on a stream
+/// subresource opened by a GET.
+pub fn also_required(attributes: &Attributes) -> Option<Attributes> {
+    let Attributes::Resource {
+        verb, subresource, ..
+    } = attributes
+    else {
+        return None;
+    };
+    let connect = subresource
+        .as_deref()
+        .is_some_and(|s| CONNECT_SUBRESOURCES.contains(&s));
+    if !connect || verb == "create" {
+        return None;
+    }
+    let mut create = attributes.clone();
+    if let Attributes::Resource { verb, .. } = &mut create {
+        *verb = "create".into();
+    }
+    Some(create)
+}
 
 pub fn of_request(method: &str, path: &str, query: Option<&str>) -> Attributes {
     let non_resource = || Attributes::NonResource {
@@ -29,13 +52,8 @@ pub fn of_request(method: &str, path: &str, query: Option<&str>) -> Attributes {
             .unwrap_or_default()
             .split('&')
             .any(|p| p == "watch=true" || p == "watch=1");
-    let connect = request
-        .subresource
-        .as_deref()
-        .is_some_and(|s| CONNECT_SUBRESOURCES.contains(&s));
     let named = request.name.is_some();
     let verb = match method {
-        _ if connect => "create",
         "GET" | "HEAD" if watching => "watch",
         "GET" | "HEAD" if named => "get",
         "GET" | "HEAD" => "list",
@@ -150,8 +168,29 @@ mod tests {
             ),
             resource("get", "", "pods", Some("log"), Some("ns"), Some("p"))
         );
+        let exec = of_request(
+            "GET",
+            "/api/v1/namespaces/ns/pods/p/exec",
+            Some("command=ls"),
+        );
         assert_eq!(
-            of_request("GET", "/api/v1/namespaces/ns/pods/p/portforward", None),
+            exec,
+            resource("get", "", "pods", Some("exec"), Some("ns"), Some("p"))
+        );
+        assert_eq!(
+            also_required(&exec),
+            Some(resource(
+                "create",
+                "",
+                "pods",
+                Some("exec"),
+                Some("ns"),
+                Some("p")
+            ))
+        );
+        let spdy = of_request("POST", "/api/v1/namespaces/ns/pods/p/portforward", None);
+        assert_eq!(
+            spdy,
             resource(
                 "create",
                 "",
@@ -161,6 +200,9 @@ mod tests {
                 Some("p")
             )
         );
+        assert_eq!(also_required(&spdy), None);
+        let log = of_request("GET", "/api/v1/namespaces/ns/pods/p/log", None);
+        assert_eq!(also_required(&log), None);
         assert_eq!(
             of_request("GET", "/api/v1/namespaces/team", None),
             resource("get", "", "namespaces", None, Some("team"), Some("team"))

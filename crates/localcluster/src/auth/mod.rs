@@ -155,9 +155,13 @@ pub async fn middleware(State(auth): State<Arc<Auth>>, request: Request, next: N
         request.uri().path(),
         request.uri().query(),
     );
-    if let Err(error) = auth.authorize(&subject, &attributes) {
-        tracing::debug!(user = %subject.user, message = %error.message, "forbidden");
-        return error_response(&error);
+    let required =
+        std::iter::once(attributes.clone()).chain(attributes::also_required(&attributes));
+    for attributes in required {
+        if let Err(error) = auth.authorize(&subject, &attributes) {
+            tracing::debug!(user = %subject.user, message = %error.message, "forbidden");
+            return error_response(&error);
+        }
     }
     if let Some((namespace, name)) = tokens::token_request_target(&attributes) {
         let body = match axum::body::to_bytes(request.into_body(), 1 << 20).await {

@@ -67,6 +67,8 @@ pub(super) const BUILTINS: &[Builtin] = &[
             "log",
             "binding",
             "eviction",
+            "exec",
+            "attach",
             "portforward",
             "proxy",
         ],

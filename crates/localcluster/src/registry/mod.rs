@@ -13,7 +13,8 @@
 //! - Reads (`read`): [`Cluster::get`], [`Cluster::list`] (selectors, pagination),
 //!   [`Cluster::watch`] (resourceVersion, bookmarks, initial events, timeout).
 //! - Pods: [`Cluster::bind_pod`], [`Cluster::evict_pod`], [`Cluster::pod_log`] and
-//!   [`Cluster::append_pod_log`] for a runtime to record what its containers print.
+//!   [`Cluster::append_pod_log`] for a runtime to record what its containers print, and
+//!   [`Cluster::running_containers`] where it registers the containers `exec` and `attach` reach.
 //! - What finishes deletions later (garbage collection, namespace termination, pods whose grace
 //!   period ran out) is not here but in [`crate::controllers`], which call these methods.
 //!
@@ -49,6 +50,7 @@ use crate::error::ApiError;
 use crate::kinds::{Kinds, ResourceType, as_version};
 use crate::meta;
 use crate::storage::{ObjectKey, Store};
+use crate::streaming::RunningContainers;
 
 struct Inner {
     store: Store,
@@ -58,6 +60,8 @@ struct Inner {
     last_service_ip: AtomicU32,
     /// (namespace, pod, container) -> what the container printed.
     pod_logs: Mutex<HashMap<(String, String, String), String>>,
+    /// The containers a runtime runs, for `exec` and `attach`.
+    running_containers: RunningContainers,
 }
 
 /// Handle to the cluster's API. Cheap to clone.
@@ -85,6 +89,7 @@ impl Cluster {
                 admission: RwLock::new(None),
                 last_service_ip: AtomicU32::new(1),
                 pod_logs: Mutex::new(HashMap::new()),
+                running_containers: RunningContainers::default(),
             }),
         };
         cluster.restore_state();
@@ -173,6 +178,11 @@ impl Cluster {
             .get(&key)
             .ok_or_else(|| ApiError::not_found(&resource.qualified_resource(), name))?;
         Ok(as_version(resource, &stored))
+    }
+
+    /// The containers a runtime runs now, which `pods/exec` and `pods/attach` reach.
+    pub fn running_containers(&self) -> &RunningContainers {
+        &self.inner.running_containers
     }
 
     /// Records output of a container, returned by later `pods/log` requests.

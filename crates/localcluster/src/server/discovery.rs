@@ -83,6 +83,10 @@ fn subresource_entry(resource: &ResourceType, subresource: &str) -> Value {
         "binding" => ("Binding", &["create"], None),
         "eviction" => ("Eviction", &["create"], Some(("policy", "v1"))),
         "finalize" => (&resource.kind, &["update"], None),
+        // Connect subresources: a POST (SPDY) or a GET (WebSocket) opens them.
+        "exec" => ("PodExecOptions", &["create", "get"], None),
+        "attach" => ("PodAttachOptions", &["create", "get"], None),
+        "portforward" => ("PodPortForwardOptions", &["create", "get"], None),
         _ => (&resource.kind, &["get"], None),
     };
     let mut entry = json!({

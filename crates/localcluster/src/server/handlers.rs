@@ -169,6 +169,22 @@ async fn dispatch(
             spdy,
         );
     }
+    if let (Some("exec" | "attach"), Some(name)) =
+        (request.subresource.as_deref(), request.name.as_deref())
+    {
+        let action = match request.subresource.as_deref() {
+            Some("exec") => super::remotecommand::Action::Exec,
+            _ => super::remotecommand::Action::Attach,
+        };
+        let streaming = super::remotecommand::Request {
+            action,
+            namespace: request.namespace.as_deref().unwrap_or_default(),
+            name,
+            query: &query.0,
+            headers,
+        };
+        return super::remotecommand::serve(&state.cluster, &streaming, websocket);
+    }
     let call = Call {
         cluster: &state.cluster,
         resource: &resource,

@@ -1,7 +1,10 @@
 //! The HTTP(S) API server: axum routes for discovery, health and OpenAPI (v3, and v2 as kubectl
 //! reads it to validate `List` files), every resource path handled by [`handlers`] (the
-//! `proxy` subresources by `proxy`), served over plain TCP or rustls by hyper.
+//! `proxy` subresources by `proxy`, `portforward` by `portforward`, `exec` and `attach` by
+//! `remotecommand`, the last two sharing the WebSocket framing of `channel`), served over plain
+//! TCP or rustls by hyper.
 
+mod channel;
 pub mod discovery;
 mod encode;
 mod handlers;
@@ -14,6 +17,7 @@ mod pod_log;
 mod portforward;
 pub(crate) mod protobuf;
 mod proxy;
+mod remotecommand;
 pub mod table;
 pub mod tls;
 

@@ -26,6 +26,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
+use super::channel::{self, Encoding};
 use crate::error::ApiError;
 use crate::registry::Cluster;
 
@@ -72,12 +73,9 @@ pub fn parse_ports(value: Option<&str>) -> Result<Vec<u16>, ApiError> {
     Ok(ports)
 }
 
-/// Frame on `channel` with `payload`.
+/// A message on `channel` of the `v4.channel.k8s.io` protocol.
 fn frame(channel: u8, payload: &[u8]) -> Message {
-    let mut bytes = Vec::with_capacity(payload.len() + 1);
-    bytes.push(channel);
-    bytes.extend_from_slice(payload);
-    Message::Binary(Bytes::from(bytes))
+    channel::frame(Encoding::Binary, channel, payload)
 }
 
 pub fn serve(
@@ -239,20 +237,20 @@ async fn relay(socket: WebSocket, ip: String, ports: Vec<u16>) {
     };
     let receiving = async move {
         while let Some(Ok(message)) = incoming.next().await {
-            match message {
-                Message::Binary(bytes) if bytes.len() > 1 => {
-                    let channel = bytes[0] as usize;
-                    if channel % 2 == 1 {
-                        continue;
-                    }
-                    if let Some(Some(writer)) = writers.get_mut(channel / 2)
-                        && writer.write_all(&bytes[1..]).await.is_err()
-                    {
-                        break;
-                    }
-                }
-                Message::Close(_) => break,
-                _ => {}
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+            let Some((channel, data)) = channel::parse(Encoding::Binary, &message) else {
+                continue;
+            };
+            // Odd channels are the error channels, which only the server writes.
+            if channel % 2 == 1 || data.is_empty() {
+                continue;
+            }
+            if let Some(Some(writer)) = writers.get_mut(usize::from(channel / 2))
+                && writer.write_all(&data).await.is_err()
+            {
+                break;
             }
         }
     };

@@ -12,9 +12,11 @@
 //! - [`probes`]: when a container with a TCP probe is ready.
 //! - [`hosts`]: the hosts file (pure).
 //! - [`volumes`]: ConfigMaps, Secrets and emptyDirs written out.
+//! - [`exec`]: the running container as `exec` and `attach` reach it.
 
 pub mod entrypoint;
 pub mod env;
+pub mod exec;
 pub mod hosts;
 pub mod paths;
 pub mod probes;
@@ -31,10 +33,11 @@ use kube::api::ListParams;
 use kube::{Api, Client};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 use tracing::debug;
 
 use crate::registry::Cluster;
+use crate::streaming::{OutputStream, exit_code};
 pub use entrypoint::{Installation, SparkRole};
 
 /// Chooses how one pod runs: `process` or `simulated`, overriding the runtime's default (a
@@ -215,13 +218,18 @@ impl ProcessRuntime {
         std::fs::create_dir_all(&working_dir)
             .map_err(|e| format!("creating {}: {e}", working_dir.display()))?;
 
+        let opens_stdin = container["stdin"].as_bool() == Some(true);
         let mut process = tokio::process::Command::new(&command.program);
         process
             .args(&command.args)
             .env_clear()
             .envs(&environment)
             .current_dir(&working_dir)
-            .stdin(Stdio::null())
+            .stdin(if opens_stdin {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)
@@ -238,13 +246,40 @@ impl ProcessRuntime {
             .as_str()
             .unwrap_or_default()
             .to_string();
+        let output = exec::output_channel();
+        let stdin_once = container["stdinOnce"].as_bool() == Some(true);
+        let streams = exec::ProcessContainer {
+            environment,
+            working_dir,
+            paths: map,
+            group,
+            output: output.clone(),
+            stdin: child
+                .stdin
+                .take()
+                .map(|stdin| exec::feed_stdin(stdin, stdin_once)),
+        };
+        let uid = pod["metadata"]["uid"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let running = self.cluster.running_containers().clone();
+        running.register(
+            (&namespace, &name, &uid),
+            &container_name,
+            std::sync::Arc::new(streams),
+        );
+        let log = (namespace.as_str(), name.as_str(), container_name.as_str());
         let outputs = [
-            self.record(&namespace, &name, &container_name, child.stdout.take()),
-            self.record(&namespace, &name, &container_name, child.stderr.take()),
+            self.record(log, OutputStream::Stdout, child.stdout.take(), &output),
+            self.record(log, OutputStream::Stderr, child.stderr.take(), &output),
         ];
         let (ended_tx, ended) = watch::channel(false);
+        let registered = (namespace.clone(), name.clone(), container_name.clone());
         let exit = tokio::spawn(async move {
             let status = child.wait().await;
+            let (namespace, name, container) = &registered;
+            running.remove((namespace, name, &uid), container);
             // The group may outlive its leader (a Python worker, say): end it with the container.
             signal_group(group, libc::SIGKILL);
             for output in outputs {
@@ -266,18 +301,20 @@ impl ProcessRuntime {
         })
     }
 
-    /// Records what a process prints, line by line, as its container's log.
+    /// Records what a process prints, line by line, as its container's log (`(namespace, pod,
+    /// container)`), and passes each line to attached clients.
     fn record<R>(
         &self,
-        namespace: &str,
-        pod: &str,
-        container: &str,
+        (namespace, pod, container): (&str, &str, &str),
+        stream: OutputStream,
         pipe: Option<R>,
+        attached: &broadcast::Sender<(OutputStream, bytes::Bytes)>,
     ) -> tokio::task::JoinHandle<()>
     where
         R: AsyncRead + Unpin + Send + 'static,
     {
         let cluster = self.cluster.clone();
+        let attached = attached.clone();
         let (namespace, pod, container) = (
             namespace.to_string(),
             pod.to_string(),
@@ -287,7 +324,9 @@ impl ProcessRuntime {
             let Some(pipe) = pipe else { return };
             let mut lines = BufReader::new(pipe).lines();
             while let Ok(Some(line)) = lines.next_line().await {
-                cluster.append_pod_log(&namespace, &pod, &container, &format!("{line}\n"));
+                let line = format!("{line}\n");
+                cluster.append_pod_log(&namespace, &pod, &container, &line);
+                let _ = attached.send((stream, line.into()));
             }
         })
     }
@@ -297,15 +336,6 @@ impl ProcessRuntime {
         self.cluster
             .append_pod_log(namespace, pod, container, &format!("{line}\n"));
     }
-}
-
-/// The exit code as a container reports it: 128 + the signal for a process killed by one.
-fn exit_code(status: std::process::ExitStatus) -> i32 {
-    use std::os::unix::process::ExitStatusExt;
-    status
-        .code()
-        .or_else(|| status.signal().map(|signal| 128 + signal))
-        .unwrap_or(128)
 }
 
 /// What a process keeps of this machine's environment: enough to find programs and the user's

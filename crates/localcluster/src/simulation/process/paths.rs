@@ -37,6 +37,13 @@ impl PathMap {
             .sort_by(|(a, _), (b, _)| b.len().cmp(&a.len()).then(a.cmp(b)));
     }
 
+    /// The container prefixes and their host directories, longest prefix first.
+    pub fn mappings(&self) -> impl Iterator<Item = (&str, &Path)> {
+        self.entries
+            .iter()
+            .map(|(prefix, host)| (prefix.as_str(), host.as_path()))
+    }
+
     /// The host path of an absolute container path, when a prefix covers it.
     pub fn host_path(&self, path: &str) -> Option<String> {
         self.entries.iter().find_map(|(prefix, host)| {
