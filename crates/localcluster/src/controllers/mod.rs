@@ -10,14 +10,16 @@
 //! - `resource_quota`: each ResourceQuota's `status` (`hard` from its spec, `used` counted).
 //!
 //! They share one task and one watch of storage: each change is handed to each of them in turn,
-//! synchronously, and what was pending before a restart is handled at start. There is no
-//! endpoints, replica set or deployment controller.
+//! synchronously, and what was pending before a restart is handled at start. Beside them, in a
+//! loop of their own, `workloads`: the Deployment, ReplicaSet, ReplicationController, Job,
+//! CronJob, StatefulSet and DaemonSet controllers. There is no endpoints controller.
 
 mod garbage_collector;
 mod namespace;
 mod pod_gc;
 mod resource_quota;
 mod service_account;
+mod workloads;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,6 +46,15 @@ pub async fn bootstrap(cluster: &Cluster) -> Result<(), ApiError> {
 
 /// Runs the controllers until `shutdown` resolves.
 pub async fn run(cluster: Cluster, shutdown: impl std::future::Future<Output = ()>) {
+    let workloads = workloads::run(cluster.clone(), std::future::pending());
+    tokio::select! {
+        _ = run_api_controllers(cluster, shutdown) => {}
+        _ = workloads => {}
+    }
+}
+
+/// The controllers the API's semantics rely on, in one loop.
+async fn run_api_controllers(cluster: Cluster, shutdown: impl std::future::Future<Output = ()>) {
     let mut events = match cluster.store().watch(None, None, None) {
         Ok(events) => events,
         Err(error) => {

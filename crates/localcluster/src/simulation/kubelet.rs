@@ -55,10 +55,21 @@ pub struct RunPlan {
 }
 
 /// Reads the run plan from the pod's annotations; values that cannot be read fall back to the
-/// defaults (a pod is never refused for them).
+/// defaults (a pod is never refused for them). A pod with `restartPolicy: Always` and none of the
+/// run annotations is a server, as the pods of Deployments, StatefulSets and DaemonSets are: it
+/// runs until deleted (a real kubelet would restart its container whenever it ended).
 pub fn run_plan(pod: &Value) -> RunPlan {
     let annotations = &pod["metadata"]["annotations"];
+    let planned = [
+        RUN_SECONDS_ANNOTATION,
+        EXIT_CODE_ANNOTATION,
+        EXIT_CODES_ANNOTATION,
+    ]
+    .iter()
+    .any(|annotation| annotations.get(annotation).is_some());
+    let serves = pod["spec"]["restartPolicy"] == "Always" && !planned;
     let duration = match annotations[RUN_SECONDS_ANNOTATION].as_str().map(str::trim) {
+        _ if serves => None,
         Some("forever") => None,
         Some(seconds) => Some(
             seconds
@@ -695,6 +706,15 @@ mod tests {
             run_plan(&pod(json!({RUN_SECONDS_ANNOTATION: "soon"}))).duration,
             Some(Duration::from_secs(1))
         );
+    }
+
+    #[test]
+    fn a_pod_restarted_always_serves_unless_annotated() {
+        let mut server = pod(json!({}));
+        server["spec"]["restartPolicy"] = json!("Always");
+        assert_eq!(run_plan(&server).duration, None);
+        server["metadata"]["annotations"] = json!({RUN_SECONDS_ANNOTATION: "2"});
+        assert_eq!(run_plan(&server).duration, Some(Duration::from_secs(2)));
     }
 
     #[test]
