@@ -516,7 +516,7 @@ mod tests {
             "status": {"replicas": 3, "readyReplicas": 3, "availableReplicas": 3}}));
         let status = status(
             &deployment(),
-            &[new.clone()],
+            std::slice::from_ref(&new),
             Some(&new),
             Some("web-abc"),
             false,
