@@ -195,7 +195,9 @@ fn spark_processes(
     let runtime = cluster
         .process_runtime(spark_home.clone(), work_dir.to_path_buf())
         .map_err(anyhow::Error::msg)?;
-    let java = runtime.installation().java();
+    let Some(java) = runtime.installation().map(|spark| spark.java()) else {
+        return Ok(None);
+    };
     if let Err(error) = std::process::Command::new(&java).arg("-version").output() {
         println!(
             "Spark pods: simulated ({} cannot run: {error}; install Java 17 to run real Spark)",

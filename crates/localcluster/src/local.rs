@@ -17,7 +17,7 @@ use crate::controllers;
 use crate::faults::{self, Faults};
 use crate::registry::Cluster;
 use crate::server::{self, AppState, tls};
-use crate::simulation::process::{Installation, ProcessRuntime};
+use crate::simulation::process::{ApiAccess, ImageProgram, Installation, ProcessRuntime};
 use crate::storage::{Store, StoreOptions};
 
 /// Something that runs beside the API server for its whole life with direct access to it, such as
@@ -278,6 +278,25 @@ impl LocalCluster {
             installation,
             work_dir,
         ))
+    }
+
+    /// A runtime running the containers of the images `programs` maps as those programs, with
+    /// pods' files under `work_dir` (add Spark with [`ProcessRuntime::with_image_programs`] on a
+    /// [`Self::process_runtime`]).
+    pub fn image_program_runtime(
+        &self,
+        programs: Vec<ImageProgram>,
+        work_dir: PathBuf,
+    ) -> ProcessRuntime {
+        ProcessRuntime::for_images(self.cluster.clone(), programs, self.api_access(), work_dir)
+    }
+
+    /// How a pod's process reaches the API server: the main URL and its CA.
+    pub fn api_access(&self) -> ApiAccess {
+        ApiAccess {
+            url: self.url.clone(),
+            ca_pem: self.ca_pem.clone(),
+        }
     }
 
     /// Runs `runtime` (a simulated kubelet, say) with the cluster until it stops.

@@ -61,9 +61,17 @@ struct Args {
     /// Spark installation, such as the `pyspark` package's directory. Needs Java.
     #[arg(long, env = "LOCALCLUSTER_SPARK_HOME")]
     spark_home: Option<PathBuf>,
+    /// Run the containers of an image as a local program (repeatable): `REPO=PATH`, REPO being
+    /// the image's repository without tag or digest (a glob, `*` and `?`; `busybox` is
+    /// `docker.io/library/busybox`) and PATH the program standing for the image's entrypoint.
+    /// The container's `command` replaces it and its `args` are the program's arguments; the
+    /// process gets the pod's environment, volumes and service account token (through
+    /// `KUBECONFIG`).
+    #[arg(long = "image-program", value_name = "REPO=PATH")]
+    image_programs: Vec<simulation::process::ImageProgram>,
     /// Where the directories of pods run as processes are made (default: a directory of this
     /// run under the system's temporary directory, removed on exit).
-    #[arg(long, requires = "spark_home")]
+    #[arg(long)]
     pod_dir: Option<PathBuf>,
     /// Images the simulated nodes cannot pull, as globs (`*:does-not-exist`, `registry.example/*`);
     /// pods using them wait in ErrImagePull and ImagePullBackOff. Repeat it or separate patterns
@@ -112,9 +120,12 @@ async fn main() -> anyhow::Result<()> {
     let cluster = LocalCluster::start(options)
         .await
         .context("starting the local cluster")?;
-    let mut temporary_pod_dir = None;
-    let processes = match &args.spark_home {
-        Some(spark_home) => {
+    let runs_processes = args.spark_home.is_some() || !args.image_programs.is_empty();
+    let temporary_pod_dir = (runs_processes && args.pod_dir.is_none())
+        .then(|| std::env::temp_dir().join(format!("localcluster-pods-{}", std::process::id())));
+    let pod_dir = args.pod_dir.clone().or(temporary_pod_dir.clone());
+    let processes = match (&args.spark_home, pod_dir) {
+        (Some(spark_home), Some(pod_dir)) => {
             if !spark_home.join("bin").join("spark-submit").is_file() {
                 anyhow::bail!(
                     "--spark-home {}: no bin/spark-submit there; give a Spark installation \
@@ -122,23 +133,28 @@ async fn main() -> anyhow::Result<()> {
                     spark_home.display()
                 );
             }
-            let pod_dir = args.pod_dir.clone().unwrap_or_else(|| {
-                let dir =
-                    std::env::temp_dir().join(format!("localcluster-pods-{}", std::process::id()));
-                temporary_pod_dir = Some(dir.clone());
-                dir
-            });
             let runtime = cluster
                 .process_runtime(spark_home.clone(), pod_dir)
-                .map_err(anyhow::Error::msg)?;
+                .map_err(anyhow::Error::msg)?
+                .with_image_programs(args.image_programs.clone(), cluster.api_access());
             println!(
                 "Spark containers run as processes of {}",
                 spark_home.display()
             );
             Some(runtime)
         }
-        None => None,
+        (None, Some(pod_dir)) if runs_processes => {
+            Some(cluster.image_program_runtime(args.image_programs.clone(), pod_dir))
+        }
+        _ => None,
     };
+    for mapped in &args.image_programs {
+        println!(
+            "images {} run as {}",
+            mapped.repository,
+            mapped.program.display()
+        );
+    }
     if args.nodes > 0 {
         let client = cluster.client()?;
         let config = simulation::NodesConfig {

@@ -1,13 +1,22 @@
 //! The Helm chart installed as `helm install` would install it, where no container engine can
-//! run (`testkit::helm::install`); then the operator binary, started with the
-//! arguments of the chart's Deployment and a token of the chart's ServiceAccount, runs an example
-//! to completion. That the chart grants no more than needed is checked in tests/runtime.rs.
+//! run (`testkit::helm::install`); then the chart's Deployment runs the
+//! operator as pods: the local cluster maps the chart's image to the operator binary
+//! (`--image-program`), its ReplicaSet makes the pods, which run under the chart's service account
+//! and RBAC, pass the Deployment's probes, run examples to completion and hand the leader lease
+//! over when the leader's pod is deleted. That the chart grants no more than needed is checked in
+//! tests/runtime.rs.
 
+use std::collections::BTreeSet;
+
+use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
+use kube::api::{DeleteParams, ListParams, LogParams, WatchEvent, WatchParams};
 use kube::{Api, Client};
+use localcluster::simulation::NodesConfig;
+use localcluster::simulation::process::{ImageProgram, programs};
 use spark_operator_api::{ApplicationStateType as State, SparkApplication};
-use testkit::helm::install::{Process, RELEASE, RELEASE_NAMESPACE, find, install};
+use testkit::helm::install::{RELEASE, RELEASE_NAMESPACE, find, install};
 use testkit::kubectl::{Kubectl, path_arg};
 use testkit::{repository, within};
 
@@ -16,7 +25,121 @@ const BINARY: &str = env!("CARGO_BIN_EXE_spark-operator");
 /// What an install would set (README's `helm install`).
 const INSTALL_VALUES: &str = "spark:\n  jobNamespaces: [default]\ncontroller:\n  replicas: 2\n";
 
-async fn wait_for_state(client: &Client, name: &str, state: State, replicas: &[Process]) {
+/// The logs of the operator's pods, for failure messages.
+async fn operator_logs(client: &Client) -> String {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), RELEASE_NAMESPACE);
+    let mut text = String::new();
+    for pod in operator_pods(client).await {
+        let log = pods.logs(&pod, &LogParams::default()).await;
+        text.push_str(&format!("--- {pod}\n{}\n", log.unwrap_or_default()));
+    }
+    text
+}
+
+/// The operator's pods that are not being deleted.
+async fn operator_pods(client: &Client) -> BTreeSet<String> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), RELEASE_NAMESPACE);
+    let selector = ListParams::default().labels("app.kubernetes.io/component=controller");
+    let list = pods.list(&selector).await.expect("list pods");
+    list.items
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .filter_map(|p| p.metadata.name)
+        .collect()
+}
+
+/// Waits until `count` of the operator's pods are Ready; their names.
+async fn ready_operator_pods(client: &Client, count: usize) -> BTreeSet<String> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), RELEASE_NAMESPACE);
+    let ready = within(90, || async {
+        let mut ready = BTreeSet::new();
+        for name in operator_pods(client).await {
+            let pod = pods.get(&name).await.ok()?;
+            let conditions = pod.status.and_then(|s| s.conditions).unwrap_or_default();
+            if conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True")
+            {
+                ready.insert(name);
+            }
+        }
+        (ready.len() == count).then_some(ready)
+    })
+    .await;
+    match ready {
+        Some(ready) => ready,
+        None => panic!(
+            "not {count} ready operator pods; logs:\n{}",
+            operator_logs(client).await
+        ),
+    }
+}
+
+/// The pod holding the operator's leader lease (whose identity is the pod's name and a unique
+/// suffix), once it is one of `candidates`.
+async fn lease_holder(client: &Client, candidates: &BTreeSet<String>) -> String {
+    let leases: Api<Lease> = Api::namespaced(client.clone(), RELEASE_NAMESPACE);
+    let lock = format!("{RELEASE}-controller-lock");
+    let holder = within(60, || async {
+        let lease = leases.get_opt(&lock).await.ok()??;
+        let holder = lease.spec?.holder_identity?;
+        let (pod, _) = holder.split_once('_')?;
+        candidates.get(pod).cloned()
+    })
+    .await;
+    match holder {
+        Some(holder) => holder,
+        None => panic!(
+            "none of {candidates:?} holds the lease; logs:\n{}",
+            operator_logs(client).await
+        ),
+    }
+}
+
+/// The holders the operator's lease has from now on, as a watch sees them, until one of a pod
+/// other than the current holder's.
+async fn lease_holders_from_now(client: &Client) -> tokio::task::JoinHandle<Vec<String>> {
+    let leases: Api<Lease> = Api::namespaced(client.clone(), RELEASE_NAMESPACE);
+    let lock = format!("{RELEASE}-controller-lock");
+    let current = leases.get(&lock).await.expect("the lease");
+    let holder_of = |lease: &Lease| {
+        let spec = lease.spec.clone().unwrap_or_default();
+        spec.holder_identity.unwrap_or_default()
+    };
+    let first = holder_of(&current);
+    let pod_of = |holder: &str| holder.split('_').next().unwrap_or_default().to_string();
+    let version = current
+        .metadata
+        .resource_version
+        .clone()
+        .unwrap_or_default();
+    let params = WatchParams::default().fields(&format!("metadata.name={lock}"));
+    let mut events = leases
+        .watch(&params, &version)
+        .await
+        .expect("watch the lease")
+        .boxed();
+    tokio::spawn(async move {
+        let mut holders = Vec::new();
+        let watching = async {
+            while let Some(event) = events.next().await {
+                let Ok(WatchEvent::Modified(lease)) = event else {
+                    continue;
+                };
+                let holder = holder_of(&lease);
+                let taken = !holder.is_empty() && pod_of(&holder) != pod_of(&first);
+                holders.push(holder);
+                if taken {
+                    return;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(90), watching).await;
+        holders
+    })
+}
+
+async fn wait_for_state(client: &Client, name: &str, state: State) {
     let apps: Api<SparkApplication> = Api::namespaced(client.clone(), "default");
     let current = || async {
         let app = apps.get_opt(name).await.expect("get application");
@@ -31,11 +154,7 @@ async fn wait_for_state(client: &Client, name: &str, state: State, replicas: &[P
         reached.is_some(),
         "{name} is {:?}, not {state:?}; operator logs:\n{}",
         current().await,
-        replicas
-            .iter()
-            .map(Process::log)
-            .collect::<Vec<_>>()
-            .join("\n")
+        operator_logs(client).await
     );
 }
 
@@ -43,10 +162,27 @@ async fn wait_for_state(client: &Client, name: &str, state: State, replicas: &[P
 async fn the_rendered_chart_applied_with_kubectl_runs_an_example_under_its_own_rbac() {
     let installed = install(INSTALL_VALUES).await;
     let admin = installed.admin.clone();
-    tokio::spawn(localcluster::simulation::run(
-        admin.clone(),
-        localcluster::simulation::NodesConfig::default(),
-    ));
+    // The nodes run the chart's image as the operator binary, as `localcluster --image-program`.
+    let deployment = find(&installed.documents, "Deployment", RELEASE_NAMESPACE)[0];
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    let image = container["image"].as_str().unwrap();
+    assert!(
+        image.starts_with("ghcr.io/spark-operator-rs/spark-operator:"),
+        "{image}"
+    );
+    let operator_image = ImageProgram {
+        repository: programs::repository(image),
+        program: BINARY.into(),
+    };
+    let pod_dir = installed.dir.path().join("pods");
+    let runtime = installed
+        .cluster
+        .image_program_runtime(vec![operator_image], pod_dir);
+    let nodes = NodesConfig {
+        processes: Some(runtime),
+        ..NodesConfig::default()
+    };
+    tokio::spawn(localcluster::simulation::run(admin.clone(), nodes));
     let (kubectl, manifest, applied) =
         (&installed.kubectl, &installed.manifest, &installed.applied);
     let docs = &installed.documents;
@@ -98,29 +234,15 @@ async fn the_rendered_chart_applied_with_kubectl_runs_an_example_under_its_own_r
         "{refused}"
     );
 
-    // The container as the Deployment runs it: the image's entrypoint with the chart's args;
-    // only the listen addresses change, to free ports, because tests run side by side.
-    let free = "127.0.0.1:0".to_string();
-    let args = installed.container_args(
-        "spark-operator-controller",
-        &[
-            ("--metrics-bind-address", free.clone()),
-            ("--health-probe-bind-address", free),
-        ],
-    );
-    assert_eq!(args[..2], ["controller", "start"]);
-    // Every replica the Deployment asks for: one leads, the others stand by.
-    let replicas: Vec<Process> = (0..deployment["spec"]["replicas"].as_u64().unwrap())
-        .map(|i| {
-            let log = installed.dir.path().join(format!("operator-{i}.log"));
-            let pod = format!("spark-operator-controller-{i}");
-            Process::start(BINARY, &args, &operator_config, &pod, log)
-        })
-        .collect();
+    // The Deployment's ReplicaSet makes its pods; each passes its readiness probe (`/readyz` on
+    // the health port), served by the operator at its pod's IP.
+    assert_eq!(container["args"][0], "controller");
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+    let first = ready_operator_pods(&admin, 2).await;
 
     let example = repository().join("examples/spark-pi.yaml");
     kubectl.ok(&["apply", "-f", path_arg(&example)]).await;
-    wait_for_state(&admin, "spark-pi", State::Completed, &replicas).await;
+    wait_for_state(&admin, "spark-pi", State::Completed).await;
 
     // The driver ran as the Spark service account the chart made in the job namespace.
     let spark_account = find(docs, "ServiceAccount", "default")[0]["metadata"]["name"]
@@ -135,23 +257,44 @@ async fn the_rendered_chart_applied_with_kubectl_runs_an_example_under_its_own_r
         driver.spec.unwrap().service_account_name.as_deref(),
         Some(spark_account.as_str())
     );
-    // One of them leads through the lock the chart's Role lets it hold; nothing any replica
-    // asked was refused, and each stops cleanly on SIGTERM.
-    let leases: Api<Lease> = Api::namespaced(admin.clone(), RELEASE_NAMESPACE);
-    let lock = format!("{RELEASE}-controller-lock");
-    let lease = leases.get(&lock).await.expect("the leader lease");
-    let holder = lease
-        .spec
-        .and_then(|s| s.holder_identity)
-        .unwrap_or_default();
-    assert!(
-        holder.starts_with("spark-operator-controller-"),
-        "{holder:?}"
+    // One of them leads through the lock the chart's Role lets it hold (its identity is its pod
+    // name, from the downward API); nothing any replica asked was refused.
+    let leader = lease_holder(&admin, &first).await;
+    let logs = operator_logs(&admin).await;
+    assert!(!logs.to_lowercase().contains("forbidden"), "{logs}");
+
+    // Deleting the leader's pod stops its process with SIGTERM: it releases the lease (an empty
+    // holder, seen by a watch of the Lease before anyone takes it again). The ReplicaSet makes
+    // another pod, and the lease goes to a live one.
+    let holders = lease_holders_from_now(&admin).await;
+    let operator_pods_api: Api<Pod> = Api::namespaced(admin.clone(), RELEASE_NAMESPACE);
+    operator_pods_api
+        .delete(&leader, &DeleteParams::default())
+        .await
+        .expect("leader deleted");
+    let second = ready_operator_pods(&admin, 2).await;
+    assert!(!second.contains(&leader), "{second:?}");
+    assert_eq!(
+        second.difference(&first).count(),
+        1,
+        "{first:?} then {second:?}"
     );
-    for mut replica in replicas {
-        let text = replica.log();
-        assert!(!text.to_lowercase().contains("forbidden"), "{text}");
-        let status = replica.terminate().await;
-        assert!(status.success(), "{status:?}\n{}", replica.log());
-    }
+    let new_leader = lease_holder(&admin, &second).await;
+    assert_ne!(new_leader, leader);
+    let holders = holders.await.unwrap();
+    let released = holders.iter().position(String::is_empty);
+    assert!(
+        released.is_some_and(|at| holders[..at].iter().all(|h| h.starts_with(&leader))),
+        "the leader did not release the lease: holders {holders:?}"
+    );
+
+    // Another application runs to completion under the new leader.
+    let yaml = std::fs::read_to_string(&example)
+        .unwrap()
+        .replace("name: spark-pi\n", "name: spark-pi-again\n");
+    let (applied_again, output) = kubectl.apply(&yaml).await;
+    assert!(applied_again, "{output}");
+    wait_for_state(&admin, "spark-pi-again", State::Completed).await;
+    let logs = operator_logs(&admin).await;
+    assert!(!logs.to_lowercase().contains("forbidden"), "{logs}");
 }

@@ -433,9 +433,9 @@ async fn run_started(
     let mut running = running_status(&value, "127.0.0.1", pod_ip, &now());
     let runtime = state.lock().await.processes.clone();
     let runtime = runtime.filter(|r| r.container_of(&value).is_some());
-    // A process with a TCP probe is ready once it accepts connections (`process::probes`).
+    // A process with a readiness probe is ready once it passes (`process::probes`).
     if let Some(container) = runtime.as_ref().and_then(|r| r.container_of(&value))
-        && process::probes::tcp_probe_port(container).is_some()
+        && process::probes::readiness(container).is_some()
     {
         let container = container["name"].as_str().unwrap_or_default();
         running = process::probes::not_ready(&running, container);
@@ -494,23 +494,8 @@ async fn run_process(
                 pod_key.clone(),
                 (started.control.clone(), runtime.pod_dir(pod)),
             );
-            let probe = runtime
-                .container_of(pod)
-                .and_then(process::probes::tcp_probe_port);
-            let mut exit = started.exit;
-            let code = match probe {
-                Some(port) => tokio::select! {
-                    code = &mut exit => code,
-                    () = process::probes::accepting(pod_ip, port) => {
-                        let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
-                        let ready = process::probes::ready(running, &started.container, &now());
-                        write_status(&api, name, ready).await;
-                        exit.await
-                    }
-                },
-                None => exit.await,
-            }
-            .unwrap_or(128);
+            let container = runtime.container_of(pod).cloned().unwrap_or_default();
+            let code = watch_probes(client, pod, &container, running, pod_ip, started).await;
             if state.lock().await.running.remove(&pod_key).is_none() {
                 // Stopped because the pod is being deleted: the deletion reports it.
                 return;
@@ -535,6 +520,50 @@ async fn run_process(
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let finished = finished_status(running, exit_code, &now());
     write_status(&api, name, finished).await;
+}
+
+/// Waits for a started container process to end: reports it ready once its readiness probe
+/// passes, and stops it when its liveness probe fails (`process::probes`). Its exit code.
+async fn watch_probes(
+    client: &Client,
+    pod: &Value,
+    container: &Value,
+    running: &Value,
+    pod_ip: &str,
+    started: process::Started,
+) -> i32 {
+    let namespace = pod["metadata"]["namespace"].as_str().unwrap_or_default();
+    let name = pod["metadata"]["name"].as_str().unwrap_or_default();
+    let mut exit = started.exit;
+    // Reported once; readiness is not probed again after it passed.
+    let ready = async {
+        if let Some(check) = process::probes::readiness(container) {
+            process::probes::passing(pod_ip, &check).await;
+            let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+            let ready = process::probes::ready(running, &started.container, &now());
+            write_status(&api, name, ready).await;
+        }
+        std::future::pending::<()>().await
+    };
+    let dead = async {
+        match process::probes::liveness(container) {
+            Some(probe) => process::probes::dead(pod_ip, &probe).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        code = &mut exit => code.unwrap_or(128),
+        () = ready => 128,
+        () = dead => {
+            let grace = pod["spec"]["terminationGracePeriodSeconds"]
+                .as_u64()
+                .unwrap_or(30)
+                .min(MAX_PROCESS_GRACE_SECONDS as u64);
+            warn!(pod = %name, "liveness probe failed; stopping the container");
+            started.control.stop(Duration::from_secs(grace)).await;
+            exit.await.unwrap_or(128)
+        }
+    }
 }
 
 /// Why a container of `pod` cannot be started with its environment (the namespace's service

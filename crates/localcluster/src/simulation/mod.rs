@@ -13,7 +13,8 @@
 //! - [`spark`]: what a simulated Spark driver (or Spark Connect server) does while it runs: it
 //!   creates its executor pods, and ends them before it ends.
 //! - [`process`]: with a [`process::ProcessRuntime`], the kubelet runs a pod's Spark container as
-//!   a real process of a local Spark installation instead of simulating it.
+//!   a real process of a local Spark installation, or a container of a mapped image as its local
+//!   program, instead of simulating it.
 //! - [`resources`]: CPU and memory of nodes and pods, as the scheduler counts them.
 //! - [`service_links`]: the Services a kubelet puts into every new pod's environment.
 //!
@@ -60,7 +61,8 @@ pub struct NodesConfig {
     pub memory_gib: u64,
     /// Pods each node can hold.
     pub pods: u64,
-    /// Runs Spark containers as processes; every container is simulated without it.
+    /// Runs Spark containers, and containers of images mapped to programs, as processes; every
+    /// container is simulated without it.
     pub processes: Option<process::ProcessRuntime>,
     /// Images no node can pull (globs such as `*:does-not-exist`; see [`images`]).
     pub unpullable_images: Vec<String>,

@@ -1,15 +1,19 @@
-//! Real processes in place of simulated containers: a pod whose container runs the Spark image's
+//! Real processes in place of simulated containers. A pod whose container runs the Spark image's
 //! entrypoint (`driver ...`, `executor`) or its Spark Connect server script is run as a local
-//! process with a Spark installation standing for the image's `/opt/spark`. The process gets the pod's environment (downward API
-//! resolved), its volumes as directories of its own, the pod's loopback IP to bind to and a
-//! hosts file naming the Services of its namespace; what it prints becomes the container's log
-//! and its exit status the container's.
+//! process with a Spark installation standing for the image's `/opt/spark`; a container whose
+//! image is mapped to a local program (`--image-program`) runs that program as its entrypoint,
+//! with the pod's service account token. The process gets the pod's environment (downward API
+//! resolved), its volumes as directories of its own, the pod's loopback IP to bind to; what it
+//! prints becomes the container's log and its exit status the container's.
 //!
 //! - [`paths`]: container paths to host paths (pure).
 //! - [`env`]: the container's environment (pure).
 //! - [`entrypoint`]: the command the Spark image runs (pure), reading shell scripts with
-//!   [`shell`] (pure).
-//! - [`probes`]: when a container with a TCP probe is ready.
+//!   [`shell`] (pure); [`programs`]: images mapped to programs, and their command lines (pure).
+//! - [`launch`]: a container's command, environment and paths, Spark's or a program's.
+//! - [`service_account`]: the token, CA and namespace a kubelet mounts, and a kubeconfig naming
+//!   them; [`network`]: a program's unspecified binds made the pod IP's.
+//! - [`probes`]: when a container with a probe is ready, and when it is no longer alive.
 //! - [`hosts`]: the hosts file (pure).
 //! - [`volumes`]: ConfigMaps, Secrets and emptyDirs written out.
 //! - [`exec`]: the running container as `exec` and `attach` reach it.
@@ -18,8 +22,12 @@ pub mod entrypoint;
 pub mod env;
 pub mod exec;
 pub mod hosts;
+pub mod launch;
+pub mod network;
 pub mod paths;
 pub mod probes;
+pub mod programs;
+pub mod service_account;
 pub mod shell;
 pub mod volumes;
 
@@ -28,9 +36,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Pod, Service};
-use kube::api::ListParams;
-use kube::{Api, Client};
+use kube::Client;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::{broadcast, watch};
@@ -39,15 +45,24 @@ use tracing::debug;
 use crate::registry::Cluster;
 use crate::streaming::{OutputStream, exit_code};
 pub use entrypoint::{Installation, SparkRole};
+use launch::{Launch, ProgramLaunch, SparkLaunch};
+pub use programs::ImageProgram;
+pub use service_account::ApiAccess;
 
 /// Chooses how one pod runs: `process` or `simulated`, overriding the runtime's default (a
-/// process for Spark containers when a Spark installation is configured).
+/// process for Spark containers when a Spark installation is configured, and for containers of
+/// mapped images).
 pub const RUNTIME_ANNOTATION: &str = "localcluster/runtime";
 
-/// Runs Spark containers as processes.
+/// Runs Spark containers, and containers of mapped images, as processes.
 #[derive(Clone)]
 pub struct ProcessRuntime {
-    installation: Installation,
+    /// Runs Spark containers; they are simulated without it.
+    installation: Option<Installation>,
+    /// Images run as local programs.
+    programs: Vec<ImageProgram>,
+    /// How the programs reach the API server with their pod's token.
+    access: Option<ApiAccess>,
     /// Each pod's directory (volumes, working directory, hosts file) is made under it.
     work_dir: PathBuf,
     /// Where containers' output is recorded, for `pods/log`.
@@ -58,6 +73,7 @@ impl std::fmt::Debug for ProcessRuntime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProcessRuntime")
             .field("installation", &self.installation)
+            .field("programs", &self.programs)
             .field("work_dir", &self.work_dir)
             .finish_non_exhaustive()
     }
@@ -102,28 +118,67 @@ fn signal_group(group: i32, signal: i32) {
 }
 
 impl ProcessRuntime {
+    /// A runtime of Spark containers, run by `installation`.
     pub fn new(cluster: Cluster, installation: Installation, work_dir: PathBuf) -> ProcessRuntime {
         ProcessRuntime {
-            installation,
+            installation: Some(installation),
+            programs: Vec::new(),
+            access: None,
             work_dir,
             cluster,
         }
     }
 
-    /// The Spark installation and JVM the processes run.
-    pub fn installation(&self) -> &Installation {
-        &self.installation
+    /// A runtime of containers of mapped images only.
+    pub fn for_images(
+        cluster: Cluster,
+        programs: Vec<ImageProgram>,
+        access: ApiAccess,
+        work_dir: PathBuf,
+    ) -> ProcessRuntime {
+        ProcessRuntime {
+            installation: None,
+            programs,
+            access: Some(access),
+            work_dir,
+            cluster,
+        }
     }
 
-    /// The container of `pod` this runtime runs as a process, if any.
+    /// This runtime, also running the containers of the images `programs` maps, whose pods reach
+    /// the API server through `access`.
+    pub fn with_image_programs(
+        mut self,
+        programs: Vec<ImageProgram>,
+        access: ApiAccess,
+    ) -> ProcessRuntime {
+        self.programs = programs;
+        self.access = Some(access);
+        self
+    }
+
+    /// The Spark installation and JVM the Spark processes run, if any.
+    pub fn installation(&self) -> Option<&Installation> {
+        self.installation.as_ref()
+    }
+
+    /// The container of `pod` this runtime runs as a process, if any: its Spark container when
+    /// a Spark installation is given, else the first container of a mapped image.
     pub fn container_of<'a>(&self, pod: &'a Value) -> Option<&'a Value> {
         if pod["metadata"]["annotations"][RUNTIME_ANNOTATION] == "simulated" {
             return None;
         }
-        pod["spec"]["containers"]
-            .as_array()?
+        let containers = pod["spec"]["containers"].as_array()?;
+        let spark = containers
             .iter()
             .find(|c| SparkRole::of_container(c).is_some())
+            .filter(|_| self.installation.is_some());
+        spark.or_else(|| {
+            containers.iter().find(|c| {
+                let image = c["image"].as_str().unwrap_or_default();
+                programs::program_for(&self.programs, image).is_some()
+            })
+        })
     }
 
     /// The directory of a pod's files.
@@ -138,9 +193,9 @@ impl ProcessRuntime {
             ))
     }
 
-    /// Starts the Spark container of `pod`, which the kubelet just reported running at `pod_ip`,
-    /// with the kubelet's service variables `services` under its own environment. An `Err` says
-    /// why the container could not start, for its log.
+    /// Starts the container of `pod` this runtime runs, which the kubelet just reported running at
+    /// `pod_ip`, with the kubelet's service variables `services` under its own environment. An
+    /// `Err` says why the container could not start, for its log.
     pub async fn start(
         &self,
         client: &Client,
@@ -150,8 +205,7 @@ impl ProcessRuntime {
     ) -> Result<Started, String> {
         let container = self
             .container_of(pod)
-            .ok_or("the pod has no Spark container")?;
-        let role = SparkRole::of_container(container).ok_or("not a Spark container")?;
+            .ok_or("the pod has no container run as a process")?;
         let mut pod = pod.clone();
         pod["status"]["podIP"] = pod_ip.into();
         pod["status"]["hostIP"] = "127.0.0.1".into();
@@ -163,68 +217,86 @@ impl ProcessRuntime {
         let work_dir = pod_dir.join("work-dir");
         std::fs::create_dir_all(&work_dir)
             .map_err(|e| format!("creating {}: {e}", work_dir.display()))?;
-        let base = paths::PathMap::new(&self.installation.spark_home, &work_dir);
-        let map = volumes::materialise(client, &pod, container, &pod_dir, base).await?;
-
         let (config_maps, secrets) = env::referenced_sources(container);
         let sources =
             super::startup::fetch_sources(client, &namespace, config_maps, secrets).await?;
         let pod_env = env::container_env(&pod, container, &sources)?;
         let mut environment: BTreeMap<String, String> = inherited_env();
-        environment.insert(
-            "SPARK_HOME".into(),
-            self.installation.spark_home.to_string_lossy().into_owned(),
-        );
-        if let Some(java_home) = &self.installation.java_home {
-            environment.insert("JAVA_HOME".into(), java_home.to_string_lossy().into_owned());
-        }
         environment.extend(services.iter().cloned());
-        for (name, value) in pod_env {
-            environment.insert(name, map.rewrite(&value));
-        }
-        let hosts_path = pod_dir.join("hosts");
-        let hosts = hosts_for(client, &namespace).await?;
-        std::fs::write(&hosts_path, hosts)
-            .map_err(|e| format!("writing {}: {e}", hosts_path.display()))?;
-        let tool_options = format!("-Djdk.net.hosts.file={}", hosts_path.display());
-        let tool_options = match environment.get("JAVA_TOOL_OPTIONS") {
-            Some(existing) => format!("{existing} {tool_options}"),
-            None => tool_options,
+        let launch = match (SparkRole::of_container(container), &self.installation) {
+            (Some(role), Some(installation)) => {
+                let base = paths::PathMap::new(&installation.spark_home, &work_dir);
+                let map = volumes::materialise(client, &pod, container, &pod_dir, base).await?;
+                let spark = SparkLaunch {
+                    installation,
+                    role,
+                    map: &map,
+                    pod_dir: &pod_dir,
+                    pod_ip,
+                };
+                spark
+                    .prepare(client, &namespace, container, pod_env, environment)
+                    .await?
+            }
+            _ => {
+                let image = container["image"].as_str().unwrap_or_default();
+                let program = programs::program_for(&self.programs, image)
+                    .ok_or_else(|| format!("no program runs the image {image}"))?;
+                let map = volumes::materialise(
+                    client,
+                    &pod,
+                    container,
+                    &pod_dir,
+                    paths::PathMap::default(),
+                )
+                .await?;
+                let launch = ProgramLaunch {
+                    program,
+                    access: self.access.as_ref(),
+                    pod_dir: &pod_dir,
+                    pod_ip,
+                    work_dir: &self.work_dir,
+                };
+                launch
+                    .prepare(client, &pod, container, map, pod_env, environment)
+                    .await?
+            }
         };
-        environment.insert("JAVA_TOOL_OPTIONS".into(), tool_options);
-        environment.insert("SPARK_LOCAL_IP".into(), pod_ip.into());
-        // Spark's Kubernetes client would otherwise pick up the user's own kubeconfig.
-        environment.insert(
-            "KUBECONFIG".into(),
-            pod_dir.join("no-kubeconfig").to_string_lossy().into_owned(),
-        );
-
-        let args: Vec<String> = match entrypoint::connect_server_script(container) {
-            Some(script) => vec![entrypoint::rewrite_conf_paths(script, |v| map.rewrite(v))],
-            None => container["args"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .skip(1)
-                .map(|a| map.rewrite(a.as_str().unwrap_or_default()))
-                .collect(),
-        };
-        let command = entrypoint::command(role, &args, &environment, &self.installation)?;
         let working_dir = container["workingDir"]
             .as_str()
-            .and_then(|dir| map.host_path(dir))
+            .and_then(|dir| launch.map.host_path(dir))
             .map(PathBuf::from)
             .unwrap_or(work_dir);
         std::fs::create_dir_all(&working_dir)
             .map_err(|e| format!("creating {}: {e}", working_dir.display()))?;
+        self.spawn(&pod, container, launch, &working_dir)
+    }
 
+    /// Runs a prepared command in its own process group, its output recorded as the container's
+    /// log, and registers it for exec and attach.
+    fn spawn(
+        &self,
+        pod: &Value,
+        container: &Value,
+        launch: Launch,
+        working_dir: &Path,
+    ) -> Result<Started, String> {
+        let Launch {
+            command,
+            environment,
+            map,
+        } = launch;
+        let namespace = pod["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("default")
+            .to_string();
         let opens_stdin = container["stdin"].as_bool() == Some(true);
         let mut process = tokio::process::Command::new(&command.program);
         process
             .args(&command.args)
             .env_clear()
             .envs(&environment)
-            .current_dir(&working_dir)
+            .current_dir(working_dir)
             .stdin(if opens_stdin {
                 Stdio::piped()
             } else {
@@ -250,7 +322,7 @@ impl ProcessRuntime {
         let stdin_once = container["stdinOnce"].as_bool() == Some(true);
         let streams = exec::ProcessContainer {
             environment,
-            working_dir,
+            working_dir: working_dir.to_path_buf(),
             paths: map,
             group,
             output: output.clone(),
@@ -273,6 +345,7 @@ impl ProcessRuntime {
         let outputs = [
             self.record(log, OutputStream::Stdout, child.stdout.take(), &output),
             self.record(log, OutputStream::Stderr, child.stderr.take(), &output),
+        ];
         ];
         let (ended_tx, ended) = watch::channel(false);
         let registered = (namespace.clone(), name.clone(), container_name.clone());
@@ -350,37 +423,6 @@ fn inherited_env() -> BTreeMap<String, String> {
                 || name.starts_with("PYENV_")
         })
         .collect()
-}
-
-async fn hosts_for(client: &Client, namespace: &str) -> Result<String, String> {
-    let services: Api<Service> = Api::namespaced(client.clone(), namespace);
-    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let services = services
-        .list(&ListParams::default())
-        .await
-        .map_err(|e| e.to_string())?;
-    let pods = pods
-        .list(&ListParams::default())
-        .await
-        .map_err(|e| e.to_string())?;
-    let services: Vec<Value> = services
-        .items
-        .iter()
-        .filter_map(|s| serde_json::to_value(s).ok())
-        .collect();
-    let pods: Vec<Value> = pods
-        .items
-        .iter()
-        .filter_map(|p| serde_json::to_value(p).ok())
-        .collect();
-    Ok(hosts::hosts_file(&services, &pods, &machine_hostname()))
-}
-
-fn machine_hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .map(|name| name.trim().to_string())
-        .unwrap_or_default()
 }
 
 /// Removes a pod's directory once the pod is gone.
