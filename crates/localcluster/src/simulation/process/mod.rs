@@ -346,7 +346,6 @@ impl ProcessRuntime {
             self.record(log, OutputStream::Stdout, child.stdout.take(), &output),
             self.record(log, OutputStream::Stderr, child.stderr.take(), &output),
         ];
-        ];
         let (ended_tx, ended) = watch::channel(false);
         let registered = (namespace.clone(), name.clone(), container_name.clone());
         let exit = tokio::spawn(async move {
