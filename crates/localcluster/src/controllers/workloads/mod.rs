@@ -14,10 +14,13 @@
 
 mod cron_job;
 mod deployment;
+mod history;
 mod job;
 mod pods;
 mod replica_set;
 mod rollout;
+mod stateful_plan;
+mod stateful_set;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -45,15 +48,17 @@ enum Kind {
     ReplicationController,
     Job,
     CronJob,
+    StatefulSet,
 }
 
 impl Kind {
-    const ALL: [Kind; 5] = [
+    const ALL: [Kind; 6] = [
         Kind::CronJob,
         Kind::Deployment,
         Kind::ReplicaSet,
         Kind::ReplicationController,
         Kind::Job,
+        Kind::StatefulSet,
     ];
 
     fn storage_key(self) -> &'static str {
@@ -63,6 +68,7 @@ impl Kind {
             Kind::ReplicationController => "replicationcontrollers",
             Kind::Job => "jobs.batch",
             Kind::CronJob => "cronjobs.batch",
+            Kind::StatefulSet => "statefulsets.apps",
         }
     }
 
@@ -77,6 +83,7 @@ impl Kind {
             "ReplicationController" => Some(Kind::ReplicationController),
             "Job" => Some(Kind::Job),
             "CronJob" => Some(Kind::CronJob),
+            "StatefulSet" => Some(Kind::StatefulSet),
             _ => None,
         }
     }
@@ -181,6 +188,7 @@ async fn reconcile(cluster: &Cluster, target: &Target) {
         }
         Kind::Job => job::reconcile(cluster, &object).await,
         Kind::CronJob => cron_job::reconcile(cluster, &object).await,
+        Kind::StatefulSet => stateful_set::reconcile(cluster, &object).await,
     };
     if let Err(error) = result
         && error.code != 409
