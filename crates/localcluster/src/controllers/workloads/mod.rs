@@ -13,6 +13,8 @@
 //! scheduled time) are pure functions in each controller's module, unit-tested apart from I/O.
 
 mod cron_job;
+mod daemon_plan;
+mod daemon_set;
 mod deployment;
 mod history;
 mod job;
@@ -49,16 +51,18 @@ enum Kind {
     Job,
     CronJob,
     StatefulSet,
+    DaemonSet,
 }
 
 impl Kind {
-    const ALL: [Kind; 6] = [
+    const ALL: [Kind; 7] = [
         Kind::CronJob,
         Kind::Deployment,
         Kind::ReplicaSet,
         Kind::ReplicationController,
         Kind::Job,
         Kind::StatefulSet,
+        Kind::DaemonSet,
     ];
 
     fn storage_key(self) -> &'static str {
@@ -69,6 +73,7 @@ impl Kind {
             Kind::Job => "jobs.batch",
             Kind::CronJob => "cronjobs.batch",
             Kind::StatefulSet => "statefulsets.apps",
+            Kind::DaemonSet => "daemonsets.apps",
         }
     }
 
@@ -84,6 +89,7 @@ impl Kind {
             "Job" => Some(Kind::Job),
             "CronJob" => Some(Kind::CronJob),
             "StatefulSet" => Some(Kind::StatefulSet),
+            "DaemonSet" => Some(Kind::DaemonSet),
             _ => None,
         }
     }
@@ -189,6 +195,7 @@ async fn reconcile(cluster: &Cluster, target: &Target) {
         Kind::Job => job::reconcile(cluster, &object).await,
         Kind::CronJob => cron_job::reconcile(cluster, &object).await,
         Kind::StatefulSet => stateful_set::reconcile(cluster, &object).await,
+        Kind::DaemonSet => daemon_set::reconcile(cluster, &object).await,
     };
     if let Err(error) = result
         && error.code != 409
