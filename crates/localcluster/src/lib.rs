@@ -21,6 +21,8 @@
 //! - [`patch`], [`schema`], [`selector`], [`meta`], [`error`]: the patch types with field
 //!   ownership, CRD structural schemas, label and field selectors, object metadata, and errors
 //!   shaped as the API server's `Status`.
+//! - [`node_fit`]: whether a pod may go to a node by its labels and taints, for the scheduler
+//!   and the DaemonSet controller.
 //! - [`quantity`], [`pod_resources`], [`quota`]: exact resource quantities, what a pod requests
 //!   and limits, and what objects use of a ResourceQuota, shared by admission, the controllers
 //!   and the scheduler.
@@ -41,6 +43,7 @@ pub mod error;
 pub mod faults;
 pub mod kinds;
 pub mod meta;
+pub mod node_fit;
 pub mod patch;
 pub mod pod_resources;
 pub mod quantity;

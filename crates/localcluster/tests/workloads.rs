@@ -214,14 +214,24 @@ async fn the_other_workload_kinds_are_served() {
     let listed = kubectl
         .ok(&[
             "get",
-            "statefulsets,daemonsets,replicasets,replicationcontrollers,controllerrevisions",
+            "statefulsets,daemonsets,replicasets,replicationcontrollers",
             "-o",
             "name",
         ])
         .await;
     assert_eq!(
         listed.trim(),
-        "statefulset.apps/db\ndaemonset.apps/agent\nreplicaset.apps/front\nreplicationcontroller/legacy\ncontrollerrevision.apps/db-1"
+        "statefulset.apps/db\ndaemonset.apps/agent\nreplicaset.apps/front\nreplicationcontroller/legacy"
+    );
+    // Beside the one applied, the StatefulSet's and DaemonSet's controllers record theirs.
+    let revisions = kubectl
+        .ok(&["get", "controllerrevisions", "-o", "name"])
+        .await;
+    assert!(
+        revisions
+            .lines()
+            .any(|r| r == "controllerrevision.apps/db-1"),
+        "{revisions}"
     );
     let scaled = kubectl
         .ok(&["scale", "replicaset", "front", "--replicas=2"])

@@ -43,12 +43,7 @@ pub struct NodeView {
 impl NodeView {
     /// The view of a Node object, with nothing allocated yet.
     pub fn of(node: &Value) -> NodeView {
-        let labels = node["metadata"]["labels"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-            .collect();
+        let labels = crate::node_fit::labels_of(node);
         let allocatable = match &node["status"]["allocatable"] {
             Value::Null => &node["status"]["capacity"],
             given => given,
@@ -63,6 +58,15 @@ impl NodeView {
             unschedulable: node["spec"]["unschedulable"] == true,
             allocatable: Resources::of_list(&quantity::resource_list(allocatable)),
             allocated: Resources::default(),
+        }
+    }
+
+    /// What the scheduling predicates read of the node.
+    pub fn facts(&self) -> crate::node_fit::NodeFacts<'_> {
+        crate::node_fit::NodeFacts {
+            name: &self.name,
+            labels: &self.labels,
+            taints: &self.taints,
         }
     }
 }

@@ -22,6 +22,7 @@ use super::events::{PodEvent, Source};
 use super::nodes::NodeView;
 use super::resources::pod_requests;
 use super::{State, gang, key, now, patch_as};
+use crate::node_fit::{affinity_matches, selector_matches, tolerates, untolerated_taint};
 
 /// The field manager of the scheduler's writes.
 const SCHEDULER: &str = "kube-scheduler";
@@ -41,26 +42,20 @@ fn filter(pod: &Value, node: &NodeView) -> Option<Rejection> {
             resolvable: false,
         })
     };
-    let tolerations = pod["spec"]["tolerations"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let facts = node.facts();
     let cordon = json!({"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"});
-    if node.unschedulable && !tolerations.iter().any(|t| tolerates(t, &cordon)) {
+    let tolerations = pod["spec"]["tolerations"].as_array().into_iter().flatten();
+    if node.unschedulable && !tolerations.clone().any(|t| tolerates(t, &cordon)) {
         return unresolvable("node(s) were unschedulable".into());
     }
-    let untolerated = node.taints.iter().find(|taint| {
-        matches!(taint["effect"].as_str(), Some("NoSchedule" | "NoExecute"))
-            && !tolerations.iter().any(|t| tolerates(t, taint))
-    });
-    if let Some(taint) = untolerated {
+    if let Some(taint) = untolerated_taint(pod, facts, &["NoSchedule", "NoExecute"]) {
         return unresolvable(format!(
             "node(s) had untolerated taint {{{}: {}}}",
             taint["key"].as_str().unwrap_or_default(),
             taint["value"].as_str().unwrap_or_default()
         ));
     }
-    if !selector_matches(pod, node) || !affinity_matches(pod, node) {
+    if !selector_matches(pod, facts) || !affinity_matches(pod, facts) {
         return unresolvable("node(s) didn't match Pod's node affinity/selector".into());
     }
     let requests = pod_requests(pod);
@@ -136,81 +131,6 @@ pub fn choose_node(pod: &Value, nodes: &[NodeView]) -> Result<String, String> {
         )
     };
     Err(format!("{filtered} preemption: {preemption}"))
-}
-
-fn selector_matches(pod: &Value, node: &NodeView) -> bool {
-    pod["spec"]["nodeSelector"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .all(|(key, value)| node.labels.get(key).map(String::as_str) == value.as_str())
-}
-
-/// `requiredDuringSchedulingIgnoredDuringExecution` node affinity: any term matches (all of its
-/// expressions and fields do).
-fn affinity_matches(pod: &Value, node: &NodeView) -> bool {
-    let required =
-        &pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"];
-    let Some(terms) = required["nodeSelectorTerms"].as_array() else {
-        return true;
-    };
-    terms.iter().any(|term| {
-        let expressions = term["matchExpressions"].as_array().into_iter().flatten();
-        let fields = term["matchFields"].as_array().into_iter().flatten();
-        let has_any = term["matchExpressions"]
-            .as_array()
-            .is_some_and(|e| !e.is_empty())
-            || term["matchFields"]
-                .as_array()
-                .is_some_and(|f| !f.is_empty());
-        has_any
-            && expressions.clone().all(|e| {
-                let key = e["key"].as_str().unwrap_or_default();
-                requirement(e, node.labels.get(key).map(String::as_str))
-            })
-            && fields.clone().all(|e| {
-                let value = (e["key"] == "metadata.name").then_some(node.name.as_str());
-                requirement(e, value)
-            })
-    })
-}
-
-fn requirement(expression: &Value, value: Option<&str>) -> bool {
-    let values: Vec<&str> = expression["values"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
-    let number = |text: &str| text.parse::<i64>().ok();
-    match expression["operator"].as_str().unwrap_or_default() {
-        "In" => value.is_some_and(|v| values.contains(&v)),
-        "NotIn" => value.is_none_or(|v| !values.contains(&v)),
-        "Exists" => value.is_some(),
-        "DoesNotExist" => value.is_none(),
-        "Gt" => {
-            matches!((value.and_then(number), values.first().and_then(|v| number(v))), (Some(v), Some(bound)) if v > bound)
-        }
-        "Lt" => {
-            matches!((value.and_then(number), values.first().and_then(|v| number(v))), (Some(v), Some(bound)) if v < bound)
-        }
-        _ => false,
-    }
-}
-
-fn tolerates(toleration: &Value, taint: &Value) -> bool {
-    let key = toleration["key"].as_str().unwrap_or_default();
-    let effect = toleration["effect"].as_str().unwrap_or_default();
-    let key_matches = key.is_empty() || Some(key) == taint["key"].as_str();
-    let effect_matches = effect.is_empty() || Some(effect) == taint["effect"].as_str();
-    let value_matches = match toleration["operator"].as_str().unwrap_or("Equal") {
-        "Exists" => true,
-        _ => {
-            toleration["value"].as_str().unwrap_or_default()
-                == taint["value"].as_str().unwrap_or_default()
-        }
-    };
-    key_matches && effect_matches && value_matches
 }
 
 /// Binds a pending pod to a node with room for it, or reports that none has.

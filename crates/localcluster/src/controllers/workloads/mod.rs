@@ -13,11 +13,16 @@
 //! scheduled time) are pure functions in each controller's module, unit-tested apart from I/O.
 
 mod cron_job;
+mod daemon_plan;
+mod daemon_set;
 mod deployment;
+mod history;
 mod job;
 mod pods;
 mod replica_set;
 mod rollout;
+mod stateful_plan;
+mod stateful_set;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -45,15 +50,19 @@ enum Kind {
     ReplicationController,
     Job,
     CronJob,
+    StatefulSet,
+    DaemonSet,
 }
 
 impl Kind {
-    const ALL: [Kind; 5] = [
+    const ALL: [Kind; 7] = [
         Kind::CronJob,
         Kind::Deployment,
         Kind::ReplicaSet,
         Kind::ReplicationController,
         Kind::Job,
+        Kind::StatefulSet,
+        Kind::DaemonSet,
     ];
 
     fn storage_key(self) -> &'static str {
@@ -63,6 +72,8 @@ impl Kind {
             Kind::ReplicationController => "replicationcontrollers",
             Kind::Job => "jobs.batch",
             Kind::CronJob => "cronjobs.batch",
+            Kind::StatefulSet => "statefulsets.apps",
+            Kind::DaemonSet => "daemonsets.apps",
         }
     }
 
@@ -77,6 +88,8 @@ impl Kind {
             "ReplicationController" => Some(Kind::ReplicationController),
             "Job" => Some(Kind::Job),
             "CronJob" => Some(Kind::CronJob),
+            "StatefulSet" => Some(Kind::StatefulSet),
+            "DaemonSet" => Some(Kind::DaemonSet),
             _ => None,
         }
     }
@@ -181,6 +194,8 @@ async fn reconcile(cluster: &Cluster, target: &Target) {
         }
         Kind::Job => job::reconcile(cluster, &object).await,
         Kind::CronJob => cron_job::reconcile(cluster, &object).await,
+        Kind::StatefulSet => stateful_set::reconcile(cluster, &object).await,
+        Kind::DaemonSet => daemon_set::reconcile(cluster, &object).await,
     };
     if let Err(error) = result
         && error.code != 409

@@ -89,9 +89,8 @@ pub fn rolling_step(
 }
 
 /// The `pod-template-hash` of a template: FNV-1a (32 bits) of the template and the collision
-/// count, its decimal digits spelled in the alphabet of Kubernetes' `SafeEncodeString`.
+/// count, spelled by [`safe_encode`].
 pub fn template_hash(template: &Value, collision_count: i64) -> String {
-    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let mut hash: u32 = 0x811c_9dc5;
     let text = format!(
         "{template}{}",
@@ -105,6 +104,13 @@ pub fn template_hash(template: &Value, collision_count: i64) -> String {
         hash ^= u32::from(byte);
         hash = hash.wrapping_mul(0x0100_0193);
     }
+    safe_encode(hash)
+}
+
+/// A hash's decimal digits spelled in the alphabet of Kubernetes' `SafeEncodeString`, which
+/// has no vowels so that no word is spelled by chance.
+pub fn safe_encode(hash: u32) -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     hash.to_string()
         .bytes()
         .map(|b| ALPHABET[usize::from(b) % ALPHABET.len()] as char)
