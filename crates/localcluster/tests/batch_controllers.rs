@@ -241,6 +241,44 @@ async fn a_finished_job_goes_after_its_ttl() {
     cluster.shutdown().await;
 }
 
+/// A Job deleted while its pods run: the garbage collector deletes the pods, and with no Job
+/// left to count them their tracking finalizer is removed, so they go instead of staying
+/// Terminating (what `kubectl delete job` does to a running Job).
+#[tokio::test]
+async fn a_running_job_deleted_takes_its_pods_with_it() {
+    let cluster = start().await;
+    let client = cluster.client().unwrap();
+    let jobs: Api<Job> = Api::default_namespaced(client.clone());
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    jobs.create(
+        &PostParams::default(),
+        &job(
+            "endless",
+            json!({}),
+            json!({"localcluster/run-seconds": "forever"}),
+        ),
+    )
+    .await
+    .unwrap();
+    let of_the_job = ListParams::default().labels("job-name=endless");
+    eventually(20, || async {
+        let running = pods.list(&of_the_job).await.unwrap().items;
+        running
+            .iter()
+            .any(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+            .then_some(())
+    })
+    .await;
+    jobs.delete("endless", &Default::default()).await.unwrap();
+    eventually(20, || async {
+        let gone = jobs.get_opt("endless").await.unwrap().is_none();
+        let left = pods.list(&of_the_job).await.unwrap().items;
+        (gone && left.is_empty()).then_some(())
+    })
+    .await;
+    cluster.shutdown().await;
+}
+
 /// On the real clock: the test waits for the next minute to begin (at most about a minute).
 #[tokio::test]
 async fn a_cron_job_makes_a_job_each_scheduled_minute_unless_suspended() {

@@ -242,6 +242,26 @@ pub(super) async fn reconcile(cluster: &Cluster, job: &Value) -> Result<(), ApiE
     Ok(())
 }
 
+/// Releases the pods of the Job `name` that is gone or going (deleted, or deleted in the
+/// foreground): with nothing left to count them, their tracking finalizer would keep them
+/// terminating for ever. Kubernetes' Job controller removes it from such orphans the same way.
+pub(super) async fn release_orphans(cluster: &Cluster, namespace: &str, name: &str) {
+    let (pods, _) = cluster.store().list("pods", Some(namespace));
+    let of_the_job = |pod: &&Arc<Value>| {
+        meta::owner_references(pod)
+            .iter()
+            .any(|r| r["controller"] == true && r["kind"] == "Job" && r["name"] == name)
+            && meta::finalizers(pod)
+                .iter()
+                .any(|f| f == TRACKING_FINALIZER)
+    };
+    for pod in pods.iter().filter(of_the_job) {
+        if let Err(error) = release(cluster, pod).await {
+            tracing::debug!(%error, pod = meta::name(pod), "releasing an orphaned Job pod");
+        }
+    }
+}
+
 /// Removes the tracking finalizer of a counted pod, retried on conflicts: a pod left with it
 /// would be counted twice.
 async fn release(cluster: &Cluster, pod: &Value) -> Result<(), ApiError> {

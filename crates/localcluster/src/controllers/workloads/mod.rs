@@ -181,12 +181,16 @@ pub(super) async fn run(cluster: Cluster, shutdown: impl std::future::Future<Out
 async fn reconcile(cluster: &Cluster, target: &Target) {
     let key =
         crate::storage::ObjectKey::new(target.kind.storage_key(), &target.namespace, &target.name);
-    let Some(object) = cluster.store().get(&key) else {
+    let live = cluster
+        .store()
+        .get(&key)
+        .filter(|object| meta::deletion_timestamp(object).is_none());
+    let Some(object) = live else {
+        if target.kind == Kind::Job {
+            job::release_orphans(cluster, &target.namespace, &target.name).await;
+        }
         return;
     };
-    if meta::deletion_timestamp(&object).is_some() {
-        return;
-    }
     let result = match target.kind {
         Kind::Deployment => deployment::reconcile(cluster, &object).await,
         Kind::ReplicaSet | Kind::ReplicationController => {
