@@ -133,7 +133,9 @@ fn service_target(cluster: &Cluster, namespace: &str, id: &str) -> Result<Socket
         .store()
         .get(&ObjectKey::new("endpoints", namespace, name))
     {
-        for subset in stored["subsets"].as_array().into_iter().flatten() {
+        let subsets = stored["subsets"].as_array().filter(|s| !s.is_empty());
+        let subsets = subsets.ok_or_else(|| no_endpoints(name))?;
+        for subset in subsets {
             let address = subset["addresses"][0]["ip"].as_str();
             let port = subset["ports"]
                 .as_array()
