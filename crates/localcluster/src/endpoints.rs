@@ -1,7 +1,8 @@
-//! What the endpoints controller would list for a Service: the running pods of its namespace that
-//! its selector selects, and the port a Service port reaches on each. There is no endpoints
-//! controller writing Endpoints objects; the Service proxy and the hosts files of pods run as
-//! processes read them from here.
+//! The pods a Service reaches without its Endpoints: the running pods of its namespace that its
+//! selector selects, and the port a Service port reaches on each. The hosts files of pods run as
+//! processes (there is no cluster DNS) and the Service proxy, before the endpoints controller has
+//! written a Service's Endpoints, read them from here; the controllers resolve ports with
+//! [`target_port`] too.
 
 use std::borrow::Borrow;
 
@@ -44,7 +45,7 @@ pub fn selected<'a>(service: &Value, pods: &'a [impl Borrow<Value>]) -> Vec<&'a 
 }
 
 /// The port of `pod` that `service_port` targets: `targetPort` as a number, or the container port
-/// it names, or the Service port itself when it names none.
+/// of the same protocol it names, or the Service port itself when it names none.
 pub fn target_port(service_port: &Value, pod: &Value) -> Option<u16> {
     let port = |value: &Value| value.as_u64().and_then(|p| u16::try_from(p).ok());
     match &service_port["targetPort"] {
@@ -56,11 +57,19 @@ pub fn target_port(service_port: &Value, pod: &Value) -> Option<u16> {
                 .into_iter()
                 .flatten()
                 .flat_map(|c| c["ports"].as_array().into_iter().flatten())
-                .find(|p| p["name"].as_str() == Some(name.as_str()))
+                .find(|p| {
+                    p["name"].as_str() == Some(name.as_str())
+                        && protocol(p) == protocol(service_port)
+                })
                 .and_then(|p| port(&p["containerPort"])),
         },
         number => port(number),
     }
+}
+
+/// A port's protocol, `TCP` when unset.
+fn protocol(port: &Value) -> &str {
+    port["protocol"].as_str().unwrap_or("TCP")
 }
 
 #[cfg(test)]

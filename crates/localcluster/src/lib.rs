@@ -14,8 +14,8 @@
 //!   webhooks.
 //! - [`server`]: the HTTP(S) API that kube-rs, kubectl and fabric8 talk to.
 //! - [`auth`]: opt-in service-account tokens and RBAC authorization in front of it.
-//! - [`endpoints`]: the pods a Service reaches, for the Service proxy (there is no endpoints
-//!   controller).
+//! - [`endpoints`]: the pods a Service reaches without its Endpoints, for processes' hosts files
+//!   and the Service proxy.
 //! - [`faults`]: opt-in failures injected into the answers (errors, resets, latency, cut
 //!   watches), for testing clients.
 //! - [`patch`], [`schema`], [`selector`], [`meta`], [`error`]: the patch types with field
@@ -29,7 +29,8 @@
 //!
 //! Beside it:
 //! - [`controllers`]: the kube-controller-manager loops the API relies on (garbage collector,
-//!   namespace, service account, resource quota, pod garbage collector), in process.
+//!   namespace, service account, resource quota, pod garbage collector, workloads, Endpoints and
+//!   EndpointSlices), in process.
 //! - [`simulation`]: simulated nodes, as API clients: the machines, the scheduler, the kubelets
 //!   (and what they wait for before a pod starts), Spark drivers creating executors, and Spark
 //!   containers run as processes.

@@ -12,8 +12,10 @@
 //! They share one task and one watch of storage: each change is handed to each of them in turn,
 //! synchronously, and what was pending before a restart is handled at start. Beside them, in a
 //! loop of their own, `workloads`: the Deployment, ReplicaSet, ReplicationController, Job,
-//! CronJob, StatefulSet and DaemonSet controllers. There is no endpoints controller.
+//! CronJob, StatefulSet and DaemonSet controllers; and in another, `endpoints`: the Endpoints and
+//! EndpointSlice controllers.
 
+mod endpoints;
 mod garbage_collector;
 mod namespace;
 mod pod_gc;
@@ -47,9 +49,11 @@ pub async fn bootstrap(cluster: &Cluster) -> Result<(), ApiError> {
 /// Runs the controllers until `shutdown` resolves.
 pub async fn run(cluster: Cluster, shutdown: impl std::future::Future<Output = ()>) {
     let workloads = workloads::run(cluster.clone(), std::future::pending());
+    let endpoints = endpoints::run(cluster.clone(), std::future::pending());
     tokio::select! {
         _ = run_api_controllers(cluster, shutdown) => {}
         _ = workloads => {}
+        _ = endpoints => {}
     }
 }
 

@@ -91,6 +91,13 @@ pub(super) const BUILTINS: &[Builtin] = &[
         &[],
         &[],
     ),
+    kind(
+        "discovery.k8s.io",
+        "v1",
+        "EndpointSlice",
+        "endpointslices",
+        NAMESPACED,
+    ),
     with(
         kind("", "v1", "ConfigMap", "configmaps", NAMESPACED),
         &["cm"],

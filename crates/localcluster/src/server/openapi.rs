@@ -11,7 +11,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use k8s_openapi::api::{
-    admissionregistration, apps, batch, coordination, core, events, networking, policy, rbac,
+    admissionregistration, apps, batch, coordination, core, discovery, events, networking, policy,
+    rbac,
 };
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions;
 use schemars::generate::SchemaSettings;
@@ -55,6 +56,7 @@ fn builtins() -> &'static Builtins {
             core::v1::Node,
             core::v1::Service,
             core::v1::Endpoints,
+            discovery::v1::EndpointSlice,
             core::v1::ConfigMap,
             core::v1::Secret,
             core::v1::ServiceAccount,

@@ -4,9 +4,9 @@
 //! `kubectl proxy` or an API client, as on a real cluster. `NAME` may be `NAME:PORT` (a Service
 //! port's number or name, a pod's port number) or `SCHEME:NAME:PORT` (only `http` is served).
 //!
-//! A Service is resolved as the endpoints controller would resolve it: its stored Endpoints when
-//! someone wrote them, else the running pods its selector selects, on the port its `targetPort`
-//! names; none gives `503 no endpoints available for service "NAME"`. A pod is reached at its pod
+//! A Service is resolved through its stored Endpoints (the endpoints controller's, or its user's),
+//! or, before they are written, the running pods its selector selects, on the port its
+//! `targetPort` names; none gives `503 no endpoints available for service "NAME"`. A pod is reached at its pod
 //! IP, which here is a loopback address (the real API server refuses to proxy to loopback).
 //! Links in HTML pages and `Location` headers are rewritten to stay behind the proxy (`rewrite`).
 //! WebSocket upgrades are not relayed.
@@ -133,7 +133,9 @@ fn service_target(cluster: &Cluster, namespace: &str, id: &str) -> Result<Socket
         .store()
         .get(&ObjectKey::new("endpoints", namespace, name))
     {
-        for subset in stored["subsets"].as_array().into_iter().flatten() {
+        let subsets = stored["subsets"].as_array().filter(|s| !s.is_empty());
+        let subsets = subsets.ok_or_else(|| no_endpoints(name))?;
+        for subset in subsets {
             let address = subset["addresses"][0]["ip"].as_str();
             let port = subset["ports"]
                 .as_array()

@@ -218,6 +218,48 @@ fn quota_column(quota: &Value, limits: bool) -> Value {
     json!(parts.join(", "))
 }
 
+/// At most three entries, then `+ N more...`; `empty` when there are none.
+fn first_three(entries: Vec<String>, empty: &str) -> Value {
+    match entries.len() {
+        0 => json!(empty),
+        1..=3 => json!(entries.join(",")),
+        n => json!(format!("{} + {} more...", entries[..3].join(","), n - 3)),
+    }
+}
+
+/// `IP:PORT` for each address and port of an Endpoints' subsets.
+fn endpoints_column(endpoints: &Value) -> Value {
+    let mut entries = Vec::new();
+    for subset in endpoints["subsets"].as_array().into_iter().flatten() {
+        let ports: Vec<String> = subset["ports"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| p["port"].to_string())
+            .collect();
+        for address in subset["addresses"].as_array().into_iter().flatten() {
+            let ip = address["ip"].as_str().unwrap_or_default();
+            if ports.is_empty() {
+                entries.push(ip.to_string());
+            }
+            entries.extend(ports.iter().map(|port| format!("{ip}:{port}")));
+        }
+    }
+    first_three(entries, "<none>")
+}
+
+fn slice_ports(slice: &Value) -> Value {
+    let ports = slice["ports"].as_array().into_iter().flatten();
+    first_three(ports.map(|p| p["port"].to_string()).collect(), "<unset>")
+}
+
+fn slice_addresses(slice: &Value) -> Value {
+    let endpoints = slice["endpoints"].as_array().into_iter().flatten();
+    let addresses = endpoints.flat_map(|e| e["addresses"].as_array().into_iter().flatten());
+    let addresses = addresses.filter_map(|a| a.as_str().map(str::to_string));
+    first_three(addresses.collect(), "<unset>")
+}
+
 fn builtin_columns(resource: &ResourceType) -> Vec<Column> {
     let mut columns = vec![name_column()];
     match (resource.group.as_str(), resource.plural.as_str()) {
@@ -308,6 +350,14 @@ fn builtin_columns(resource: &ResourceType) -> Vec<Column> {
                 text_or_none(l.pointer("/metadata/creationTimestamp"))
             }));
             return columns;
+        }
+        ("", "endpoints") => columns.push(column("Endpoints", "string", 0, endpoints_column)),
+        ("discovery.k8s.io", "endpointslices") => {
+            columns.push(column("AddressType", "string", 0, |s| {
+                text_or_none(s.get("addressType"))
+            }));
+            columns.push(column("Ports", "string", 0, slice_ports));
+            columns.push(column("Endpoints", "string", 0, slice_addresses));
         }
         ("coordination.k8s.io", "leases") => {
             columns.push(column("Holder", "string", 0, |l| {

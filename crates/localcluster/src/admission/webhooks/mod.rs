@@ -8,8 +8,9 @@
 //! - `call`: the HTTPS call (rustls, trusting the `caBundle`).
 //!
 //! A `clientConfig.service` is reached through the Endpoints object of that Service (same name):
-//! its first loopback address and the port that the Service port's `targetPort` names. There is no
-//! pod network, so the Endpoints must be written by whoever runs the webhook.
+//! its first loopback address and the port that the Service port's `targetPort` names. The
+//! endpoints controller writes them for a Service with a selector (pod IPs are loopback
+//! addresses); for one without, whoever runs the webhook writes them.
 
 mod call;
 mod review;
@@ -301,11 +302,7 @@ impl<'a> Webhooks<'a> {
         let endpoints = self
             .store
             .get(&ObjectKey::new("endpoints", namespace, name))
-            .ok_or_else(|| {
-                fail(format!(
-                    "endpoints \"{name}\" not found (the local cluster reaches a webhook Service through Endpoints that name a loopback address)"
-                ))
-            })?;
+            .ok_or_else(|| fail(format!("endpoints \"{name}\" not found")))?;
         let subsets = endpoints
             .get("subsets")
             .and_then(Value::as_array)
