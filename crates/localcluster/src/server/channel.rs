@@ -39,10 +39,16 @@ pub fn frame(encoding: Encoding, channel: u8, payload: &[u8]) -> Message {
 }
 
 /// The channel and data of a client's message; `None` for control messages, empty messages and
-/// base64 that does not decode (which Kubernetes drops too).
+/// base64 that does not decode (which Kubernetes drops too). Under the binary protocols a text
+/// frame is read as its bytes, as the API server reads every data frame whatever its opcode (the
+/// Python client sends its stdin as text frames).
 pub fn parse(encoding: Encoding, message: &Message) -> Option<(u8, Bytes)> {
     match (encoding, message) {
         (Encoding::Binary, Message::Binary(bytes)) if !bytes.is_empty() => {
+            Some((bytes[0], bytes.slice(1..)))
+        }
+        (Encoding::Binary, Message::Text(text)) if !text.is_empty() => {
+            let bytes = Bytes::copy_from_slice(text.as_bytes());
             Some((bytes[0], bytes.slice(1..)))
         }
         (Encoding::Base64, Message::Text(text)) if !text.is_empty() => {
@@ -103,6 +109,10 @@ mod tests {
         assert_eq!(
             parse(Encoding::Binary, &message),
             Some((1, Bytes::from_static(b"hi")))
+        );
+        assert_eq!(
+            parse(Encoding::Binary, &Message::Text("\u{0}ls\n".into())),
+            Some((0, Bytes::from_static(b"ls\n")))
         );
         assert_eq!(
             parse(Encoding::Binary, &Message::Binary(Bytes::new())),
