@@ -103,7 +103,7 @@ async fn ended(admin: &Client, name: &str) -> (String, String) {
 async fn a_mapped_image_runs_its_program_as_the_pods_service_account() {
     let kubectl = on_path("kubectl");
     let (_cluster, admin, _pods_dir) = cluster_running(&[
-        ("registry.example/tools/kubectl", kubectl),
+        ("registry.example/tools/kubectl", kubectl.clone()),
         ("busybox", PathBuf::from("/bin/sh")),
     ])
     .await;
@@ -141,12 +141,15 @@ async fn a_mapped_image_runs_its_program_as_the_pods_service_account() {
                             "args": args}]}})
     };
 
-    // The image's entrypoint with the container's args, in the pod's namespace by default.
-    let lister = create_pod(
-        &admin,
-        kubectl_pod("lister", json!(["get", "pods", "-o", "name"])),
-    )
-    .await;
+    // The image's entrypoint with the container's args, in the pod's namespace by default; a
+    // volume mounted where the program lives on this machine does not hide it (the program is
+    // a path here, not in the container).
+    let mut lister = kubectl_pod("lister", json!(["get", "pods", "-o", "name"]));
+    let program_dir = kubectl.parent().unwrap().to_str().unwrap().to_string();
+    lister["spec"]["volumes"] = json!([{"name": "scratch", "emptyDir": {}}]);
+    lister["spec"]["containers"][0]["volumeMounts"] =
+        json!([{"name": "scratch", "mountPath": program_dir}]);
+    let lister = create_pod(&admin, lister).await;
     let (phase, log) = ended(&admin, &lister).await;
     assert_eq!(phase, "Succeeded", "{log}");
     assert!(log.contains("pod/lister"), "{log}");

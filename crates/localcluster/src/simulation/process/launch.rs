@@ -138,9 +138,12 @@ impl ProgramLaunch<'_> {
         let library = network::library(self.work_dir)?;
         network::bind_to_pod_ip(&mut environment, &library, self.pod_ip);
         let program = line.program.to_string_lossy();
-        let program = map
-            .host_path(&program)
-            .unwrap_or_else(|| program.into_owned());
+        let program = match line.is_entrypoint {
+            true => program.into_owned(),
+            false => map
+                .host_path(&program)
+                .unwrap_or_else(|| program.into_owned()),
+        };
         let command = Command {
             program: program.into(),
             args: line.args.iter().map(|a| map.rewrite(a)).collect(),

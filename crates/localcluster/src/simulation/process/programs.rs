@@ -97,6 +97,10 @@ pub fn program_for<'a>(programs: &'a [ImageProgram], image: &str) -> Option<&'a 
 pub struct CommandLine {
     pub program: PathBuf,
     pub args: Vec<String>,
+    /// Whether the program is the image's entrypoint, the mapped program: a path on this
+    /// machine, never one of the container's paths (a volume mounted at `/tmp` must not move a
+    /// program that lives under this machine's `/tmp`).
+    pub is_entrypoint: bool,
 }
 
 /// The command line of `container`, whose image's entrypoint is `entrypoint`, with `$(VAR)`
@@ -120,10 +124,12 @@ pub fn command_line(
         None => Ok(CommandLine {
             program: entrypoint.to_path_buf(),
             args,
+            is_entrypoint: true,
         }),
         Some((first, rest)) if !first.is_empty() => Ok(CommandLine {
             program: PathBuf::from(first),
             args: rest.iter().cloned().chain(args).collect(),
+            is_entrypoint: false,
         }),
         Some(_) => Err("the container's command starts with an empty word".into()),
     }
@@ -190,6 +196,7 @@ mod tests {
             CommandLine {
                 program: "/bin/app".into(),
                 args: vec!["start".into(), "--namespace=spark".into(), "$(NS)".into()],
+                is_entrypoint: true,
             }
         );
         assert_eq!(
@@ -197,6 +204,7 @@ mod tests {
             CommandLine {
                 program: "/bin/sh".into(),
                 args: vec!["-c".into(), "echo spark".into()],
+                is_entrypoint: false,
             }
         );
         assert_eq!(
