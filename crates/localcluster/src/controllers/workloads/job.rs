@@ -35,13 +35,21 @@ pub struct Counts {
     pub active: i64,
     pub succeeded: i64,
     pub failed: i64,
+    /// Container restarts of the active pods: under `restartPolicy: OnFailure` the kubelet
+    /// restarts a failed container in place, and each restart counts against the back-off limit.
+    pub restarts: i64,
 }
 
 /// The Job's next move: fail past its back-off limit or deadline, succeed once enough pods did,
 /// else run as many pods as parallelism and the remaining completions allow.
 pub fn decide(spec: &Value, counts: Counts, running_for: Option<SignedDuration>) -> Decision {
     let backoff_limit = spec["backoffLimit"].as_i64().unwrap_or(6);
-    if counts.failed > backoff_limit {
+    let on_failure = spec["template"]["spec"]["restartPolicy"] == "OnFailure";
+    let restarts_past_limit = match backoff_limit {
+        0 => counts.restarts > 0,
+        limit => counts.restarts >= limit,
+    };
+    if counts.failed > backoff_limit || (on_failure && restarts_past_limit) {
         return Decision::Fail(
             "BackoffLimitExceeded",
             "Job has reached the specified backoff limit",
@@ -65,6 +73,15 @@ pub fn decide(spec: &Value, counts: Counts, running_for: Option<SignedDuration>)
         None if counts.succeeded > 0 => Decision::Run(counts.active),
         None => Decision::Run(parallelism),
     }
+}
+
+/// The restarts of a pod's containers, init containers included.
+fn container_restarts(pod: &Value) -> i64 {
+    ["initContainerStatuses", "containerStatuses"]
+        .iter()
+        .flat_map(|field| pod["status"][field].as_array().into_iter().flatten())
+        .map(|status| status["restartCount"].as_i64().unwrap_or(0))
+        .sum()
 }
 
 /// How long after `failed` failures a new pod waits: 10 s, doubling, at most 6 minutes.
@@ -128,6 +145,7 @@ pub(super) async fn reconcile(cluster: &Cluster, job: &Value) -> Result<(), ApiE
         active: active.len() as i64,
         succeeded: int(&status, &["succeeded"]),
         failed: int(&status, &["failed"]),
+        restarts: active.iter().map(|p| container_restarts(p)).sum(),
     };
     let running_for = time(&status["startTime"]).map(|start| now.duration_since(start));
     let decision = if suspended {
@@ -329,6 +347,7 @@ mod tests {
             active,
             succeeded,
             failed,
+            restarts: 0,
         }
     }
 
@@ -353,6 +372,16 @@ mod tests {
                 "Job was active longer than specified deadline"
             )
         );
+        // Under OnFailure the restarts of the running pods count instead of failed pods.
+        let on_failure =
+            json!({"backoffLimit": 2, "template": {"spec": {"restartPolicy": "OnFailure"}}});
+        let restarted = |restarts| Counts {
+            restarts,
+            ..counts(1, 0, 0)
+        };
+        assert_eq!(decide(&on_failure, restarted(1), None), Decision::Run(1));
+        assert!(decide(&on_failure, restarted(2), None).is_fail());
+        assert!(decide(&spec, restarted(5), None) == Decision::Run(1));
     }
 
     #[test]

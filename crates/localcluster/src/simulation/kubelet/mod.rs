@@ -86,14 +86,32 @@ impl SimulatedRun {
         write_status(&self.api, name, finished).await;
     }
 
-    /// Ends the run once its plan's time is up (never, for a pod that runs until deleted).
+    /// Ends the run once its plan's time is up (never, for a pod that runs until deleted); the
+    /// kubelet restarts the containers in place, after its back-off, as the pod's restart policy
+    /// says, and each run lasts the plan's time again.
     pub(super) fn end_as_planned(self) {
-        if let Some(duration) = self.plan.duration {
-            tokio::spawn(async move {
+        let Some(duration) = self.plan.duration else {
+            return;
+        };
+        tokio::spawn(async move {
+            let mut current = self.running.clone();
+            for restart in 1.. {
                 tokio::time::sleep(duration).await;
-                self.end().await;
-            });
-        }
+                let restarted = restart_after_back_off(
+                    &self.api,
+                    &self.pod,
+                    &self.running,
+                    &current,
+                    self.plan.exit_code,
+                    restart,
+                )
+                .await;
+                match restarted {
+                    Some(status) => current = status,
+                    None => return,
+                }
+            }
+        });
     }
 }
 
@@ -331,6 +349,33 @@ async fn run_process(
     pod_ip: &str,
 ) {
     let namespace = pod["metadata"]["namespace"].as_str().unwrap_or_default();
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let mut current = running.clone();
+    let mut restart = 0;
+    loop {
+        let Some(exit_code) = run_process_once(client, state, runtime, pod, &current, pod_ip).await
+        else {
+            return;
+        };
+        restart += 1;
+        match restart_after_back_off(&api, pod, running, &current, exit_code, restart).await {
+            Some(restarted) => current = restarted,
+            None => return,
+        }
+    }
+}
+
+/// Runs the container's process once: its exit code, or `None` when it was stopped because the
+/// pod is being deleted (the deletion reports it).
+async fn run_process_once(
+    client: &Client,
+    state: &Arc<Mutex<State>>,
+    runtime: &ProcessRuntime,
+    pod: &Value,
+    running: &Value,
+    pod_ip: &str,
+) -> Option<i32> {
+    let namespace = pod["metadata"]["namespace"].as_str().unwrap_or_default();
     let name = pod["metadata"]["name"].as_str().unwrap_or_default();
     let pod_key = format!("{namespace}/{name}");
     let namespace_links = {
@@ -339,7 +384,7 @@ async fn run_process(
         let links = links.lock().unwrap_or_else(|p| p.into_inner());
         links.environment(namespace, enable)
     };
-    let exit_code = match runtime.start(client, pod, pod_ip, &namespace_links).await {
+    match runtime.start(client, pod, pod_ip, &namespace_links).await {
         Ok(started) => {
             state.lock().await.running.insert(
                 pod_key.clone(),
@@ -347,11 +392,8 @@ async fn run_process(
             );
             let container = runtime.container_of(pod).cloned().unwrap_or_default();
             let code = watch_probes(client, pod, &container, running, pod_ip, started).await;
-            if state.lock().await.running.remove(&pod_key).is_none() {
-                // Stopped because the pod is being deleted: the deletion reports it.
-                return;
-            }
-            code
+            // Removed by the deletion when the pod is being deleted.
+            state.lock().await.running.remove(&pod_key).map(|_| code)
         }
         Err(reason) => {
             let container = runtime
@@ -365,12 +407,45 @@ async fn run_process(
                 &format!("localcluster: {reason}"),
             );
             warn!(pod = %pod_key, %reason, "container process could not start");
-            1
+            Some(1)
         }
-    };
-    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let finished = finished_status(running, exit_code, &now());
-    write_status(&api, name, finished).await;
+    }
+}
+
+/// After a pod's containers exited with `exit_code`: when its restart policy restarts them,
+/// reports `CrashLoopBackOff` for the back-off, then the pod running again (its status from
+/// `started`, the status it first ran with) and returns that status; otherwise, or when the pod
+/// went meanwhile, reports it ended (`current` is the status of the run that ended) and `None`.
+async fn restart_after_back_off(
+    api: &Api<Pod>,
+    pod: &Value,
+    started: &Value,
+    current: &Value,
+    exit_code: i32,
+    restart: u32,
+) -> Option<Value> {
+    let name = pod["metadata"]["name"].as_str().unwrap_or_default();
+    if !status::restarts(pod, exit_code) {
+        write_status(api, name, finished_status(current, exit_code, &now())).await;
+        return None;
+    }
+    let last = status::ended_state(current, exit_code, &now());
+    let back_off = status::restart_back_off(restart);
+    if !back_off.is_zero() {
+        let waiting = status::back_off_status(pod, current, &last, restart, back_off);
+        write_status(api, name, waiting).await;
+        tokio::time::sleep(back_off).await;
+    }
+    let still_there = api.get_opt(name).await.ok().flatten();
+    let same_pod = still_there.filter(|p| {
+        p.metadata.uid.as_deref() == pod["metadata"]["uid"].as_str()
+            && p.metadata.deletion_timestamp.is_none()
+    });
+    same_pod?;
+    let restarted = status::restarted_status(started, &last, restart, &now());
+    write_status(api, name, restarted.clone())
+        .await
+        .then_some(restarted)
 }
 
 /// Waits for a started container process to end: reports it ready once its readiness probe

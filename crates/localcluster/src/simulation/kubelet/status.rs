@@ -163,6 +163,95 @@ pub fn finished_status(running: &Value, exit_code: i32, now: &str) -> Value {
     status
 }
 
+/// Whether the kubelet restarts the containers of `pod` that exited with `exit_code`, in place:
+/// always under `restartPolicy: Always` (the default), after a failure under `OnFailure`, never
+/// under `Never`.
+pub fn restarts(pod: &Value, exit_code: i32) -> bool {
+    match pod["spec"]["restartPolicy"].as_str().unwrap_or("Always") {
+        "Never" => false,
+        "OnFailure" => exit_code != 0,
+        _ => true,
+    }
+}
+
+/// How long the kubelet waits before restart number `restart` (1 for the first) of a container:
+/// the first at once, then 10 s doubling up to 5 minutes, the back-off `CrashLoopBackOff` names.
+pub fn restart_back_off(restart: u32) -> Duration {
+    match restart {
+        0 | 1 => Duration::ZERO,
+        n => Duration::from_secs(10)
+            .saturating_mul(1 << (n - 2).min(5))
+            .min(Duration::from_secs(300)),
+    }
+}
+
+/// The `lastState` of containers of the `running` status that exited with `exit_code`.
+pub fn ended_state(running: &Value, exit_code: i32, now: &str) -> Value {
+    let started = &running["containerStatuses"][0]["state"]["running"]["startedAt"];
+    let reason = if exit_code == 0 { "Completed" } else { "Error" };
+    json!({"terminated": {"exitCode": exit_code, "reason": reason, "startedAt": started,
+                          "finishedAt": now}})
+}
+
+/// The status of a pod whose containers ended (`last`) and wait `back_off` before restart
+/// number `restart`: still Running, not ready, `CrashLoopBackOff` with the kubelet's message.
+pub fn back_off_status(
+    pod: &Value,
+    running: &Value,
+    last: &Value,
+    restart: u32,
+    back_off: Duration,
+) -> Value {
+    let mut status = running.clone();
+    let uid = pod["metadata"]["uid"].as_str().unwrap_or_default();
+    let pod_name = pod["metadata"]["name"].as_str().unwrap_or_default();
+    let namespace = pod["metadata"]["namespace"].as_str().unwrap_or_default();
+    for container in status["containerStatuses"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+    {
+        let name = container["name"].as_str().unwrap_or_default().to_string();
+        let message = format!(
+            "back-off {}s restarting failed container={name} pod={pod_name}_{namespace}({uid})",
+            back_off.as_secs()
+        );
+        container["ready"] = json!(false);
+        container["started"] = json!(false);
+        container["restartCount"] = json!(restart - 1);
+        container["lastState"] = last.clone();
+        container["state"] = json!({"waiting": {"reason": "CrashLoopBackOff", "message": message}});
+    }
+    for condition in status["conditions"].as_array_mut().into_iter().flatten() {
+        if matches!(
+            condition["type"].as_str(),
+            Some("Ready" | "ContainersReady")
+        ) {
+            condition["status"] = json!("False");
+            condition["reason"] = json!("ContainersNotReady");
+        }
+    }
+    status
+}
+
+/// The status of a pod whose containers were restarted for the `restart`th time at `now`: the
+/// `running` status it started with, its containers' last run as their `lastState`.
+pub fn restarted_status(running: &Value, last: &Value, restart: u32, now: &str) -> Value {
+    let mut status = running.clone();
+    for container in status["containerStatuses"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+    {
+        container["restartCount"] = json!(restart);
+        container["lastState"] = last.clone();
+        if container["state"]["running"].is_object() {
+            container["state"]["running"]["startedAt"] = json!(now);
+        }
+    }
+    status
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,6 +259,38 @@ mod tests {
     fn pod(annotations: Value) -> Value {
         json!({"metadata": {"name": "p", "uid": "u1", "annotations": annotations},
                "spec": {"containers": [{"name": "main", "image": "busybox"}]}})
+    }
+
+    #[test]
+    fn containers_restart_in_place_as_their_policy_says_after_a_growing_back_off() {
+        let with = |policy: &str| json!({"spec": {"restartPolicy": policy}});
+        assert!(restarts(&json!({"spec": {}}), 0));
+        assert!(restarts(&with("Always"), 0));
+        assert!(restarts(&with("OnFailure"), 1) && !restarts(&with("OnFailure"), 0));
+        assert!(!restarts(&with("Never"), 1));
+        let back_offs: Vec<u64> = (1..=8).map(|n| restart_back_off(n).as_secs()).collect();
+        assert_eq!(back_offs, [0, 10, 20, 40, 80, 160, 300, 300]);
+
+        let pod = pod(json!({}));
+        let running = running_status(&pod, "127.0.0.1", "127.1.0.2", "t0");
+        let last = ended_state(&running, 1, "t1");
+        assert_eq!(last["terminated"]["startedAt"], "t0");
+        let waiting = back_off_status(&pod, &running, &last, 2, Duration::from_secs(10));
+        let container = &waiting["containerStatuses"][0];
+        assert_eq!(waiting["phase"], "Running");
+        assert_eq!(container["state"]["waiting"]["reason"], "CrashLoopBackOff");
+        assert_eq!(
+            container["state"]["waiting"]["message"],
+            "back-off 10s restarting failed container=main pod=p_(u1)"
+        );
+        assert_eq!(container["restartCount"], 1);
+        assert_eq!(container["lastState"]["terminated"]["exitCode"], 1);
+        let again = restarted_status(&running, &last, 2, "t2");
+        assert_eq!(again["containerStatuses"][0]["restartCount"], 2);
+        assert_eq!(
+            again["containerStatuses"][0]["state"]["running"]["startedAt"],
+            "t2"
+        );
     }
 
     #[test]
