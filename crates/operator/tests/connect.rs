@@ -268,11 +268,16 @@ async fn states_until(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_server_is_reported_with_its_reason_and_replaced() {
     let env = Env::start().await;
-    // The first server fails half a second in; the next one serves.
+    // The first server fails half a second in; the next one serves. Under `restartPolicy:
+    // Never` its pod ends Failed (under the default `Always` the kubelet would restart it in
+    // place instead, see the next test).
     let annotations = r#""localcluster/run-seconds": "0.5", "localcluster/exit-codes": "1,0""#;
     let config = watcher::Config::default().fields("metadata.name=flaky");
     let mut watch = watcher(env.connects(), config).applied_objects().boxed();
-    env.create_connect(&spark_connect("flaky", annotations, ""))
+    let mut connect: serde_json::Value =
+        serde_yaml::from_str(&spark_connect("flaky", annotations, "")).unwrap();
+    connect["spec"]["server"]["template"]["spec"]["restartPolicy"] = "Never".into();
+    env.create_connect(&serde_json::to_string(&connect).unwrap())
         .await;
     let states = states_until(&mut watch, 30, |seen| {
         let failed = seen.iter().position(|(state, _)| state == "Failed");
@@ -327,6 +332,39 @@ async fn a_failed_server_is_reported_with_its_reason_and_replaced() {
             .filter(|r| *r == "SparkConnectServerCreated")
             .count(),
         2,
+        "{reasons:?}"
+    );
+}
+
+/// Under the default `restartPolicy: Always` a server that exits is restarted in place by the
+/// kubelet: the same pod serves again, and the operator neither reports it failed nor replaces
+/// it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_restarted_in_place_is_kept() {
+    let env = Env::start().await;
+    let annotations = r#""localcluster/run-seconds": "0.5", "localcluster/exit-codes": "1,0""#;
+    env.create_connect(&spark_connect("restarted", annotations, ""))
+        .await;
+    let serving = testkit::eventually(30, || async {
+        let pod = server(&env, "restarted").await?;
+        let restarts = pod.status.as_ref()?.container_statuses.as_ref()?[0].restart_count;
+        (restarts == 1 && ready(&pod)).then_some(pod)
+    })
+    .await;
+    env.wait_for_connect("restarted", "Ready", 20).await;
+    let now = server(&env, "restarted").await.expect("the server");
+    assert_eq!(now.metadata.uid, serving.metadata.uid, "the same pod");
+    let reasons = env.event_reasons_of("SparkConnect", "restarted").await;
+    assert!(
+        !reasons.iter().any(|r| r == "SparkConnectServerFailed"),
+        "{reasons:?}"
+    );
+    assert_eq!(
+        reasons
+            .iter()
+            .filter(|r| *r == "SparkConnectServerCreated")
+            .count(),
+        1,
         "{reasons:?}"
     );
 }

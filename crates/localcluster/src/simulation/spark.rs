@@ -202,11 +202,15 @@ pub(super) fn run_connect_server(run: SimulatedRun, script: &str) {
         return;
     }
     let duration = run.plan.duration.unwrap_or_default();
+    let script = script.to_string();
     tokio::spawn(async move {
         tokio::time::sleep(duration).await;
         let _ = creating.await;
         end_executors(&run.api, &app_id, run.plan.exit_code).await;
-        run.end().await;
+        // A restarted server starts over: its executors anew.
+        if let Some(next) = run.end_or_restart().await {
+            run_connect_server(next, &script);
+        }
     });
 }
 

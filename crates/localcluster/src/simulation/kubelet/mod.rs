@@ -75,7 +75,13 @@ pub(super) struct SimulatedRun {
     pub(super) pod: Value,
     /// The status it was reported with, which the finished one builds on.
     running: Value,
+    /// The status the pod first ran with, which a restarted one builds on.
+    started: Value,
     pub(super) plan: RunPlan,
+    /// Which run of a pod of this name it is (for `localcluster/exit-codes`), and how many times
+    /// the kubelet restarted its containers in place before this run.
+    run: usize,
+    restart: u32,
 }
 
 impl SimulatedRun {
@@ -86,28 +92,45 @@ impl SimulatedRun {
         write_status(&self.api, name, finished).await;
     }
 
-    /// Ends the run once its plan's time is up (never, for a pod that runs until deleted); the
-    /// kubelet restarts the containers in place, after its back-off, as the pod's restart policy
-    /// says, and each run lasts the plan's time again.
+    /// Reports the run ended with the plan's exit code; when the pod's restart policy restarts
+    /// its containers, restarts them in place after the kubelet's back-off instead and returns
+    /// the next run (with the next code of `localcluster/exit-codes`, for the same planned time).
+    pub(super) async fn end_or_restart(self) -> Option<SimulatedRun> {
+        let restart = self.restart + 1;
+        let code = self.plan.exit_code;
+        let restarted = restart_after_back_off(
+            &self.api,
+            &self.pod,
+            &self.started,
+            &self.running,
+            code,
+            restart,
+        )
+        .await?;
+        let mut plan = self.plan;
+        if let Some(code) = exit_code_of_run(&self.pod, self.run + restart as usize) {
+            plan.exit_code = code;
+        }
+        Some(SimulatedRun {
+            running: restarted,
+            plan,
+            restart,
+            ..self
+        })
+    }
+
+    /// Ends the run once its plan's time is up (never, for a pod that runs until deleted), and
+    /// each run its containers are restarted for, as the pod's restart policy says.
     pub(super) fn end_as_planned(self) {
         let Some(duration) = self.plan.duration else {
             return;
         };
         tokio::spawn(async move {
-            let mut current = self.running.clone();
-            for restart in 1.. {
+            let mut run = self;
+            loop {
                 tokio::time::sleep(duration).await;
-                let restarted = restart_after_back_off(
-                    &self.api,
-                    &self.pod,
-                    &self.running,
-                    &current,
-                    self.plan.exit_code,
-                    restart,
-                )
-                .await;
-                match restarted {
-                    Some(status) => current = status,
+                match run.end_or_restart().await {
+                    Some(next) => run = next,
                     None => return,
                 }
             }
@@ -334,8 +357,11 @@ async fn run_started(
     super::run_pod(SimulatedRun {
         api,
         pod: value,
+        started: running.clone(),
         running,
         plan,
+        run,
+        restart: 0,
     });
 }
 
