@@ -49,6 +49,17 @@ async fn finished(jobs: &Api<Job>, name: &str, seconds: u64) -> Job {
     .await
 }
 
+/// Waits until the Job `name` and every pod of it are gone.
+async fn gone_with_its_pods(jobs: &Api<Job>, pods: &Api<Pod>, name: &str) {
+    let of_the_job = ListParams::default().labels(&format!("job-name={name}"));
+    eventually(20, || async {
+        let gone = jobs.get_opt(name).await.unwrap().is_none();
+        let left = pods.list(&of_the_job).await.unwrap().items;
+        (gone && left.is_empty()).then_some(())
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_job_runs_its_completions_two_at_a_time() {
     let cluster = start().await;
@@ -228,16 +239,7 @@ async fn a_finished_job_goes_after_its_ttl() {
     .await
     .unwrap();
     finished(&jobs, "brief", 20).await;
-    eventually(20, || async {
-        let gone = jobs.get_opt("brief").await.unwrap().is_none();
-        let left = pods
-            .list(&ListParams::default().labels("job-name=brief"))
-            .await
-            .unwrap()
-            .items;
-        (gone && left.is_empty()).then_some(())
-    })
-    .await;
+    gone_with_its_pods(&jobs, &pods, "brief").await;
     cluster.shutdown().await;
 }
 
@@ -270,12 +272,7 @@ async fn a_running_job_deleted_takes_its_pods_with_it() {
     })
     .await;
     jobs.delete("endless", &Default::default()).await.unwrap();
-    eventually(20, || async {
-        let gone = jobs.get_opt("endless").await.unwrap().is_none();
-        let left = pods.list(&of_the_job).await.unwrap().items;
-        (gone && left.is_empty()).then_some(())
-    })
-    .await;
+    gone_with_its_pods(&jobs, &pods, "endless").await;
     cluster.shutdown().await;
 }
 
