@@ -169,6 +169,27 @@ fn default_pod(pod: &mut Value) {
 }
 
 fn default_container(container: &mut Map<String, Value>) {
+    default_container_fields(container);
+    let resources = container.entry("resources").or_insert_with(|| json!({}));
+    // A limit without a request is also the request, as the API server defaults a pod's (not a
+    // pod template's).
+    if let Some(limits) = resources.get("limits").and_then(Value::as_object).cloned()
+        && !limits.is_empty()
+        && let Some(resources) = resources.as_object_mut()
+    {
+        let requests = resources.entry("requests").or_insert_with(|| json!({}));
+        if let Some(requests) = requests.as_object_mut() {
+            for (name, limit) in limits {
+                requests.entry(name).or_insert(limit);
+            }
+        }
+    }
+}
+
+/// The defaults of a container that a pod and a pod template share: the image pull policy
+/// (`Always` for `:latest` or no tag), the termination message, empty resources and ports'
+/// protocol.
+pub(super) fn default_container_fields(container: &mut Map<String, Value>) {
     let image = container
         .get("image")
         .and_then(Value::as_str)
@@ -186,19 +207,7 @@ fn default_container(container: &mut Map<String, Value>) {
     container
         .entry("terminationMessagePolicy")
         .or_insert_with(|| "File".into());
-    let resources = container.entry("resources").or_insert_with(|| json!({}));
-    // A limit without a request is also the request, as the API server defaults them.
-    if let Some(limits) = resources.get("limits").and_then(Value::as_object).cloned()
-        && !limits.is_empty()
-        && let Some(resources) = resources.as_object_mut()
-    {
-        let requests = resources.entry("requests").or_insert_with(|| json!({}));
-        if let Some(requests) = requests.as_object_mut() {
-            for (name, limit) in limits {
-                requests.entry(name).or_insert(limit);
-            }
-        }
-    }
+    container.entry("resources").or_insert_with(|| json!({}));
     if let Some(ports) = container.get_mut("ports").and_then(Value::as_array_mut) {
         for port in ports.iter_mut().filter_map(Value::as_object_mut) {
             port.entry("protocol").or_insert_with(|| "TCP".into());

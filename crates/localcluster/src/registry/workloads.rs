@@ -123,6 +123,23 @@ fn insert(object: &mut Value, path: &[&str], value: Value) {
     }
 }
 
+/// `spec.<field>.type` defaulted to `RollingUpdate`, and, when it is, the `rollingUpdate`
+/// parameters' defaults: the update strategy of Deployments (`strategy`), StatefulSets and
+/// DaemonSets (`updateStrategy`).
+fn default_rolling_update(object: &mut Value, field: &str, parameters: &[(&str, Value)]) {
+    insert(object, &["spec", field, "type"], json!("RollingUpdate"));
+    if object["spec"][field]["type"] != "RollingUpdate" {
+        return;
+    }
+    for (name, value) in parameters {
+        insert(
+            object,
+            &["spec", field, "rollingUpdate", name],
+            value.clone(),
+        );
+    }
+}
+
 fn set_defaults(kind: &str, object: &mut Value) {
     let template = match kind {
         "CronJob" => "/spec/jobTemplate/spec/template",
@@ -134,23 +151,11 @@ fn set_defaults(kind: &str, object: &mut Value) {
     match kind {
         "Deployment" => {
             insert(object, &["spec", "replicas"], json!(1));
-            insert(
+            default_rolling_update(
                 object,
-                &["spec", "strategy", "type"],
-                json!("RollingUpdate"),
+                "strategy",
+                &[("maxUnavailable", json!("25%")), ("maxSurge", json!("25%"))],
             );
-            if object.pointer("/spec/strategy/type") == Some(&json!("RollingUpdate")) {
-                insert(
-                    object,
-                    &["spec", "strategy", "rollingUpdate", "maxUnavailable"],
-                    json!("25%"),
-                );
-                insert(
-                    object,
-                    &["spec", "strategy", "rollingUpdate", "maxSurge"],
-                    json!("25%"),
-                );
-            }
             insert(object, &["spec", "revisionHistoryLimit"], json!(10));
             insert(object, &["spec", "progressDeadlineSeconds"], json!(600));
         }
@@ -162,18 +167,7 @@ fn set_defaults(kind: &str, object: &mut Value) {
                 &["spec", "podManagementPolicy"],
                 json!("OrderedReady"),
             );
-            insert(
-                object,
-                &["spec", "updateStrategy", "type"],
-                json!("RollingUpdate"),
-            );
-            if object.pointer("/spec/updateStrategy/type") == Some(&json!("RollingUpdate")) {
-                insert(
-                    object,
-                    &["spec", "updateStrategy", "rollingUpdate", "partition"],
-                    json!(0),
-                );
-            }
+            default_rolling_update(object, "updateStrategy", &[("partition", json!(0))]);
             insert(object, &["spec", "revisionHistoryLimit"], json!(10));
             insert(
                 object,
@@ -191,23 +185,11 @@ fn set_defaults(kind: &str, object: &mut Value) {
             );
         }
         "DaemonSet" => {
-            insert(
+            default_rolling_update(
                 object,
-                &["spec", "updateStrategy", "type"],
-                json!("RollingUpdate"),
+                "updateStrategy",
+                &[("maxUnavailable", json!(1)), ("maxSurge", json!(0))],
             );
-            if object.pointer("/spec/updateStrategy/type") == Some(&json!("RollingUpdate")) {
-                insert(
-                    object,
-                    &["spec", "updateStrategy", "rollingUpdate", "maxUnavailable"],
-                    json!(1),
-                );
-                insert(
-                    object,
-                    &["spec", "updateStrategy", "rollingUpdate", "maxSurge"],
-                    json!(0),
-                );
-            }
             insert(object, &["spec", "revisionHistoryLimit"], json!(10));
         }
         "ReplicationController" => {
@@ -308,33 +290,8 @@ fn default_template(template: &mut Value) {
     for list in ["containers", "initContainers"] {
         if let Some(containers) = spec.get_mut(list).and_then(Value::as_array_mut) {
             for container in containers.iter_mut().filter_map(Value::as_object_mut) {
-                default_template_container(container);
+                super::strategy::default_container_fields(container);
             }
-        }
-    }
-}
-
-fn default_template_container(container: &mut Map<String, Value>) {
-    let image = container
-        .get("image")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let last_segment = image.rsplit('/').next().unwrap_or_default();
-    let latest =
-        !image.contains('@') && (!last_segment.contains(':') || last_segment.ends_with(":latest"));
-    container
-        .entry("imagePullPolicy")
-        .or_insert_with(|| if latest { "Always" } else { "IfNotPresent" }.into());
-    container
-        .entry("terminationMessagePath")
-        .or_insert_with(|| "/dev/termination-log".into());
-    container
-        .entry("terminationMessagePolicy")
-        .or_insert_with(|| "File".into());
-    container.entry("resources").or_insert_with(|| json!({}));
-    if let Some(ports) = container.get_mut("ports").and_then(Value::as_array_mut) {
-        for port in ports.iter_mut().filter_map(Value::as_object_mut) {
-            port.entry("protocol").or_insert_with(|| "TCP".into());
         }
     }
 }
