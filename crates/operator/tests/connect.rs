@@ -32,6 +32,14 @@ async fn server(env: &Env, name: &str) -> Option<Pod> {
         .expect("get server pod")
 }
 
+/// How many server pods the operator says it created, from a SparkConnect's event reasons.
+fn servers_created(reasons: &[String]) -> usize {
+    reasons
+        .iter()
+        .filter(|r| *r == "SparkConnectServerCreated")
+        .count()
+}
+
 fn ready(pod: &Pod) -> bool {
     pod.status
         .as_ref()
@@ -326,14 +334,7 @@ async fn a_failed_server_is_reported_with_its_reason_and_replaced() {
         reasons.iter().any(|r| r == "SparkConnectServerFailed"),
         "{reasons:?}"
     );
-    assert_eq!(
-        reasons
-            .iter()
-            .filter(|r| *r == "SparkConnectServerCreated")
-            .count(),
-        2,
-        "{reasons:?}"
-    );
+    assert_eq!(servers_created(&reasons), 2, "{reasons:?}");
 }
 
 /// Under the default `restartPolicy: Always` a server that exits is restarted in place by the
@@ -359,14 +360,7 @@ async fn a_server_restarted_in_place_is_kept() {
         !reasons.iter().any(|r| r == "SparkConnectServerFailed"),
         "{reasons:?}"
     );
-    assert_eq!(
-        reasons
-            .iter()
-            .filter(|r| *r == "SparkConnectServerCreated")
-            .count(),
-        1,
-        "{reasons:?}"
-    );
+    assert_eq!(servers_created(&reasons), 1, "{reasons:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -487,14 +481,7 @@ async fn an_operator_restart_adopts_the_running_server() {
         Some("Ready")
     );
     let reasons = env.event_reasons_of("SparkConnect", "kept").await;
-    assert_eq!(
-        reasons
-            .iter()
-            .filter(|r| *r == "SparkConnectServerCreated")
-            .count(),
-        1,
-        "{reasons:?}"
-    );
+    assert_eq!(servers_created(&reasons), 1, "{reasons:?}");
     assert_eq!(sample(&metrics, "spark_connect_ready_count "), Some(1.0));
 }
 
