@@ -43,6 +43,43 @@ fn code(error: kube::Error) -> (u16, String, String) {
     }
 }
 
+/// A cluster that authorizes by RBAC, and its admin client.
+async fn rbac_cluster() -> (LocalCluster, Client) {
+    let cluster = LocalCluster::start(Options {
+        authorization: Authorization::Rbac,
+        ..Options::default()
+    })
+    .await
+    .expect("cluster starts");
+    let admin = cluster.client().expect("admin client");
+    (cluster, admin)
+}
+
+/// The service account `account` of `namespace`, bound (by a RoleBinding of its name) to the
+/// Role `role` there.
+async fn account_bound_to(admin: &Client, namespace: &str, account: &str, role: &str) {
+    let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), namespace);
+    accounts
+        .create(
+            &PostParams::default(),
+            &object(json!({"metadata": {"name": account}})),
+        )
+        .await
+        .unwrap();
+    let bindings: Api<RoleBinding> = Api::namespaced(admin.clone(), namespace);
+    bindings
+        .create(
+            &PostParams::default(),
+            &object(json!({
+                "metadata": {"name": account},
+                "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": namespace}],
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role},
+            })),
+        )
+        .await
+        .unwrap();
+}
+
 async fn token_for(admin: &Client, namespace: &str, name: &str) -> String {
     let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), namespace);
     let request: TokenRequest = object(json!({
@@ -59,26 +96,12 @@ async fn token_for(admin: &Client, namespace: &str, name: &str) -> String {
 
 #[tokio::test]
 async fn service_account_tokens_are_authorized_by_their_bindings() {
-    let cluster = LocalCluster::start(Options {
-        authorization: Authorization::Rbac,
-        ..Options::default()
-    })
-    .await
-    .expect("cluster starts");
-    let admin = cluster.client().expect("admin client");
+    let (cluster, admin) = rbac_cluster().await;
     let namespaces: Api<Namespace> = Api::all(admin.clone());
     namespaces
         .create(
             &PostParams::default(),
             &object(json!({"metadata": {"name": "jobs"}})),
-        )
-        .await
-        .unwrap();
-    let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), "jobs");
-    accounts
-        .create(
-            &PostParams::default(),
-            &object(json!({"metadata": {"name": "reader"}})),
         )
         .await
         .unwrap();
@@ -93,18 +116,7 @@ async fn service_account_tokens_are_authorized_by_their_bindings() {
         )
         .await
         .unwrap();
-    let bindings: Api<RoleBinding> = Api::namespaced(admin.clone(), "jobs");
-    bindings
-        .create(
-            &PostParams::default(),
-            &object(json!({
-                "metadata": {"name": "reader"},
-                "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": "jobs"}],
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "read-config"},
-            })),
-        )
-        .await
-        .unwrap();
+    account_bound_to(&admin, "jobs", "reader", "read-config").await;
 
     let token = token_for(&admin, "jobs", "reader").await;
     let reader = client_with(&cluster, Some(&token));
@@ -183,6 +195,7 @@ async fn service_account_tokens_are_authorized_by_their_bindings() {
         .list(&ListParams::default())
         .await
         .expect("admin lists");
+    let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), "jobs");
     accounts
         .delete("reader", &DeleteParams::default())
         .await
@@ -205,21 +218,7 @@ async fn service_account_tokens_are_authorized_by_their_bindings() {
 /// as `create` too.
 #[tokio::test]
 async fn exec_needs_get_and_create_on_pods_exec() {
-    let cluster = LocalCluster::start(Options {
-        authorization: Authorization::Rbac,
-        ..Options::default()
-    })
-    .await
-    .expect("cluster starts");
-    let admin = cluster.client().expect("admin client");
-    let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), "default");
-    accounts
-        .create(
-            &PostParams::default(),
-            &object(json!({"metadata": {"name": "shell"}})),
-        )
-        .await
-        .unwrap();
+    let (cluster, admin) = rbac_cluster().await;
     let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(admin.clone(), "default");
     pods.create(
         &PostParams::default(),
@@ -228,18 +227,7 @@ async fn exec_needs_get_and_create_on_pods_exec() {
     )
     .await
     .unwrap();
-    let bindings: Api<RoleBinding> = Api::namespaced(admin.clone(), "default");
-    bindings
-        .create(
-            &PostParams::default(),
-            &object(json!({
-                "metadata": {"name": "shell"},
-                "subjects": [{"kind": "ServiceAccount", "name": "shell", "namespace": "default"}],
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "exec"},
-            })),
-        )
-        .await
-        .unwrap();
+    account_bound_to(&admin, "default", "shell", "exec").await;
     let token = token_for(&admin, "default", "shell").await;
     let shell: Api<k8s_openapi::api::core::v1::Pod> =
         Api::namespaced(client_with(&cluster, Some(&token)), "default");
