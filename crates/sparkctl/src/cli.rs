@@ -38,32 +38,51 @@ pub enum Format {
     Yaml,
 }
 
+/// The arguments of `list`, for applications and SparkConnects alike.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// List across all namespaces.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+    #[arg(short, long, value_enum, default_value_t)]
+    pub output: Format,
+}
+
+/// The arguments of `status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    pub name: String,
+    #[arg(short, long, value_enum, default_value_t)]
+    pub output: Format,
+}
+
+/// The arguments of `event`.
+#[derive(Debug, Args)]
+pub struct EventArgs {
+    pub name: String,
+    /// Keep printing new events until interrupted.
+    #[arg(short, long)]
+    pub follow: bool,
+}
+
+/// The arguments of `delete`.
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create SparkApplications from a YAML file, or a one-off run of a ScheduledSparkApplication.
     Create(CreateArgs),
     /// List SparkApplications: state, attempts, start, finish and age.
     #[command(alias = "ls")]
-    List {
-        /// List across all namespaces.
-        #[arg(short = 'A', long)]
-        all_namespaces: bool,
-        #[arg(short, long, value_enum, default_value_t)]
-        output: Format,
-    },
+    List(ListArgs),
     /// Show an application: state and error, attempts, driver pod and UI, every executor.
-    Status {
-        name: String,
-        #[arg(short, long, value_enum, default_value_t)]
-        output: Format,
-    },
+    Status(StatusArgs),
     /// Show the Kubernetes events of an application.
-    Event {
-        name: String,
-        /// Keep printing new events until interrupted.
-        #[arg(short, long)]
-        follow: bool,
-    },
+    Event(EventArgs),
     /// Print the logs of the driver, or of one executor.
     Log {
         name: String,
@@ -78,10 +97,7 @@ pub enum Command {
         tail: Option<i64>,
     },
     /// Delete applications (and, through their owner references, everything they made).
-    Delete {
-        #[arg(required = true)]
-        names: Vec<String>,
-    },
+    Delete(DeleteArgs),
     /// Suspend an application: its pods are stopped until it is resumed.
     Suspend { name: String },
     /// Resume a suspended application: it is submitted again.
@@ -107,26 +123,11 @@ pub enum Command {
 pub enum ConnectCommand {
     /// List SparkConnects: state, server pod, running/all executors and age.
     #[command(alias = "ls")]
-    List {
-        /// List across all namespaces.
-        #[arg(short = 'A', long)]
-        all_namespaces: bool,
-        #[arg(short, long, value_enum, default_value_t)]
-        output: Format,
-    },
+    List(ListArgs),
     /// Show a SparkConnect: state and why, server pod, address, every executor.
-    Status {
-        name: String,
-        #[arg(short, long, value_enum, default_value_t)]
-        output: Format,
-    },
+    Status(StatusArgs),
     /// Show the Kubernetes events of a SparkConnect.
-    Event {
-        name: String,
-        /// Keep printing new events until interrupted.
-        #[arg(short, long)]
-        follow: bool,
-    },
+    Event(EventArgs),
     /// Print the logs of the Spark Connect server, or of one executor.
     Log {
         name: String,
@@ -141,10 +142,7 @@ pub enum ConnectCommand {
         tail: Option<i64>,
     },
     /// Delete SparkConnects (and, through their owner references, their server and executors).
-    Delete {
-        #[arg(required = true)]
-        names: Vec<String>,
-    },
+    Delete(DeleteArgs),
     /// Forward a local port to the server's Spark Connect port (15002) through the API server,
     /// until interrupted: clients then use sc://localhost:PORT.
     Forward {

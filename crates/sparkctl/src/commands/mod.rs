@@ -15,7 +15,7 @@ use clap::CommandFactory;
 use kube::Api;
 use spark_operator_api::SparkApplication;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, DeleteArgs, EventArgs, ListArgs, StatusArgs};
 use crate::connect::{Connection, connect};
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -31,19 +31,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let connection = connect(&cli.target).await?;
     match cli.command {
         Command::Create(args) => create::run(&connection, args).await,
-        Command::List {
+        Command::List(ListArgs {
             all_namespaces,
             output,
-        } => show::list(&connection, all_namespaces, output).await,
-        Command::Status { name, output } => show::status(&connection, &name, output).await,
-        Command::Event { name, follow } => events::run(&connection, &name, follow).await,
+        }) => show::list(&connection, all_namespaces, output).await,
+        Command::Status(StatusArgs { name, output }) => {
+            show::status(&connection, &name, output).await
+        }
+        Command::Event(EventArgs { name, follow }) => events::run(&connection, &name, follow).await,
         Command::Log {
             name,
             executor,
             follow,
             tail,
         } => logs::run(&connection, &name, executor.as_deref(), follow, tail).await,
-        Command::Delete { names } => manage::delete(&connection, &names).await,
+        Command::Delete(DeleteArgs { names }) => manage::delete(&connection, &names).await,
         Command::Suspend { name } => manage::set_suspend(&connection, &name, true).await,
         Command::Resume { name } => manage::set_suspend(&connection, &name, false).await,
         Command::Forward {

@@ -13,7 +13,7 @@ use super::events;
 use super::forward::forward;
 use super::logs::{DRIVER_CONTAINER, EXECUTOR_CONTAINER, print_log};
 use super::show::{print_structured, time};
-use crate::cli::{ConnectCommand, Format};
+use crate::cli::{ConnectCommand, DeleteArgs, EventArgs, Format, ListArgs, StatusArgs};
 use crate::connect::Connection;
 use crate::output::{Paint, age, table};
 
@@ -22,12 +22,14 @@ const CONNECT_PORT: u16 = 15002;
 
 pub async fn run(connection: &Connection, command: ConnectCommand) -> anyhow::Result<ExitCode> {
     match command {
-        ConnectCommand::List {
+        ConnectCommand::List(ListArgs {
             all_namespaces,
             output,
-        } => list(connection, all_namespaces, output).await,
-        ConnectCommand::Status { name, output } => status(connection, &name, output).await,
-        ConnectCommand::Event { name, follow } => {
+        }) => list(connection, all_namespaces, output).await,
+        ConnectCommand::Status(StatusArgs { name, output }) => {
+            status(connection, &name, output).await
+        }
+        ConnectCommand::Event(EventArgs { name, follow }) => {
             let connect = spark_connect(connection, &name).await?;
             events::show(connection, "SparkConnect", &name, connect.uid(), follow).await
         }
@@ -37,7 +39,7 @@ pub async fn run(connection: &Connection, command: ConnectCommand) -> anyhow::Re
             follow,
             tail,
         } => log(connection, &name, executor.as_deref(), follow, tail).await,
-        ConnectCommand::Delete { names } => delete(connection, &names).await,
+        ConnectCommand::Delete(DeleteArgs { names }) => delete(connection, &names).await,
         ConnectCommand::Forward {
             name,
             local_port,
