@@ -10,10 +10,9 @@ use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{LogParams, PostParams};
 use kube::{Api, Client};
-use localcluster::auth::Authorization;
+use localcluster::LocalCluster;
 use localcluster::simulation::NodesConfig;
 use localcluster::simulation::process::ImageProgram;
-use localcluster::{LocalCluster, Options};
 use serde_json::{Value, json};
 use testkit::within;
 
@@ -38,13 +37,7 @@ fn on_path(name: &str) -> PathBuf {
 async fn cluster_running(
     programs: &[(&str, PathBuf)],
 ) -> (LocalCluster, Client, tempfile::TempDir) {
-    let cluster = LocalCluster::start(Options {
-        authorization: Authorization::Rbac,
-        ..Options::default()
-    })
-    .await
-    .expect("cluster starts");
-    let admin = cluster.client().expect("admin client");
+    let (cluster, admin) = testkit::cluster::start_with_rbac().await;
     let pods_dir = tempfile::tempdir().expect("pod directory");
     let programs = programs
         .iter()

@@ -7,8 +7,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, Role, RoleBinding};
 use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::{Api, Client};
-use localcluster::auth::Authorization;
-use localcluster::{LocalCluster, Options};
+use localcluster::LocalCluster;
 use serde_json::json;
 
 fn object<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> T {
@@ -41,18 +40,6 @@ fn code(error: kube::Error) -> (u16, String, String) {
         kube::Error::Api(status) => (status.code, status.reason.clone(), status.message.clone()),
         other => panic!("not an API error: {other}"),
     }
-}
-
-/// A cluster that authorizes by RBAC, and its admin client.
-async fn rbac_cluster() -> (LocalCluster, Client) {
-    let cluster = LocalCluster::start(Options {
-        authorization: Authorization::Rbac,
-        ..Options::default()
-    })
-    .await
-    .expect("cluster starts");
-    let admin = cluster.client().expect("admin client");
-    (cluster, admin)
 }
 
 /// The service account `account` of `namespace`, bound (by a RoleBinding of its name) to the
@@ -96,7 +83,7 @@ async fn token_for(admin: &Client, namespace: &str, name: &str) -> String {
 
 #[tokio::test]
 async fn service_account_tokens_are_authorized_by_their_bindings() {
-    let (cluster, admin) = rbac_cluster().await;
+    let (cluster, admin) = testkit::cluster::start_with_rbac().await;
     let namespaces: Api<Namespace> = Api::all(admin.clone());
     namespaces
         .create(
@@ -218,7 +205,7 @@ async fn service_account_tokens_are_authorized_by_their_bindings() {
 /// as `create` too.
 #[tokio::test]
 async fn exec_needs_get_and_create_on_pods_exec() {
-    let (cluster, admin) = rbac_cluster().await;
+    let (cluster, admin) = testkit::cluster::start_with_rbac().await;
     let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(admin.clone(), "default");
     pods.create(
         &PostParams::default(),

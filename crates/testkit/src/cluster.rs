@@ -21,6 +21,18 @@ pub async fn start_with(options: Options) -> LocalCluster {
     LocalCluster::start(options).await.expect("cluster starts")
 }
 
+/// A cluster that authenticates tokens and authorizes by RBAC, and its admin client (whose
+/// token keeps every right).
+pub async fn start_with_rbac() -> (LocalCluster, kube::Client) {
+    let cluster = start_with(Options {
+        authorization: localcluster::auth::Authorization::Rbac,
+        ..Options::default()
+    })
+    .await;
+    let admin = cluster.client().expect("admin client");
+    (cluster, admin)
+}
+
 /// A cluster with the default options and the simulated nodes of `nodes` running (their
 /// scheduler and kubelets), which stop with the cluster.
 pub async fn start_with_nodes(nodes: NodesConfig) -> LocalCluster {

@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use kube::Client;
-use localcluster::auth::Authorization;
-use localcluster::{LocalCluster, Options};
+use localcluster::LocalCluster;
 use serde_json::Value;
 
 use super::chart_dir;
@@ -57,13 +56,7 @@ pub struct Installed {
 
 /// A fresh local cluster that authorizes by RBAC, and kubectl as its administrator.
 async fn rbac_cluster() -> (LocalCluster, Client, tempfile::TempDir, Kubectl) {
-    let cluster = LocalCluster::start(Options {
-        authorization: Authorization::Rbac,
-        ..Options::default()
-    })
-    .await
-    .expect("cluster starts");
-    let admin = cluster.client().expect("admin client");
+    let (cluster, admin) = crate::cluster::start_with_rbac().await;
     let dir = tempfile::tempdir().expect("temp dir");
     let admin_config = dir.path().join("admin.kubeconfig");
     cluster.write_kubeconfig(&admin_config).expect("kubeconfig");
